@@ -1,0 +1,38 @@
+// swift-tools-version: 6.1
+// Outpost: a long-running agent for ARM edge gateways. See README.md and ../shared/DESIGN.md.
+import PackageDescription
+
+let package = Package(
+    name: "Outpost",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "outpost", targets: ["outpost"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (module map + shim.h; found with pkg-config, installed with apt).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+
+        // Leaf modules.
+        .target(name: "GGUF"),
+
+        // The command-line executable.
+        .executableTarget(
+            name: "outpost",
+            dependencies: [
+                "GGUF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
+        .target(name: "OutpostTesting"),
+
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
