@@ -17,6 +17,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
+        // Low-bit kernels (C, libc only): block formats, (de)quantization, vec-dot and mat-vec with
+        // scalar, AVX2 and NEON paths chosen at start-up. SIMD via per-function target attributes.
+        .target(name: "CQuants"),
+
         // Leaf modules.
         .target(name: "GGUF"),
 
@@ -33,6 +37,8 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .gnu11
 )
