@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .gnu11
