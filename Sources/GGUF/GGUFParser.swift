@@ -88,7 +88,8 @@ struct GGUFParser {
             let relOffsetAt = r.offset
             let relOffset = try r.read(UInt64.self, "data offset of tensor \"\(name)\"")
             guard relOffset <= UInt64(bytes.count) else {
-                throw GGUFError.tensorOutOfBounds(path, offset: relOffsetAt, name: name, end: Int.max, fileSize: bytes.count)
+                throw GGUFError.invalidTensor(path, offset: relOffsetAt, name: name,
+                                              detail: "data offset \(relOffset) lies past the end of the file (\(bytes.count) bytes)")
             }
             guard Int(relOffset) % alignment == 0 else {
                 throw GGUFError.invalidTensor(path, offset: relOffsetAt, name: name,
@@ -149,9 +150,7 @@ struct GGUFParser {
         case .bool:
             let at = r.offset
             let b = try r.read(UInt8.self, "value of \"\(key)\"")
-            guard b <= 1 else {
-                throw GGUFError.invalidValueType(r.path, offset: at, raw: UInt32(b), key: key + " (bool must be 0 or 1)")
-            }
+            guard b <= 1 else { throw GGUFError.invalidBool(r.path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
         case .string: return .string(try r.readString("value of \"\(key)\""))
         case .array:
