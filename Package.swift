@@ -19,6 +19,7 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
+        .target(name: "PeerSync", dependencies: ["CMosquitto"]),
 
         // The command-line executable.
         .executableTarget(
@@ -33,6 +34,7 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )
