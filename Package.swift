@@ -35,6 +35,7 @@ let package = Package(
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
+        .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )
