@@ -23,6 +23,7 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
+        .target(name: "PeerSync", dependencies: ["CMosquitto"]),
 
         // The command-line executable.
         .executableTarget(
@@ -37,7 +38,9 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"], exclude: ["Fixtures"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
+        .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .gnu11

@@ -4,7 +4,8 @@ numpy quantizers (an implementation that is not ours, written to match ggml bit 
 
 Run once, commit the output:
     python3 -m venv /tmp/gguf-venv && /tmp/gguf-venv/bin/pip install gguf==0.19.0 numpy
-    /tmp/gguf-venv/bin/python scripts/gen-quant-fixtures.py Tests/CQuantsTests/Fixtures
+    /tmp/gguf-venv/bin/python scripts/gen-quant-fixtures.py Tests/CQuantsTests/Fixtures \
+        "$(scripts/fetch-model.sh)"
 
 Files (little-endian, raw):
     input.f32            2048 float32 values (64 blocks of 32), including edge-case blocks
@@ -12,6 +13,8 @@ Files (little-endian, raw):
     <type>.deq.f32       gguf.quants.dequantize(<type>.bin, type)
     f16.bin              input.astype(float16): F32 -> F16 rounding as numpy does it
     f16-edge.f32 / f16-edge.bin   values around F16's rounding, subnormal and overflow edges
+    model-<tensor>.rows0-3.f32     with a model path as second argument: the first four rows of
+                         a few tensors of the default model, dequantized by gguf's reader
 """
 import os
 import sys
@@ -76,6 +79,13 @@ def main() -> None:
         e = f16_edges()
         e.tofile(os.path.join(out, "f16-edge.f32"))
         e.astype(np.float16).tofile(os.path.join(out, "f16-edge.bin"))
+    if len(sys.argv) > 2:
+        reader = gguf.GGUFReader(sys.argv[2])
+        wanted = ("blk.0.attn_q.weight", "blk.29.ffn_down.weight", "token_embd.weight")
+        for t in reader.tensors:
+            if t.name in wanted:
+                rows = gguf.quants.dequantize(t.data, t.tensor_type)[:4].astype(np.float32)
+                rows.tofile(os.path.join(out, f"model-{t.name}.rows0-3.f32"))
     print(f"wrote fixtures to {out} with gguf from {os.path.dirname(gguf.__file__)}")
 
 

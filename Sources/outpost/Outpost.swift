@@ -1,10 +1,29 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Outpost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
-        subcommands: []
+        subcommands: [Model.self]
     )
+
+    /// Errors the commands raise are printed as one line on stderr with exit status 1; argument
+    /// errors keep ArgumentParser's usage message.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as CLIError {
+            FileHandle.standardError.write(Data("outpost: error: \(error.description)\n".utf8))
+            Foundation.exit(1)
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

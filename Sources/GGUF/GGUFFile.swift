@@ -1,0 +1,159 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A GGUF file, memory-mapped read-only. Header, metadata and tensor table are parsed and checked
+/// at open; tensor data is never copied: `data(for:)` hands out views into the mapping, which
+/// stays valid for the life of the `GGUFFile`.
+public final class GGUFFile: @unchecked Sendable {
+    // @unchecked: every stored property is immutable after init and the mapping is read-only.
+    public let path: String
+    public let fileSize: Int
+    public let version: UInt32
+    /// Metadata keys in file order.
+    public let metadataKeys: [String]
+    public let metadata: [String: GGUFValue]
+    public let tensors: [GGUFTensorInfo]
+    public let alignment: Int
+    /// Absolute offset of the tensor data section.
+    public let dataOffset: Int
+
+    private let storage: Storage
+    private let tensorIndex: [String: Int]
+
+    private enum Storage {
+        case mapped(UnsafeMutableRawPointer, Int)
+        case owned(UnsafeMutableRawBufferPointer)
+    }
+
+    /// Opens and maps `path`. Throws `GGUFError` for a file that cannot be opened or is malformed.
+    public convenience init(path: String) throws {
+        // O_NONBLOCK so that opening a FIFO by mistake cannot hang; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let e = errno
+            throw GGUFError.cannotOpen(path, errno: e, reason: String(cString: strerror(e)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            throw GGUFError.cannotOpen(path, errno: e, reason: String(cString: strerror(e)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw GGUFError.notRegularFile(path) }
+        let size = Int(st.st_size)
+        guard size >= 24 else { throw GGUFError.tooShort(path, size: size) }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            let e = errno
+            throw GGUFError.mapFailed(path, errno: e, reason: String(cString: strerror(e)))
+        }
+        do {
+            try self.init(storage: .mapped(p, size), bytes: UnsafeRawBufferPointer(start: p, count: size), path: path)
+        } catch {
+            munmap(p, size)
+            throw error
+        }
+    }
+
+    /// Parses a GGUF image held in memory (copied). `name` is used in error messages.
+    public convenience init(bytes: some Collection<UInt8>, name: String = "") throws {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        do {
+            try self.init(storage: .owned(buffer), bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), path: name)
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+    }
+
+    private init(storage: Storage, bytes: UnsafeRawBufferPointer, path: String) throws {
+        let parsed = try GGUFParser.parse(bytes, path: path)
+        self.storage = storage
+        self.path = path
+        self.fileSize = bytes.count
+        self.version = parsed.version
+        self.metadataKeys = parsed.metadataKeys
+        self.metadata = parsed.metadata
+        self.tensors = parsed.tensors
+        self.alignment = parsed.alignment
+        self.dataOffset = parsed.dataOffset
+        var index: [String: Int] = [:]
+        for (i, t) in parsed.tensors.enumerated() { index[t.name] = i }
+        self.tensorIndex = index
+    }
+
+    deinit {
+        switch storage {
+        case .mapped(let p, let size): munmap(p, size)
+        case .owned(let buffer): buffer.deallocate()
+        }
+    }
+
+    private var base: UnsafeRawPointer? {
+        switch storage {
+        case .mapped(let p, _): UnsafeRawPointer(p)
+        case .owned(let b): UnsafeRawPointer(b.baseAddress)
+        }
+    }
+
+    public func tensor(named name: String) -> GGUFTensorInfo? {
+        tensorIndex[name].map { tensors[$0] }
+    }
+
+    /// The bytes of a tensor, in place in the mapping. Throws for a tensor of a type this build
+    /// does not know (its size cannot be computed).
+    public func data(for tensor: GGUFTensorInfo) throws -> UnsafeRawBufferPointer {
+        guard let size = tensor.byteCount else {
+            throw GGUFError.unknownTensorType(path, offset: tensor.entryOffset, name: tensor.name, type: tensor.type)
+        }
+        // Bounds were checked at parse time for every tensor of a known type.
+        return UnsafeRawBufferPointer(start: base.map { $0 + tensor.fileOffset }, count: size)
+    }
+
+    /// The bytes of the tensor named `name`; throws when there is none.
+    public func data(named name: String) throws -> UnsafeRawBufferPointer {
+        guard let t = tensor(named: name) else { throw GGUFError.missingTensor(path, name: name) }
+        return try data(for: t)
+    }
+
+    /// Advises the kernel how the tensor data will be read (e.g. `MADV_WILLNEED` at load).
+    public func adviseWillNeed() {
+        if case .mapped(let p, let size) = storage {
+            _ = madvise(p, size, MADV_WILLNEED)
+        }
+    }
+
+    // MARK: Typed metadata access
+
+    public func string(_ key: String) -> String? { metadata[key]?.stringValue }
+    public func int(_ key: String) -> Int? { metadata[key]?.intValue }
+    public func double(_ key: String) -> Double? { metadata[key]?.doubleValue }
+    public func float(_ key: String) -> Float? { metadata[key]?.doubleValue.map(Float.init) }
+    public func bool(_ key: String) -> Bool? { metadata[key]?.boolValue }
+    public func array(_ key: String) -> [GGUFValue]? { metadata[key]?.arrayValue }
+    public func stringArray(_ key: String) -> [String]? {
+        guard let values = array(key) else { return nil }
+        var out: [String] = []
+        out.reserveCapacity(values.count)
+        for v in values {
+            guard let s = v.stringValue else { return nil }
+            out.append(s)
+        }
+        return out
+    }
+    public func intArray(_ key: String) -> [Int]? {
+        guard let values = array(key) else { return nil }
+        var out: [Int] = []
+        out.reserveCapacity(values.count)
+        for v in values {
+            guard let i = v.intValue else { return nil }
+            out.append(i)
+        }
+        return out
+    }
+}
