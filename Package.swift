@@ -30,6 +30,7 @@ let package = Package(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "CQuants",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -43,24 +43,40 @@ static inline CQ_AVX2 __m256i cq_dot_s8_s8(const int8_t *x, const int8_t *y) {
 
 static inline CQ_AVX2 float cq_h2f(cq_f16 h) { return _cvtsh_ss(h); }
 
+// One block each: acc + d_x d_y * (eight int32 partial sums of the block's integer dot).
+
+static inline CQ_AVX2 __m256 cq_block_q4_0_q8_0(const cq_block_q4_0 *x, const cq_block_q8_0 *y, __m256 acc) {
+    const __m256i q = cq_unpack_nibbles(x->qs);
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    // sum (q - 8) y = sum q y - sum 8 y, each half exact in int16
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yq), _mm256_maddubs_epi16(_mm256_set1_epi8(8), yq));
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+}
+
+static inline CQ_AVX2 __m256 cq_block_q4_1_q8_1(const cq_block_q4_1 *x, const cq_block_q8_1 *y, __m256 acc) {
+    const __m256i q = cq_unpack_nibbles(x->qs);
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
+    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+}
+
+static inline CQ_AVX2 __m256 cq_block_q8_0_q8_0(const cq_block_q8_0 *x, const cq_block_q8_0 *y, __m256 acc) {
+    const __m256 p = _mm256_cvtepi32_ps(cq_dot_s8_s8(x->qs, y->qs));
+    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+}
+
+// Two blocks per step on two accumulators; an odd last block goes to the reference.
+
 CQ_AVX2 float cq_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const cq_block_q4_0 *x = vx;
     const cq_block_q8_0 *y = vy;
     const int64_t nb = n / CQ_QK;
-    const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            const __m256i q = cq_unpack_nibbles(x[i + k].qs);
-            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[i + k].qs);
-            // sum (q - 8) y = sum q y - sum 8 y, both halves exact in int16
-            const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yq), _mm256_maddubs_epi16(eight, yq));
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-            const __m256 d = _mm256_set1_ps(cq_h2f(x[i + k].d) * cq_h2f(y[i + k].d));
-            if (k == 0) acc0 = _mm256_fmadd_ps(d, p, acc0);
-            else acc1 = _mm256_fmadd_ps(d, p, acc1);
-        }
+        acc0 = cq_block_q4_0_q8_0(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
@@ -72,20 +88,15 @@ CQ_AVX2 float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *v
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summs = 0.0f; // sum of m_x * s_y
+    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            const __m256i q = cq_unpack_nibbles(x[i + k].qs);
-            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[i + k].qs);
-            const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
-            const __m256 d = _mm256_set1_ps(cq_h2f(x[i + k].d) * cq_h2f(y[i + k].d));
-            if (k == 0) acc0 = _mm256_fmadd_ps(d, p, acc0);
-            else acc1 = _mm256_fmadd_ps(d, p, acc1);
-            summs += cq_h2f(x[i + k].m) * cq_h2f(y[i + k].s);
-        }
+        acc0 = cq_block_q4_1_q8_1(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_1_q8_1(&x[i + 1], &y[i + 1], acc1);
+        summs0 += cq_h2f(x[i].m) * cq_h2f(y[i].s);
+        summs1 += cq_h2f(x[i + 1].m) * cq_h2f(y[i + 1].s);
     }
-    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + summs;
+    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + (summs0 + summs1);
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
@@ -97,10 +108,8 @@ CQ_AVX2 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *v
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 p0 = _mm256_cvtepi32_ps(cq_dot_s8_s8(x[i].qs, y[i].qs));
-        const __m256 p1 = _mm256_cvtepi32_ps(cq_dot_s8_s8(x[i + 1].qs, y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x[i].d) * cq_h2f(y[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x[i + 1].d) * cq_h2f(y[i + 1].d)), p1, acc1);
+        acc0 = cq_block_q8_0_q8_0(&x[i], &y[i], acc0);
+        acc1 = cq_block_q8_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);

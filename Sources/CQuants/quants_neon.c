@@ -31,27 +31,42 @@ static inline int32x4_t cq_dot_s8_plain(int32x4_t acc, int8x16_t a, int8x16_t b)
 }
 
 // ---- Plain NEON --------------------------------------------------------------------------------
+// One block each: acc + d_x d_y * (four int32 partial sums of the block's integer dot).
+
+static inline float32x4_t cq_block_q4_0_q8_0_neon(const cq_block_q4_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
+    int8x16_t lo, hi;
+    cq_unpack_nibbles(x->qs, &lo, &hi);
+    const int8x16_t eight = vdupq_n_s8(8);
+    int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), vsubq_s8(lo, eight), vld1q_s8(y->qs));
+    s = cq_dot_s8_plain(s, vsubq_s8(hi, eight), vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+static inline float32x4_t cq_block_q4_1_q8_1_neon(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc) {
+    int8x16_t lo, hi;
+    cq_unpack_nibbles(x->qs, &lo, &hi);
+    int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), lo, vld1q_s8(y->qs));
+    s = cq_dot_s8_plain(s, hi, vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+static inline float32x4_t cq_block_q8_0_q8_0_neon(const cq_block_q8_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
+    int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), vld1q_s8(x->qs), vld1q_s8(y->qs));
+    s = cq_dot_s8_plain(s, vld1q_s8(x->qs + 16), vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+// Two blocks per step on two accumulators; an odd last block goes to the reference.
 
 float cq_vec_dot_q4_0_q8_0_neon(int64_t n, const void *vx, const void *vy) {
     const cq_block_q4_0 *x = vx;
     const cq_block_q8_0 *y = vy;
     const int64_t nb = n / CQ_QK;
-    const int8x16_t eight = vdupq_n_s8(8);
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int8x16_t lo, hi;
-            cq_unpack_nibbles(x[i + k].qs, &lo, &hi);
-            lo = vsubq_s8(lo, eight);
-            hi = vsubq_s8(hi, eight);
-            int32x4_t s = vdupq_n_s32(0);
-            s = cq_dot_s8_plain(s, lo, vld1q_s8(y[i + k].qs));
-            s = cq_dot_s8_plain(s, hi, vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-        }
+        acc0 = cq_block_q4_0_q8_0_neon(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_0_q8_0_neon(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
@@ -63,22 +78,15 @@ float cq_vec_dot_q4_1_q8_1_neon(int64_t n, const void *vx, const void *vy) {
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float summs = 0.0f;
+    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int8x16_t lo, hi;
-            cq_unpack_nibbles(x[i + k].qs, &lo, &hi);
-            int32x4_t s = vdupq_n_s32(0);
-            s = cq_dot_s8_plain(s, lo, vld1q_s8(y[i + k].qs));
-            s = cq_dot_s8_plain(s, hi, vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-            summs += CQ_FP16(x[i + k].m) * CQ_FP16(y[i + k].s);
-        }
+        acc0 = cq_block_q4_1_q8_1_neon(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_1_q8_1_neon(&x[i + 1], &y[i + 1], acc1);
+        summs0 += CQ_FP16(x[i].m) * CQ_FP16(y[i].s);
+        summs1 += CQ_FP16(x[i + 1].m) * CQ_FP16(y[i + 1].s);
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + summs;
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + (summs0 + summs1);
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
@@ -90,14 +98,8 @@ float cq_vec_dot_q8_0_q8_0_neon(int64_t n, const void *vx, const void *vy) {
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int32x4_t s = vdupq_n_s32(0);
-            s = cq_dot_s8_plain(s, vld1q_s8(x[i + k].qs), vld1q_s8(y[i + k].qs));
-            s = cq_dot_s8_plain(s, vld1q_s8(x[i + k].qs + 16), vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-        }
+        acc0 = cq_block_q8_0_q8_0_neon(&x[i], &y[i], acc0);
+        acc1 = cq_block_q8_0_q8_0_neon(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
@@ -136,23 +138,40 @@ float cq_vec_dot_f32_f32_neon(int64_t n, const void *vx, const void *vy) {
 
 // ---- NEON + SDOT (ARMv8.2 dot product) ---------------------------------------------------------
 
+static inline CQ_DOTPROD float32x4_t cq_block_q4_0_q8_0_sdot(const cq_block_q4_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
+    int8x16_t lo, hi;
+    cq_unpack_nibbles(x->qs, &lo, &hi);
+    const int8x16_t eight = vdupq_n_s8(8);
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), vsubq_s8(lo, eight), vld1q_s8(y->qs));
+    s = vdotq_s32(s, vsubq_s8(hi, eight), vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+static inline CQ_DOTPROD float32x4_t cq_block_q4_1_q8_1_sdot(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc) {
+    int8x16_t lo, hi;
+    cq_unpack_nibbles(x->qs, &lo, &hi);
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(y->qs));
+    s = vdotq_s32(s, hi, vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+static inline CQ_DOTPROD float32x4_t cq_block_q8_0_q8_0_sdot(const cq_block_q8_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x->qs), vld1q_s8(y->qs));
+    s = vdotq_s32(s, vld1q_s8(x->qs + 16), vld1q_s8(y->qs + 16));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+}
+
+// Two blocks per step on two accumulators; an odd last block goes to the reference.
+
 CQ_DOTPROD float cq_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const void *vx, const void *vy) {
     const cq_block_q4_0 *x = vx;
     const cq_block_q8_0 *y = vy;
     const int64_t nb = n / CQ_QK;
-    const int8x16_t eight = vdupq_n_s8(8);
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int8x16_t lo, hi;
-            cq_unpack_nibbles(x[i + k].qs, &lo, &hi);
-            int32x4_t s = vdotq_s32(vdupq_n_s32(0), vsubq_s8(lo, eight), vld1q_s8(y[i + k].qs));
-            s = vdotq_s32(s, vsubq_s8(hi, eight), vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-        }
+        acc0 = cq_block_q4_0_q8_0_sdot(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_0_q8_0_sdot(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
@@ -164,21 +183,15 @@ CQ_DOTPROD float cq_vec_dot_q4_1_q8_1_neon_dotprod(int64_t n, const void *vx, co
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float summs = 0.0f;
+    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int8x16_t lo, hi;
-            cq_unpack_nibbles(x[i + k].qs, &lo, &hi);
-            int32x4_t s = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(y[i + k].qs));
-            s = vdotq_s32(s, hi, vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-            summs += CQ_FP16(x[i + k].m) * CQ_FP16(y[i + k].s);
-        }
+        acc0 = cq_block_q4_1_q8_1_sdot(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_1_q8_1_sdot(&x[i + 1], &y[i + 1], acc1);
+        summs0 += CQ_FP16(x[i].m) * CQ_FP16(y[i].s);
+        summs1 += CQ_FP16(x[i + 1].m) * CQ_FP16(y[i + 1].s);
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + summs;
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + (summs0 + summs1);
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
@@ -190,13 +203,8 @@ CQ_DOTPROD float cq_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const void *vx, co
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            int32x4_t s = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x[i + k].qs), vld1q_s8(y[i + k].qs));
-            s = vdotq_s32(s, vld1q_s8(x[i + k].qs + 16), vld1q_s8(y[i + k].qs + 16));
-            const float d = CQ_FP16(x[i + k].d) * CQ_FP16(y[i + k].d);
-            if (k == 0) acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
-            else acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
-        }
+        acc0 = cq_block_q8_0_q8_0_sdot(&x[i], &y[i], acc0);
+        acc1 = cq_block_q8_0_q8_0_sdot(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);

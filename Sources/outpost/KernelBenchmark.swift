@@ -1,0 +1,256 @@
+import CQuants
+import Foundation
+
+/// Mat-vec throughput of the CQuants kernels, in GB/s of weight bytes read, beside the machine's
+/// read bandwidth measured the same way (threads splitting one large buffer).
+///
+/// Weights are streamed from memory as the engine streams them: each measurement cycles through
+/// as many copies of the matrix as fit in `workingSetBytes` (≥ 256 MiB, far beyond the caches),
+/// so a copy is never reused while it could still be cached.
+@available(macOS 15.0, *)
+struct KernelBenchmark {
+    struct WeightType: Sendable {
+        let name: String
+        let id: Int32
+    }
+
+    struct Shape: Sendable {
+        let rows: Int
+        let cols: Int
+        let label: String
+    }
+
+    struct Result: Codable, Sendable {
+        let type: String
+        let shape: String
+        let rows: Int
+        let cols: Int
+        let matrixBytes: Int
+        let threads: Int
+        let gbPerSecond: Double
+        let microsecondsPerMatVec: Double
+        let fractionOfReadBandwidth: Double
+    }
+
+    struct Report: Codable, Sendable {
+        let kernel: String
+        let optimizedBuild: Bool
+        let workingSetBytes: Int
+        let readBandwidthGBPerSecond: [String: Double]
+        let results: [Result]
+    }
+
+    static let allTypes: [WeightType] = [
+        WeightType(name: "Q4_0", id: Int32(CQ_TYPE_Q4_0)), WeightType(name: "Q4_1", id: Int32(CQ_TYPE_Q4_1)),
+        WeightType(name: "Q8_0", id: Int32(CQ_TYPE_Q8_0)), WeightType(name: "F16", id: Int32(CQ_TYPE_F16)),
+        WeightType(name: "F32", id: Int32(CQ_TYPE_F32)),
+    ]
+
+    /// SmolLM2-135M's mat-vec shapes (rows = outputs, cols = row length) and a 7B-class square.
+    static let shapes: [Shape] = [
+        Shape(rows: 576, cols: 576, label: "attn q/o"),
+        Shape(rows: 1536, cols: 576, label: "ffn gate/up"),
+        Shape(rows: 576, cols: 1536, label: "ffn down"),
+        Shape(rows: 49152, cols: 576, label: "output"),
+        Shape(rows: 4096, cols: 4096, label: "4096²"),
+    ]
+
+    var types: [WeightType]
+    var threadCounts: [Int]
+    var minSeconds: Double
+    var workingSetBytes: Int
+    /// Progress lines (stderr).
+    var log: (String) -> Void
+
+    func run() -> Report {
+        let maxThreads = threadCounts.max() ?? 1
+        let pool = SpinThreadPool(threads: maxThreads)
+        defer { pool.stop() }
+
+        var bandwidth: [Int: Double] = [:]
+        do {
+            let buffer = AlignedBuffer(bytes: workingSetBytes)
+            buffer.fillRandom()
+            for t in threadCounts {
+                bandwidth[t] = measureRead(buffer, threads: t, pool: pool)
+                log(String(format: "read bandwidth, %d thread%@: %.2f GB/s", t, t == 1 ? "" : "s", bandwidth[t]!))
+            }
+        }
+
+        var results: [Result] = []
+        for type in types {
+            let buffer = AlignedBuffer(bytes: workingSetBytes)
+            buffer.fillWeights(type: type.id)
+            for shape in Self.shapes {
+                let rowBytes = cq_row_size(type.id, Int64(shape.cols))
+                let matrixBytes = rowBytes * shape.rows
+                let copies = max(1, workingSetBytes / matrixBytes)
+                if copies * matrixBytes > workingSetBytes {
+                    log("skipping \(type.name) \(shape.rows)x\(shape.cols): one matrix exceeds the working set")
+                    continue
+                }
+                for t in threadCounts {
+                    let seconds = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: shape.rows,
+                                                cols: shape.cols, copies: copies, threads: t, pool: pool)
+                    let gbps = Double(matrixBytes) / seconds / 1e9
+                    let r = Result(type: type.name, shape: shape.label, rows: shape.rows, cols: shape.cols,
+                                   matrixBytes: matrixBytes, threads: t, gbPerSecond: gbps,
+                                   microsecondsPerMatVec: seconds * 1e6,
+                                   fractionOfReadBandwidth: gbps / (bandwidth[t] ?? .nan))
+                    results.append(r)
+                    log(String(format: "%@ %dx%d, %d thread%@: %.2f GB/s", type.name, shape.rows, shape.cols, t,
+                               t == 1 ? "" : "s", gbps))
+                }
+            }
+        }
+        #if DEBUG
+        let optimized = false
+        #else
+        let optimized = true
+        #endif
+        return Report(kernel: String(cString: cq_kernel_name()), optimizedBuild: optimized,
+                      workingSetBytes: workingSetBytes,
+                      readBandwidthGBPerSecond: Dictionary(uniqueKeysWithValues: bandwidth.map { (String($0.key), $0.value) }),
+                      results: results)
+    }
+
+    /// GB/s of `threads` threads reading disjoint parts of the whole buffer, over as many passes
+    /// as fit in `minSeconds` (at least three).
+    private func measureRead(_ buffer: AlignedBuffer, threads: Int, pool: SpinThreadPool) -> Double {
+        let job = ReadJob(base: UnsafeRawPointer(buffer.base), bytes: buffer.bytes, threads: threads)
+        var passes = 0
+        let start = Self.now()
+        var elapsed = 0.0
+        repeat {
+            if threads == 1 { job.run(thread: 0) } else { pool.runSubset(threads) { job.run(thread: $0) } }
+            passes += 1
+            elapsed = Self.now() - start
+        } while elapsed < minSeconds || passes < 3
+        return Double(buffer.bytes) * Double(passes) / elapsed / 1e9
+    }
+
+    /// Mean seconds per mat-vec, cycling through the copies of the matrix in `weights`.
+    private func measureMatVec(type: Int32, weights: AlignedBuffer, rowBytes: Int, rows: Int, cols: Int,
+                               copies: Int, threads: Int, pool: SpinThreadPool) -> Double {
+        let xType = cq_vec_dot_type(type)
+        var x = [Float](repeating: 0, count: cols)
+        var rng = SplitMix(seed: 7)
+        for i in 0..<cols { x[i] = Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
+        let xq = AlignedBuffer(bytes: max(64, cq_row_size(Int32(CQ_TYPE_F32), Int64(cols))))
+        _ = cq_quantize_row(xType, x, xq.base, Int64(cols))
+        let y = AlignedBuffer(bytes: max(64, rows * 4))
+        let job = MatVecJob(type: type, weights: UnsafeRawPointer(weights.base), matrixBytes: rowBytes * rows,
+                            rowBytes: rowBytes, xq: UnsafeRawPointer(xq.base),
+                            y: y.base.assumingMemoryBound(to: Float.self), rows: rows, cols: cols, threads: threads)
+        func pass(_ copy: Int) {
+            if threads == 1 { job.run(thread: 0, copy: copy) } else { pool.runSubset(threads) { job.run(thread: $0, copy: copy) } }
+        }
+        for c in 0..<min(copies, 4) { pass(c) } // warm up code paths and the page tables
+        var iterations = 0
+        let start = Self.now()
+        var elapsed = 0.0
+        repeat {
+            pass(iterations % copies)
+            iterations += 1
+            if iterations & 7 == 0 || matrixIsLarge(rowBytes * rows) { elapsed = Self.now() - start }
+        } while elapsed < minSeconds || iterations < copies
+        elapsed = Self.now() - start
+        return elapsed / Double(iterations)
+    }
+
+    private func matrixIsLarge(_ bytes: Int) -> Bool { bytes >= 1 << 20 }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}
+
+/// One mat-vec split into contiguous row ranges, one per thread.
+private struct MatVecJob: @unchecked Sendable {
+    let type: Int32
+    let weights: UnsafeRawPointer
+    let matrixBytes: Int
+    let rowBytes: Int
+    let xq: UnsafeRawPointer
+    let y: UnsafeMutablePointer<Float>
+    let rows: Int
+    let cols: Int
+    let threads: Int
+
+    func run(thread: Int, copy: Int) {
+        let begin = rows * thread / threads, end = rows * (thread + 1) / threads
+        _ = cq_matvec(type, weights + copy * matrixBytes, rowBytes, xq, y, Int64(cols), Int64(begin), Int64(end))
+    }
+}
+
+/// A buffer read in `threads` disjoint 64-byte-aligned parts.
+private final class ReadJob: @unchecked Sendable {
+    let base: UnsafeRawPointer
+    let bytes: Int
+    let threads: Int
+    var sink: [UInt64]
+
+    init(base: UnsafeRawPointer, bytes: Int, threads: Int) {
+        self.base = base
+        self.bytes = bytes
+        self.threads = threads
+        sink = [UInt64](repeating: 0, count: threads * 8) // one cache line per thread
+    }
+
+    func run(thread: Int) {
+        let lines = bytes / 64
+        let begin = lines * thread / threads, end = lines * (thread + 1) / threads
+        sink[thread * 8] &+= cq_read_probe(base + begin * 64, (end - begin) * 64)
+    }
+}
+
+/// 64-byte-aligned memory, every page written once so that measurements never fault.
+final class AlignedBuffer: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let bytes: Int
+
+    init(bytes: Int) {
+        self.bytes = (bytes + 63) / 64 * 64
+        base = UnsafeMutableRawPointer.allocate(byteCount: self.bytes, alignment: 64)
+    }
+
+    deinit { base.deallocate() }
+
+    func fillRandom(mask: UInt64 = .max) {
+        var rng = SplitMix(seed: 1)
+        let words = base.bindMemory(to: UInt64.self, capacity: bytes / 8)
+        for i in 0..<bytes / 8 { words[i] = rng.next() & mask }
+    }
+
+    /// Random quants with small, finite scales (the kernels' speed does not depend on the values).
+    func fillWeights(type: Int32) {
+        switch type {
+        case Int32(CQ_TYPE_F32): fillRandom(mask: 0xbf7f_ffff_bf7f_ffff) // |x| < 1
+        case Int32(CQ_TYPE_F16): fillRandom(mask: 0xbbff_bbff_bbff_bbff) // |x| < 1
+        default:
+            fillRandom()
+            let blockBytes = cq_row_size(type, 32)
+            let hasSecondHalf = type == Int32(CQ_TYPE_Q4_1)
+            var offset = 0
+            while offset + blockBytes <= bytes {
+                base.storeBytes(of: UInt16(0x2000), toByteOffset: offset, as: UInt16.self) // d ≈ 0.0078
+                if hasSecondHalf { base.storeBytes(of: UInt16(0xa000), toByteOffset: offset + 2, as: UInt16.self) }
+                offset += blockBytes
+            }
+        }
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
