@@ -7,15 +7,16 @@
 # Prints one closing line per run, e.g. "cortex-a76: 341 passed, 0 failed"; exits non-zero if any
 # run fails or crashes.
 #
-# Needs (Debian 12): gcc (or $CC), gcc-aarch64-linux-gnu, qemu-user. Overrides: CC, CC_AARCH64,
-# QEMU_AARCH64, QEMU_LD_PREFIX (the aarch64 sysroot, default /usr/aarch64-linux-gnu).
+# Needs (Debian 12): gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user, and a native C
+# compiler: cc/gcc, or else the Swift toolchain's clang. Overrides: CC, CC_AARCH64, QEMU_AARCH64,
+# QEMU_LD_PREFIX (the aarch64 sysroot, default /usr/aarch64-linux-gnu).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 src="$root/Sources/CQuants"
 driver="$root/Tests/CQuantsDriver/cquants_driver.c"
 fixtures="$root/Tests/CQuantsTests/Fixtures"
-CC=${CC:-cc}
+CC=${CC:-$(command -v cc || command -v gcc || command -v clang || echo cc)}
 CC_AARCH64=${CC_AARCH64:-aarch64-linux-gnu-gcc}
 QEMU_AARCH64=${QEMU_AARCH64:-qemu-aarch64}
 QEMU_LD_PREFIX=${QEMU_LD_PREFIX:-/usr/aarch64-linux-gnu}
@@ -26,7 +27,7 @@ trap 'rm -rf "$out"' EXIT
 
 for tool in "$CC" "$CC_AARCH64" "$QEMU_AARCH64"; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "test-neon: '$tool' not found (apt-get install gcc gcc-aarch64-linux-gnu qemu-user)" >&2
+    echo "test-neon: '$tool' not found (apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)" >&2
     exit 1
   fi
 done

@@ -3,8 +3,9 @@ import Synchronization
 
 /// A fixed set of threads that run one job together, for the kernel benchmark: the caller is
 /// thread 0, `threads - 1` workers spin on a generation counter so that starting a round costs
-/// well under a microsecond (a mat-vec at the model's smallest shape takes ~10 µs). Workers
-/// sleep briefly when no round has started for a while, and exit on `stop()`.
+/// well under a microsecond (a mat-vec at the model's smallest shape takes ~10 µs). Waiting
+/// threads yield the CPU when a round takes long (a busy machine), workers sleep briefly when no
+/// round has started for a while, and exit on `stop()`.
 @available(macOS 15.0, *)
 final class SpinThreadPool: @unchecked Sendable {
     let threads: Int
@@ -31,7 +32,11 @@ final class SpinThreadPool: @unchecked Sendable {
         finished.store(0, ordering: .relaxed)
         generation.add(1, ordering: .releasing)
         body(0)
-        while finished.load(ordering: .acquiring) < threads - 1 {}
+        var spins = 0
+        while finished.load(ordering: .acquiring) < threads - 1 {
+            spins += 1
+            if spins > 20_000 { sched_yield() } // a worker was descheduled: let it run
+        }
     }
 
     /// Runs `body(thread)` on threads 0..<count only (the others idle through the round).
@@ -51,7 +56,7 @@ final class SpinThreadPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins > 200_000 { usleep(50) }
+                if spins > 20_000 { spins > 2_000_000 ? usleep(50) : sched_yield() }
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
