@@ -54,11 +54,18 @@ static inline CQ_AVX2 __m256 cq_block_q4_0_q8_0(const cq_block_q4_0 *x, const cq
     return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
 }
 
-static inline CQ_AVX2 __m256 cq_block_q4_1_q8_1(const cq_block_q4_1 *x, const cq_block_q8_1 *y, __m256 acc) {
+/// Q4_1 keeps (d, m) and Q8_1 keeps (d, s) side by side: one conversion gives both halves, one
+/// multiply gives [d_x d_y, m_x s_y]. Returns acc + d_x d_y * sums; adds m_x s_y to lane 1 of *ms.
+static inline CQ_AVX2 __m256 cq_block_q4_1_q8_1(const cq_block_q4_1 *x, const cq_block_q8_1 *y, __m256 acc, __m128 *ms) {
+    int32_t xdm, yds;
+    memcpy(&xdm, &x->d, 4);
+    memcpy(&yds, &y->d, 4);
+    const __m128 scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(xdm)), _mm_cvtph_ps(_mm_cvtsi32_si128(yds)));
+    *ms = _mm_add_ps(*ms, scales);
     const __m256i q = cq_unpack_nibbles(x->qs);
     const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
     const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
-    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(scales), p, acc);
 }
 
 static inline CQ_AVX2 __m256 cq_block_q8_0_q8_0(const cq_block_q8_0 *x, const cq_block_q8_0 *y, __m256 acc) {
@@ -88,15 +95,14 @@ CQ_AVX2 float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *v
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
+    __m128 ms0 = _mm_setzero_ps(), ms1 = _mm_setzero_ps(); // lane 1: sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_1_q8_1(&x[i], &y[i], acc0);
-        acc1 = cq_block_q4_1_q8_1(&x[i + 1], &y[i + 1], acc1);
-        summs0 += cq_h2f(x[i].m) * cq_h2f(y[i].s);
-        summs1 += cq_h2f(x[i + 1].m) * cq_h2f(y[i + 1].s);
+        acc0 = cq_block_q4_1_q8_1(&x[i], &y[i], acc0, &ms0);
+        acc1 = cq_block_q4_1_q8_1(&x[i + 1], &y[i + 1], acc1, &ms1);
     }
-    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + (summs0 + summs1);
+    const __m128 ms = _mm_add_ps(ms0, ms1);
+    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_shuffle_ps(ms, ms, 1));
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }

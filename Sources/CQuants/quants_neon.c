@@ -17,6 +17,22 @@
 #define CQ_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 #endif
 
+/// F16 -> F32 with the FCVT instruction (baseline on aarch64), not the portable bit twiddling.
+static inline float cq_h2f(cq_f16 h) {
+    __fp16 v;
+    memcpy(&v, &h, sizeof v);
+    return (float)v;
+}
+
+/// Q4_1 keeps (d, m) and Q8_1 keeps (d, s) side by side: [d_x d_y, m_x s_y, ...] in one multiply.
+static inline float32x4_t cq_q4_1_q8_1_scales(const cq_block_q4_1 *x, const cq_block_q8_1 *y) {
+    uint32_t xdm, yds;
+    memcpy(&xdm, &x->d, 4);
+    memcpy(&yds, &y->d, 4);
+    return vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(xdm))),
+                     vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(yds))));
+}
+
 /// 16 bytes of packed nibbles -> elements 0...15 (low nibbles) and 16...31 (high nibbles).
 static inline void cq_unpack_nibbles(const uint8_t *qs, int8x16_t *lo, int8x16_t *hi) {
     const uint8x16_t v = vld1q_u8(qs);
@@ -39,21 +55,24 @@ static inline float32x4_t cq_block_q4_0_q8_0_neon(const cq_block_q4_0 *x, const 
     const int8x16_t eight = vdupq_n_s8(8);
     int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), vsubq_s8(lo, eight), vld1q_s8(y->qs));
     s = cq_dot_s8_plain(s, vsubq_s8(hi, eight), vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
-static inline float32x4_t cq_block_q4_1_q8_1_neon(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc) {
+/// Also adds m_x s_y to lane 1 of *ms.
+static inline float32x4_t cq_block_q4_1_q8_1_neon(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc, float32x4_t *ms) {
     int8x16_t lo, hi;
     cq_unpack_nibbles(x->qs, &lo, &hi);
     int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), lo, vld1q_s8(y->qs));
     s = cq_dot_s8_plain(s, hi, vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    const float32x4_t scales = cq_q4_1_q8_1_scales(x, y);
+    *ms = vaddq_f32(*ms, scales);
+    return vfmaq_laneq_f32(acc, vcvtq_f32_s32(s), scales, 0);
 }
 
 static inline float32x4_t cq_block_q8_0_q8_0_neon(const cq_block_q8_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
     int32x4_t s = cq_dot_s8_plain(vdupq_n_s32(0), vld1q_s8(x->qs), vld1q_s8(y->qs));
     s = cq_dot_s8_plain(s, vld1q_s8(x->qs + 16), vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
 // Two blocks per step on two accumulators; an odd last block goes to the reference.
@@ -78,15 +97,13 @@ float cq_vec_dot_q4_1_q8_1_neon(int64_t n, const void *vx, const void *vy) {
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
+    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_1_q8_1_neon(&x[i], &y[i], acc0);
-        acc1 = cq_block_q4_1_q8_1_neon(&x[i + 1], &y[i + 1], acc1);
-        summs0 += CQ_FP16(x[i].m) * CQ_FP16(y[i].s);
-        summs1 += CQ_FP16(x[i + 1].m) * CQ_FP16(y[i + 1].s);
+        acc0 = cq_block_q4_1_q8_1_neon(&x[i], &y[i], acc0, &ms0);
+        acc1 = cq_block_q4_1_q8_1_neon(&x[i + 1], &y[i + 1], acc1, &ms1);
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + (summs0 + summs1);
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
@@ -144,21 +161,24 @@ static inline CQ_DOTPROD float32x4_t cq_block_q4_0_q8_0_sdot(const cq_block_q4_0
     const int8x16_t eight = vdupq_n_s8(8);
     int32x4_t s = vdotq_s32(vdupq_n_s32(0), vsubq_s8(lo, eight), vld1q_s8(y->qs));
     s = vdotq_s32(s, vsubq_s8(hi, eight), vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
-static inline CQ_DOTPROD float32x4_t cq_block_q4_1_q8_1_sdot(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc) {
+/// Also adds m_x s_y to lane 1 of *ms.
+static inline CQ_DOTPROD float32x4_t cq_block_q4_1_q8_1_sdot(const cq_block_q4_1 *x, const cq_block_q8_1 *y, float32x4_t acc, float32x4_t *ms) {
     int8x16_t lo, hi;
     cq_unpack_nibbles(x->qs, &lo, &hi);
     int32x4_t s = vdotq_s32(vdupq_n_s32(0), lo, vld1q_s8(y->qs));
     s = vdotq_s32(s, hi, vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    const float32x4_t scales = cq_q4_1_q8_1_scales(x, y);
+    *ms = vaddq_f32(*ms, scales);
+    return vfmaq_laneq_f32(acc, vcvtq_f32_s32(s), scales, 0);
 }
 
 static inline CQ_DOTPROD float32x4_t cq_block_q8_0_q8_0_sdot(const cq_block_q8_0 *x, const cq_block_q8_0 *y, float32x4_t acc) {
     int32x4_t s = vdotq_s32(vdupq_n_s32(0), vld1q_s8(x->qs), vld1q_s8(y->qs));
     s = vdotq_s32(s, vld1q_s8(x->qs + 16), vld1q_s8(y->qs + 16));
-    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), CQ_FP16(x->d) * CQ_FP16(y->d));
+    return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
 // Two blocks per step on two accumulators; an odd last block goes to the reference.
@@ -183,15 +203,13 @@ CQ_DOTPROD float cq_vec_dot_q4_1_q8_1_neon_dotprod(int64_t n, const void *vx, co
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float summs0 = 0.0f, summs1 = 0.0f; // sums of m_x * s_y
+    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_1_q8_1_sdot(&x[i], &y[i], acc0);
-        acc1 = cq_block_q4_1_q8_1_sdot(&x[i + 1], &y[i + 1], acc1);
-        summs0 += CQ_FP16(x[i].m) * CQ_FP16(y[i].s);
-        summs1 += CQ_FP16(x[i + 1].m) * CQ_FP16(y[i + 1].s);
+        acc0 = cq_block_q4_1_q8_1_sdot(&x[i], &y[i], acc0, &ms0);
+        acc1 = cq_block_q4_1_q8_1_sdot(&x[i + 1], &y[i + 1], acc1, &ms1);
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + (summs0 + summs1);
+    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
