@@ -69,7 +69,8 @@ struct Bench: AsyncParsableCommand {
         let counts = r.readBandwidthGBPerSecond.keys.compactMap(Int.init).sorted()
         var lines: [String] = []
         lines.append("kernel path: \(r.kernel)\(r.optimizedBuild ? "" : "  (DEBUG BUILD: figures not representative; use swift build -c release)")")
-        lines.append("weights streamed from a \(r.workingSetBytes >> 20) MiB working set per measurement")
+        lines.append("weights streamed from a \(r.workingSetBytes >> 20) MiB working set per measurement; "
+            + "figures are the best of \(KernelBenchmark.rounds) timed rounds (--json also has the median)")
         lines.append("read bandwidth: " + counts.map {
             String(format: "%.2f GB/s with %d thread%@", r.readBandwidthGBPerSecond[String($0)] ?? .nan, $0, $0 == 1 ? "" : "s")
         }.joined(separator: ", "))

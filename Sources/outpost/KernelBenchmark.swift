@@ -27,7 +27,9 @@ struct KernelBenchmark {
         let cols: Int
         let matrixBytes: Int
         let threads: Int
+        /// Best of `KernelBenchmark.rounds` timed rounds.
         let gbPerSecond: Double
+        let gbPerSecondMedian: Double
         let microsecondsPerMatVec: Double
         let fractionOfReadBandwidth: Double
     }
@@ -36,7 +38,9 @@ struct KernelBenchmark {
         let kernel: String
         let optimizedBuild: Bool
         let workingSetBytes: Int
+        /// Best round per thread count (keys "1", "2", ...), and the median round.
         let readBandwidthGBPerSecond: [String: Double]
+        let readBandwidthGBPerSecondMedian: [String: Double]
         let results: [Result]
     }
 
@@ -68,12 +72,16 @@ struct KernelBenchmark {
         defer { pool.stop() }
 
         var bandwidth: [Int: Double] = [:]
+        var bandwidthMedian: [Int: Double] = [:]
         do {
             let buffer = AlignedBuffer(bytes: workingSetBytes)
             buffer.fillRandom()
             for t in threadCounts {
-                bandwidth[t] = measureRead(buffer, threads: t, pool: pool)
-                log(String(format: "read bandwidth, %d thread%@: %.2f GB/s", t, t == 1 ? "" : "s", bandwidth[t]!))
+                let timing = measureRead(buffer, threads: t, pool: pool)
+                bandwidth[t] = Double(buffer.bytes) / timing.best / 1e9
+                bandwidthMedian[t] = Double(buffer.bytes) / timing.median / 1e9
+                log(String(format: "read bandwidth, %d thread%@: %.2f GB/s (median round %.2f)", t, t == 1 ? "" : "s",
+                           bandwidth[t]!, bandwidthMedian[t]!))
             }
         }
 
@@ -90,16 +98,17 @@ struct KernelBenchmark {
                     continue
                 }
                 for t in threadCounts {
-                    let seconds = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: shape.rows,
-                                                cols: shape.cols, copies: copies, threads: t, pool: pool)
-                    let gbps = Double(matrixBytes) / seconds / 1e9
+                    let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: shape.rows,
+                                               cols: shape.cols, copies: copies, threads: t, pool: pool)
+                    let gbps = Double(matrixBytes) / timing.best / 1e9
                     let r = Result(type: type.name, shape: shape.label, rows: shape.rows, cols: shape.cols,
                                    matrixBytes: matrixBytes, threads: t, gbPerSecond: gbps,
-                                   microsecondsPerMatVec: seconds * 1e6,
+                                   gbPerSecondMedian: Double(matrixBytes) / timing.median / 1e9,
+                                   microsecondsPerMatVec: timing.best * 1e6,
                                    fractionOfReadBandwidth: gbps / (bandwidth[t] ?? .nan))
                     results.append(r)
-                    log(String(format: "%@ %dx%d, %d thread%@: %.2f GB/s", type.name, shape.rows, shape.cols, t,
-                               t == 1 ? "" : "s", gbps))
+                    log(String(format: "%@ %dx%d, %d thread%@: %.2f GB/s (median round %.2f)", type.name, shape.rows,
+                               shape.cols, t, t == 1 ? "" : "s", gbps, r.gbPerSecondMedian))
                 }
             }
         }
@@ -111,27 +120,51 @@ struct KernelBenchmark {
         return Report(kernel: String(cString: cq_kernel_name()), optimizedBuild: optimized,
                       workingSetBytes: workingSetBytes,
                       readBandwidthGBPerSecond: Dictionary(uniqueKeysWithValues: bandwidth.map { (String($0.key), $0.value) }),
+                      readBandwidthGBPerSecondMedian: Dictionary(uniqueKeysWithValues: bandwidthMedian.map { (String($0.key), $0.value) }),
                       results: results)
     }
 
-    /// GB/s of `threads` threads reading disjoint parts of the whole buffer, over as many passes
-    /// as fit in `minSeconds` (at least three).
-    private func measureRead(_ buffer: AlignedBuffer, threads: Int, pool: SpinThreadPool) -> Double {
-        let job = ReadJob(base: UnsafeRawPointer(buffer.base), bytes: buffer.bytes, threads: threads)
-        var passes = 0
-        let start = Self.now()
-        var elapsed = 0.0
-        repeat {
-            if threads == 1 { job.run(thread: 0) } else { pool.runSubset(threads) { job.run(thread: $0) } }
-            passes += 1
-            elapsed = Self.now() - start
-        } while elapsed < minSeconds || passes < 3
-        return Double(buffer.bytes) * Double(passes) / elapsed / 1e9
+    /// Seconds per unit of work over `rounds` timed rounds of at least `minSeconds / rounds`
+    /// (and at least `minUnits` units) each: the best round and the median one. The best round
+    /// is the figure reported, because on a shared machine other processes only ever slow a
+    /// round down.
+    struct Timing {
+        let best: Double
+        let median: Double
     }
 
-    /// Mean seconds per mat-vec, cycling through the copies of the matrix in `weights`.
+    static let rounds = 5
+
+    private func time(minUnits: Int, _ unit: (_ index: Int) -> Void) -> Timing {
+        var perUnit: [Double] = []
+        var index = 0
+        for _ in 0..<Self.rounds {
+            var count = 0
+            let start = Self.now()
+            var elapsed = 0.0
+            repeat {
+                unit(index)
+                index += 1
+                count += 1
+                elapsed = Self.now() - start
+            } while elapsed < minSeconds / Double(Self.rounds) || count < minUnits
+            perUnit.append(elapsed / Double(count))
+        }
+        perUnit.sort()
+        return Timing(best: perUnit[0], median: perUnit[perUnit.count / 2])
+    }
+
+    /// `threads` threads reading disjoint parts of the whole buffer.
+    private func measureRead(_ buffer: AlignedBuffer, threads: Int, pool: SpinThreadPool) -> Timing {
+        let job = ReadJob(base: UnsafeRawPointer(buffer.base), bytes: buffer.bytes, threads: threads)
+        return time(minUnits: 2) { _ in
+            if threads == 1 { job.run(thread: 0) } else { pool.runSubset(threads) { job.run(thread: $0) } }
+        }
+    }
+
+    /// One mat-vec per unit, cycling through the copies of the matrix in `weights`.
     private func measureMatVec(type: Int32, weights: AlignedBuffer, rowBytes: Int, rows: Int, cols: Int,
-                               copies: Int, threads: Int, pool: SpinThreadPool) -> Double {
+                               copies: Int, threads: Int, pool: SpinThreadPool) -> Timing {
         let xType = cq_vec_dot_type(type)
         var x = [Float](repeating: 0, count: cols)
         var rng = SplitMix(seed: 7)
@@ -146,19 +179,10 @@ struct KernelBenchmark {
             if threads == 1 { job.run(thread: 0, copy: copy) } else { pool.runSubset(threads) { job.run(thread: $0, copy: copy) } }
         }
         for c in 0..<min(copies, 4) { pass(c) } // warm up code paths and the page tables
-        var iterations = 0
-        let start = Self.now()
-        var elapsed = 0.0
-        repeat {
-            pass(iterations % copies)
-            iterations += 1
-            if iterations & 7 == 0 || matrixIsLarge(rowBytes * rows) { elapsed = Self.now() - start }
-        } while elapsed < minSeconds || iterations < copies
-        elapsed = Self.now() - start
-        return elapsed / Double(iterations)
+        // Rounds continue through the copies where the previous one stopped, so no copy is
+        // read again before all others have been.
+        return time(minUnits: min(copies, 64)) { pass(($0 + 4) % copies) }
     }
-
-    private func matrixIsLarge(_ bytes: Int) -> Bool { bytes >= 1 << 20 }
 
     static func now() -> Double {
         var ts = timespec()
