@@ -56,7 +56,11 @@ final class SpinThreadPool: @unchecked Sendable {
             var current = generation.load(ordering: .acquiring)
             while current == seen {
                 spins += 1
-                if spins > 20_000 { spins > 2_000_000 ? usleep(50) : sched_yield() }
+                if spins > 2_000_000 {
+                    usleep(50)
+                } else if spins > 20_000 {
+                    sched_yield()
+                }
                 current = generation.load(ordering: .acquiring)
             }
             seen = current
