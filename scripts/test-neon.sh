@@ -4,12 +4,15 @@
 #      AVX2+FMA+F16C, scalar otherwise),
 #   2. cross-compiled for aarch64 and run under qemu-user twice: -cpu cortex-a76 (NEON + dotprod,
 #      the dispatcher must pick neon-dotprod) and -cpu cortex-a53 (plain NEON, must pick neon).
+#   3. when a clang is on PATH (the Swift toolchain has one; SwiftPM builds CQuants with it), the
+#      aarch64 driver again, built by clang, on both CPUs (labels cortex-a76-clang, cortex-a53-clang):
+#      clang takes other branches (target("dotprod") attributes) than gcc.
 # Prints one closing line per run, e.g. "cortex-a76: 341 passed, 0 failed"; exits non-zero if any
 # run fails or crashes.
 #
 # Needs (Debian 12): gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user, and a native C
-# compiler: cc/gcc, or else the Swift toolchain's clang. Overrides: CC, CC_AARCH64, QEMU_AARCH64,
-# QEMU_LD_PREFIX (the aarch64 sysroot, default /usr/aarch64-linux-gnu).
+# compiler: cc/gcc, or else the Swift toolchain's clang. Overrides: CC, CC_AARCH64, CLANG (empty:
+# skip step 3), QEMU_AARCH64, QEMU_LD_PREFIX (the aarch64 sysroot, default /usr/aarch64-linux-gnu).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,5 +72,17 @@ run "native-$(uname -m)" "$native_expect" "$out/cquants-native"
 "$CC_AARCH64" "${CFLAGS[@]}" "$src"/*.c "$driver" -lm -o "$out/cquants-aarch64"
 run cortex-a76 neon-dotprod "$QEMU_AARCH64" -L "$QEMU_LD_PREFIX" -cpu cortex-a76 "$out/cquants-aarch64"
 run cortex-a53 neon "$QEMU_AARCH64" -L "$QEMU_LD_PREFIX" -cpu cortex-a53 "$out/cquants-aarch64"
+
+# aarch64 built by clang (what SwiftPM uses), under qemu.
+CLANG=${CLANG-$(command -v clang || true)}
+if [ -n "$CLANG" ]; then
+  if "$CLANG" --target=aarch64-linux-gnu "${CFLAGS[@]}" "$src"/*.c "$driver" -lm -o "$out/cquants-aarch64-clang" 2>"$out/clang.log"; then
+    run cortex-a76-clang neon-dotprod "$QEMU_AARCH64" -L "$QEMU_LD_PREFIX" -cpu cortex-a76 "$out/cquants-aarch64-clang"
+    run cortex-a53-clang neon "$QEMU_AARCH64" -L "$QEMU_LD_PREFIX" -cpu cortex-a53 "$out/cquants-aarch64-clang"
+  else
+    echo "test-neon: note: $CLANG cannot cross-compile for aarch64 here; clang-built runs skipped:" >&2
+    head -n 5 "$out/clang.log" >&2
+  fi
+fi
 
 exit $status
