@@ -95,9 +95,18 @@ struct GGUFParser {
                 throw GGUFError.invalidTensor(path, offset: relOffsetAt, name: name,
                                               detail: "data offset \(relOffset) is not a multiple of the alignment \(alignment)")
             }
-            if let layout = type.layout, dims[0] % layout.blockSize != 0 {
-                throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
-                                              detail: "row length \(dims[0]) is not a multiple of the \(type) block size \(layout.blockSize)")
+            if let layout = type.layout {
+                if dims[0] % layout.blockSize != 0 {
+                    throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
+                                                  detail: "row length \(dims[0]) is not a multiple of the \(type) block size \(layout.blockSize)")
+                }
+                // The byte size must be representable before it is compared with the file size.
+                var size = (dims[0] / layout.blockSize).multipliedReportingOverflow(by: layout.bytesPerBlock)
+                for d in dims.dropFirst() where !size.overflow { size = size.partialValue.multipliedReportingOverflow(by: d) }
+                if size.overflow || size.partialValue > bytes.count {
+                    throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
+                                                  detail: "\(dims) \(type) elements need more bytes than the whole file (\(bytes.count))")
+                }
             }
             guard names.insert(name).inserted else {
                 throw GGUFError.duplicateTensor(path, offset: entryOffset, name: name)

@@ -32,6 +32,7 @@ import Testing
         ("misaligned-tensor-offset.gguf", "not a multiple of the alignment"),
         ("too-many-dims.gguf", "5 dimensions"),
         ("dim-overflow.gguf", "overflows"),
+        ("byte-size-overflow.gguf", "need more bytes than the whole file"),
         ("row-not-block-multiple.gguf", "not a multiple of the Q8_0 block size"),
         ("duplicate-tensor.gguf", "duplicate tensor name"),
     ]

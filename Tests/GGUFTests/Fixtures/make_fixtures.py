@@ -64,6 +64,7 @@ FIXTURES = {
     "bad-alignment.gguf": gguf([kv_u32("general.alignment", 48)], [], alignment=48),
     "too-many-dims.gguf": gguf([], [tensor("t", [1, 1, 1, 1, 1], 0, 0)], data=b"\0" * 32),
     "dim-overflow.gguf": gguf([], [tensor("t", [1 << 40, 1 << 40], 0, 0)], data=b"\0" * 32),
+    "byte-size-overflow.gguf": gguf([], [tensor("t", [1 << 61, 1], 0, 0)], data=b"\0" * 32),
     "row-not-block-multiple.gguf": gguf([], [tensor("t", [33], 8, 0)], data=b"\0" * 64),
     "duplicate-key.gguf": gguf([kv_u32("x", 1), kv_u32("x", 2)], []),
     "duplicate-tensor.gguf": gguf([], [tensor("t", [8], 0, 0), tensor("t", [8], 0, 32)], data=b"\0" * 64),
