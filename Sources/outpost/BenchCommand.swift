@@ -75,6 +75,9 @@ struct Bench: AsyncParsableCommand {
         lines.append("read bandwidth: " + counts.map {
             String(format: "%.2f GB/s with %d thread%@", r.readBandwidthGBPerSecond[String($0)] ?? .nan, $0, $0 == 1 ? "" : "s")
         }.joined(separator: ", "))
+        let inCache = r.results.map(\.type).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            .compactMap { t in r.inCacheGBPerSecond[t].map { String(format: "%@ %.1f", t, $0) } }
+        lines.append("in-cache rate, 1 thread, 256 x 576 (GB/s): " + inCache.joined(separator: ", "))
         lines.append("")
         var header = "type  shape          rows x cols     MiB   "
         for t in counts { header += String(format: "  %dT GB/s  %%bw  µs/matvec", t) }

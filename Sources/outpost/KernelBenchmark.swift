@@ -48,6 +48,9 @@ struct KernelBenchmark {
         let readBandwidthGBPerSecond: [String: Double]
         let readBandwidthGBPerSecondMedian: [String: Double]
         let results: [Result]
+        /// Per type: one thread on a 256 x 576 matrix that stays in cache, i.e. what the kernel
+        /// does when memory is not the limit. Far above the read bandwidth means memory-bound.
+        let inCacheGBPerSecond: [String: Double]
     }
 
     static let allTypes: [WeightType] = [
@@ -73,9 +76,6 @@ struct KernelBenchmark {
     var log: (String) -> Void
 
     func run() -> Report {
-        let maxThreads = threadCounts.max() ?? 1
-        let pool = SpinThreadPool(threads: maxThreads)
-        defer { pool.stop() }
 
         // Read bandwidth is measured before and after the mat-vecs; the better of the two counts,
         // so that a busy spell at either end of the run does not make the kernels look good.
@@ -85,7 +85,7 @@ struct KernelBenchmark {
         var bandwidthMedian: [Int: Double] = [:]
         func measureBandwidth(_ when: String) {
             for t in threadCounts {
-                let timing = measureRead(probe, threads: t, pool: pool)
+                let timing = measureRead(probe, threads: t)
                 let best = Double(probe.bytes) / timing.best / 1e9
                 let median = Double(probe.bytes) / timing.median / 1e9
                 log(String(format: "read bandwidth %@, %d thread%@: %.2f GB/s (median round %.2f)", when, t,
@@ -97,9 +97,17 @@ struct KernelBenchmark {
         measureBandwidth("before")
 
         var results: [Result] = []
+        var inCache: [String: Double] = [:]
         for type in types {
             let buffer = AlignedBuffer(bytes: workingSetBytes)
             buffer.fillWeights(type: type.id)
+            do {
+                let rowBytes = cq_row_size(type.id, 576)
+                let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: 256, cols: 576,
+                                           copies: 1, threads: 1)
+                inCache[type.name] = Double(rowBytes * 256) / timing.best / 1e9
+                log(String(format: "%@ 256x576 in cache, 1 thread: %.2f GB/s", type.name, inCache[type.name]!))
+            }
             for shape in Self.shapes {
                 let rowBytes = cq_row_size(type.id, Int64(shape.cols))
                 let matrixBytes = rowBytes * shape.rows
@@ -110,7 +118,7 @@ struct KernelBenchmark {
                 }
                 for t in threadCounts {
                     let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: shape.rows,
-                                               cols: shape.cols, copies: copies, threads: t, pool: pool)
+                                               cols: shape.cols, copies: copies, threads: t)
                     let gbps = Double(matrixBytes) / timing.best / 1e9
                     let r = Result(type: type.name, shape: shape.label, rows: shape.rows, cols: shape.cols,
                                    matrixBytes: matrixBytes, threads: t, gbPerSecond: gbps,
@@ -134,7 +142,7 @@ struct KernelBenchmark {
                       workingSetBytes: workingSetBytes,
                       readBandwidthGBPerSecond: Dictionary(uniqueKeysWithValues: bandwidth.map { (String($0.key), $0.value) }),
                       readBandwidthGBPerSecondMedian: Dictionary(uniqueKeysWithValues: bandwidthMedian.map { (String($0.key), $0.value) }),
-                      results: results)
+                      results: results, inCacheGBPerSecond: inCache)
     }
 
     /// Seconds per unit of work over `rounds` timed rounds of at least `minSeconds / rounds`
@@ -168,16 +176,26 @@ struct KernelBenchmark {
     }
 
     /// `threads` threads reading disjoint parts of the whole buffer.
-    private func measureRead(_ buffer: AlignedBuffer, threads: Int, pool: SpinThreadPool) -> Timing {
+    /// A pool for one multi-threaded measurement, stopped right after it, so that no idle worker
+    /// spins beside a single-threaded measurement.
+    private func withPool<T>(_ threads: Int, _ body: (SpinThreadPool?) -> T) -> T {
+        let pool = threads > 1 ? SpinThreadPool(threads: threads) : nil
+        defer { pool?.stop() }
+        return body(pool)
+    }
+
+    private func measureRead(_ buffer: AlignedBuffer, threads: Int) -> Timing {
         let job = ReadJob(base: UnsafeRawPointer(buffer.base), bytes: buffer.bytes, threads: threads)
-        return time(minUnits: 2) { _ in
-            if threads == 1 { job.run(thread: 0) } else { pool.runSubset(threads) { job.run(thread: $0) } }
+        return withPool(threads) { pool in
+            time(minUnits: 2) { _ in
+                if let pool { pool.run { job.run(thread: $0) } } else { job.run(thread: 0) }
+            }
         }
     }
 
     /// One mat-vec per unit, cycling through the copies of the matrix in `weights`.
     private func measureMatVec(type: Int32, weights: AlignedBuffer, rowBytes: Int, rows: Int, cols: Int,
-                               copies: Int, threads: Int, pool: SpinThreadPool) -> Timing {
+                               copies: Int, threads: Int) -> Timing {
         let xType = cq_vec_dot_type(type)
         var x = [Float](repeating: 0, count: cols)
         var rng = SplitMix(seed: 7)
@@ -188,13 +206,15 @@ struct KernelBenchmark {
         let job = MatVecJob(type: type, weights: UnsafeRawPointer(weights.base), matrixBytes: rowBytes * rows,
                             rowBytes: rowBytes, xq: UnsafeRawPointer(xq.base),
                             y: y.base.assumingMemoryBound(to: Float.self), rows: rows, cols: cols, threads: threads)
-        func pass(_ copy: Int) {
-            if threads == 1 { job.run(thread: 0, copy: copy) } else { pool.runSubset(threads) { job.run(thread: $0, copy: copy) } }
+        return withPool(threads) { pool in
+            func pass(_ copy: Int) {
+                if let pool { pool.run { job.run(thread: $0, copy: copy) } } else { job.run(thread: 0, copy: copy) }
+            }
+            for c in 0..<min(copies, 4) { pass(c) } // warm up code paths and the page tables
+            // Rounds continue through the copies where the previous one stopped, so no copy is
+            // read again before all others have been.
+            return time(minUnits: min(copies, 64)) { pass(($0 + 4) % copies) }
         }
-        for c in 0..<min(copies, 4) { pass(c) } // warm up code paths and the page tables
-        // Rounds continue through the copies where the previous one stopped, so no copy is
-        // read again before all others have been.
-        return time(minUnits: min(copies, 64)) { pass(($0 + 4) % copies) }
     }
 
     static func now() -> Double {
@@ -227,14 +247,18 @@ private final class ReadJob: @unchecked Sendable {
     let base: UnsafeRawPointer
     let bytes: Int
     let threads: Int
-    var sink: [UInt64]
+    /// Where each thread leaves its checksum: one cache line per thread, so they share none.
+    let sink: UnsafeMutablePointer<UInt64>
 
     init(base: UnsafeRawPointer, bytes: Int, threads: Int) {
         self.base = base
         self.bytes = bytes
         self.threads = threads
-        sink = [UInt64](repeating: 0, count: threads * 8) // one cache line per thread
+        sink = .allocate(capacity: threads * 8)
+        sink.initialize(repeating: 0, count: threads * 8)
     }
+
+    deinit { sink.deallocate() }
 
     func run(thread: Int) {
         let lines = bytes / 64

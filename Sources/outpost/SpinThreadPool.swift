@@ -39,11 +39,6 @@ final class SpinThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `body(thread)` on threads 0..<count only (the others idle through the round).
-    func runSubset(_ count: Int, _ body: @escaping @Sendable (_ thread: Int) -> Void) {
-        run { thread in if thread < count { body(thread) } }
-    }
-
     func stop() {
         stopped.store(true, ordering: .releasing)
         generation.add(1, ordering: .releasing)
