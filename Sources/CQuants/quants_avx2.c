@@ -41,7 +41,13 @@ static inline CQ_AVX2 __m256i cq_dot_s8_s8(const int8_t *x, const int8_t *y) {
     return _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
 }
 
-static inline CQ_AVX2 float cq_h2f(cq_f16 h) { return _cvtsh_ss(h); }
+/// d_a * d_b broadcast to eight lanes, from one F16C conversion of both halves. (Built from a
+/// general-purpose register: clang compiles _cvtsh_ss to a vpinsrw that merges into whatever
+/// register is free, often an accumulator, which chains every block to the previous FMA.)
+static inline CQ_AVX2 __m256 cq_scale_product(cq_f16 a, cq_f16 b) {
+    const __m128 v = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | ((uint32_t)b << 16))));
+    return _mm256_broadcastss_ps(_mm_mul_ss(v, _mm_movehdup_ps(v)));
+}
 
 // One block each: acc + d_x d_y * (eight int32 partial sums of the block's integer dot).
 
@@ -51,7 +57,7 @@ static inline CQ_AVX2 __m256 cq_block_q4_0_q8_0(const cq_block_q4_0 *x, const cq
     // sum (q - 8) y = sum q y - sum 8 y, each half exact in int16
     const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yq), _mm256_maddubs_epi16(_mm256_set1_epi8(8), yq));
     const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+    return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
 }
 
 /// Q4_1 keeps (d, m) and Q8_1 keeps (d, s) side by side: one conversion gives both halves, one
@@ -70,7 +76,7 @@ static inline CQ_AVX2 __m256 cq_block_q4_1_q8_1(const cq_block_q4_1 *x, const cq
 
 static inline CQ_AVX2 __m256 cq_block_q8_0_q8_0(const cq_block_q8_0 *x, const cq_block_q8_0 *y, __m256 acc) {
     const __m256 p = _mm256_cvtepi32_ps(cq_dot_s8_s8(x->qs, y->qs));
-    return _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x->d) * cq_h2f(y->d)), p, acc);
+    return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
 }
 
 // Two blocks per step on two accumulators; an odd last block goes to the reference.
