@@ -128,6 +128,9 @@ static void cq_kernel_init(void) {
 }
 
 static inline const cq_kernels *cq_active(void) {
+    // Fast path (every call after the first): the table is set once init has run.
+    const cq_kernels *k = atomic_load_explicit(&cq_active_kernels, memory_order_acquire);
+    if (k != NULL) return k;
     pthread_once(&cq_init_once, cq_kernel_init);
     return atomic_load_explicit(&cq_active_kernels, memory_order_acquire);
 }
