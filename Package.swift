@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (module map + shim.h; found with pkg-config, installed with apt).
@@ -19,12 +20,19 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
+        .target(
+            name: "OutpostCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
 
         // The command-line executable.
         .executableTarget(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "AnswerCache",
+                "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -33,6 +41,8 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
+        .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
     ],
     swiftLanguageModes: [.v6]
 )
