@@ -11,6 +11,7 @@ public struct AnswerCacheError: Error, Sendable, CustomStringConvertible {
         case corruptValue
         case closed
         case invalidConfiguration
+        case clock
     }
 
     private let code: Code
@@ -76,6 +77,11 @@ public struct AnswerCacheError: Error, Sendable, CustomStringConvertible {
         AnswerCacheError(.invalidConfiguration, message: "invalid cache configuration: \(detail)")
     }
 
+    static func clock(_ error: some Error) -> AnswerCacheError {
+        AnswerCacheError(.clock, message: "invalidation refused: \(error)")
+    }
+
+    public var isClock: Bool { code == .clock }
     public var isSQLite: Bool { code == .sqlite }
     public var isForeignDatabase: Bool { code == .foreignDatabase }
     public var isNewerSchema: Bool { code == .newerSchema }
