@@ -5,6 +5,6 @@ struct Outpost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
-        subcommands: []
+        subcommands: [Cache.self]
     )
 }
