@@ -33,6 +33,15 @@ struct KernelBenchmark {
         let microsecondsPerMatVec: Double
         let fractionOfReadBandwidth: Double
 
+        enum CodingKeys: String, CodingKey {
+            case type, shape, rows, cols, threads
+            case matrixBytes = "matrix_bytes"
+            case gbPerSecond = "gb_per_s"
+            case gbPerSecondMedian = "gb_per_s_median"
+            case microsecondsPerMatVec = "us_per_matvec"
+            case fractionOfReadBandwidth = "fraction_of_read_bandwidth"
+        }
+
         func with(readBandwidth: Double) -> Result {
             Result(type: type, shape: shape, rows: rows, cols: cols, matrixBytes: matrixBytes, threads: threads,
                    gbPerSecond: gbPerSecond, gbPerSecondMedian: gbPerSecondMedian,
@@ -51,6 +60,15 @@ struct KernelBenchmark {
         /// Per type: one thread on a 256 x 576 matrix that stays in cache, i.e. what the kernel
         /// does when memory is not the limit. Far above the read bandwidth means memory-bound.
         let inCacheGBPerSecond: [String: Double]
+
+        enum CodingKeys: String, CodingKey {
+            case kernel, results
+            case optimizedBuild = "optimized_build"
+            case workingSetBytes = "working_set_bytes"
+            case readBandwidthGBPerSecond = "read_bandwidth_gb_per_s"
+            case readBandwidthGBPerSecondMedian = "read_bandwidth_gb_per_s_median"
+            case inCacheGBPerSecond = "in_cache_gb_per_s"
+        }
     }
 
     static let allTypes: [WeightType] = [

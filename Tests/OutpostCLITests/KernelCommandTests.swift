@@ -44,17 +44,18 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(object["kernel"] as? String != nil)
-        let bandwidth = try #require(object["readBandwidthGBPerSecond"] as? [String: Double])
+        #expect((object["in_cache_gb_per_s"] as? [String: Double])?["Q8_0"] ?? 0 > 0)
+        let bandwidth = try #require(object["read_bandwidth_gb_per_s"] as? [String: Double])
         #expect((bandwidth["1"] ?? 0) > 0)
         let results = try #require(object["results"] as? [[String: Any]])
         #expect(results.count == 5)
         let shapes = Set(results.compactMap { r in (r["rows"] as? Int).flatMap { rows in (r["cols"] as? Int).map { "\(rows)x\($0)" } } })
         #expect(shapes == ["576x576", "1536x576", "576x1536", "49152x576", "4096x4096"])
         for res in results {
-            #expect((res["gbPerSecond"] as? Double ?? 0) > 0)
+            #expect((res["gb_per_s"] as? Double ?? 0) > 0)
             #expect(res["type"] as? String == "Q8_0")
         }
-        #expect(results.first { $0["rows"] as? Int == 4096 }?["matrixBytes"] as? Int == 4096 * 4096 / 32 * 34)
+        #expect(results.first { $0["rows"] as? Int == 4096 }?["matrix_bytes"] as? Int == 4096 * 4096 / 32 * 34)
     }
 
     @Test func kernelBenchmarkRefusesASmallWorkingSet() throws {
