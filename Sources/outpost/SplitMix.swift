@@ -1,5 +1,5 @@
 /// SplitMix64: a small, fast, seedable generator for benchmark data (not for anything secret).
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
