@@ -228,7 +228,7 @@ public final class AnswerCache: Sendable {
     public func flush() {
         if core.state.withLock({ $0.queue.requestFlush() }) { core.wake.signal() }
         while !core.state.withLock({ $0.queue.isDrained || $0.queue.state == .finished }) {
-            usleep(200)
+            usleep(1000)
         }
     }
 

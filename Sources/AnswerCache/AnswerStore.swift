@@ -95,12 +95,16 @@ final class AnswerStore: Sendable {
             """)
     }
 
+    /// Keys are looked up through an index on their first eight bytes (`key_prefix`) and then
+    /// compared in full: an 8-byte integer index is less than half the size of a 32-byte blob
+    /// index, so a flush of random keys rewrites far fewer index pages.
     /// `migrations[n]` takes the schema from version n to n + 1.
     static let migrations: [String] = [
         """
         CREATE TABLE entries(
             id INTEGER PRIMARY KEY,
-            key BLOB NOT NULL UNIQUE,
+            key_prefix INTEGER NOT NULL,
+            key BLOB NOT NULL,
             namespace TEXT NOT NULL,
             tags TEXT NOT NULL,
             hlc INTEGER NOT NULL,
@@ -112,6 +116,7 @@ final class AnswerStore: Sendable {
             raw_size INTEGER NOT NULL,
             value BLOB NOT NULL
         );
+        CREATE INDEX entries_key_prefix ON entries(key_prefix);
         CREATE INDEX entries_last_access ON entries(last_access_ms);
         CREATE INDEX entries_namespace ON entries(namespace);
         CREATE TABLE tombstones(
@@ -123,11 +128,16 @@ final class AnswerStore: Sendable {
         """,
     ]
 
+    /// The first eight bytes of a key as the integer the key index holds.
+    static func prefix(_ key: CacheKey) -> Int64 { Int64(bitPattern: key.w0) }
+
     // MARK: Writer
 
     private final class Writer {
         let db: SQLiteDatabase
-        let upsert: SQLiteStatement
+        let find: SQLiteStatement
+        let insert: SQLiteStatement
+        let update: SQLiteStatement
         let touch: SQLiteStatement
         let tombstone: SQLiteStatement
         let deleteKey: SQLiteStatement
@@ -139,29 +149,36 @@ final class AnswerStore: Sendable {
 
         init(db: SQLiteDatabase) throws(AnswerCacheError) {
             self.db = db
-            upsert = try db.prepare("""
-                INSERT INTO entries(key, namespace, tags, hlc, created_ms, expires_ms, stale_until_ms,
-                                    last_access_ms, codec, raw_size, value)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, ?9, ?10
-                WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 0 AND value = ?11 AND hlc >= ?4)
+            // The guard shared by insert and update: no tombstone at least as new as the fill
+            // (?4) covers its key (?11, hex), namespace (?2), tags (?3, stored form) or everything.
+            let guardClause = """
+                NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 0 AND value = ?11 AND hlc >= ?4)
                   AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 2 AND value = ?2 AND hlc >= ?4)
                   AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 3 AND value = '' AND hlc >= ?4)
                   AND (?3 = '' OR NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 1 AND hlc >= ?4
                                               AND instr(?3, char(31) || value || char(31)) > 0))
-                ON CONFLICT(key) DO UPDATE SET
-                    namespace = excluded.namespace, tags = excluded.tags, hlc = excluded.hlc,
-                    created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
-                    stale_until_ms = excluded.stale_until_ms, last_access_ms = excluded.last_access_ms,
-                    codec = excluded.codec, raw_size = excluded.raw_size, value = excluded.value
-                WHERE excluded.hlc >= entries.hlc
+                """
+            find = try db.prepare("SELECT id, hlc FROM entries WHERE key_prefix = ?1 AND key = ?2", persistent: true)
+            insert = try db.prepare("""
+                INSERT INTO entries(key_prefix, key, namespace, tags, hlc, created_ms, expires_ms, stale_until_ms,
+                                    last_access_ms, codec, raw_size, value)
+                SELECT ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, ?9, ?10
+                WHERE \(guardClause)
                 """, persistent: true)
-            touch = try db.prepare("UPDATE entries SET last_access_ms = max(last_access_ms, ?2) WHERE key = ?1",
+            update = try db.prepare("""
+                UPDATE entries SET namespace = ?2, tags = ?3, hlc = ?4, created_ms = ?5, expires_ms = ?6,
+                    stale_until_ms = ?7, last_access_ms = ?5, codec = ?8, raw_size = ?9, value = ?10
+                WHERE id = ?12 AND hlc <= ?4 AND \(guardClause) AND ?1 IS NOT NULL
+                """, persistent: true)
+            touch = try db.prepare(
+                "UPDATE entries SET last_access_ms = max(last_access_ms, ?2) WHERE key_prefix = ?3 AND key = ?1",
                                    persistent: true)
             tombstone = try db.prepare("""
                 INSERT INTO tombstones(kind, value, hlc) VALUES (?1, ?2, ?3)
                 ON CONFLICT(kind, value) DO UPDATE SET hlc = max(hlc, excluded.hlc)
                 """, persistent: true)
-            deleteKey = try db.prepare("DELETE FROM entries WHERE key = ?1 AND hlc <= ?2", persistent: true)
+            deleteKey = try db.prepare(
+                "DELETE FROM entries WHERE key_prefix = ?3 AND key = ?1 AND hlc <= ?2", persistent: true)
             deleteTag = try db.prepare(
                 "DELETE FROM entries WHERE instr(tags, char(31) || ?1 || char(31)) > 0 AND hlc <= ?2", persistent: true)
             deleteNamespace = try db.prepare("DELETE FROM entries WHERE namespace = ?1 AND hlc <= ?2", persistent: true)
@@ -205,24 +222,39 @@ final class AnswerStore: Sendable {
             try w.db.transaction { () throws(AnswerCacheError) in
                 for row in rows {
                     let f = row.fill
-                    defer { w.upsert.reset() }
-                    try w.upsert.bind(1, blob: f.key.bytes)
-                    try w.upsert.bind(2, f.namespace)
-                    try w.upsert.bind(3, f.storedTags)
-                    try w.upsert.bind(4, Int64(bitPattern: f.hlc.rawValue))
-                    try w.upsert.bind(5, Int64(clamping: f.createdMillis))
-                    try w.upsert.bind(6, Int64(clamping: f.expiresMillis))
-                    try w.upsert.bind(7, Int64(clamping: f.staleUntilMillis))
-                    try w.upsert.bind(8, row.codec)
-                    try w.upsert.bind(9, row.rawSize)
-                    try w.upsert.bind(10, blob: row.value)
-                    try w.upsert.bind(11, f.key.hex)
-                    try w.upsert.step()
+                    let keyBytes = f.key.bytes
+                    let prefix = Self.prefix(f.key)
+                    let hlc = Int64(bitPattern: f.hlc.rawValue)
+                    // Newer-wins: an existing row is replaced only by a fill at least as new.
+                    try w.find.bind(1, prefix)
+                    try w.find.bind(2, blob: keyBytes)
+                    let existing: (id: Int64, hlc: Int64)? = try w.find.step() ? (w.find.int64(0), w.find.int64(1)) : nil
+                    w.find.reset()
+                    if let existing, UInt64(bitPattern: existing.hlc) > f.hlc.rawValue {
+                        report.refused += 1
+                        continue
+                    }
+                    let s = existing == nil ? w.insert : w.update
+                    defer { s.reset() }
+                    try s.bind(1, blob: keyBytes)
+                    try s.bind(2, f.namespace)
+                    try s.bind(3, f.storedTags)
+                    try s.bind(4, hlc)
+                    try s.bind(5, Int64(clamping: f.createdMillis))
+                    try s.bind(6, Int64(clamping: f.expiresMillis))
+                    try s.bind(7, Int64(clamping: f.staleUntilMillis))
+                    try s.bind(8, row.codec)
+                    try s.bind(9, row.rawSize)
+                    try s.bind(10, blob: row.value)
+                    try s.bind(11, f.key.hex)
+                    try s.bind(12, existing?.id ?? prefix)
+                    try s.step()
                     if w.db.changes > 0 { report.written += 1 } else { report.refused += 1 }
                 }
                 for touch in batch.touches {
                     defer { w.touch.reset() }
                     try w.touch.bind(1, blob: touch.key.bytes)
+                    try w.touch.bind(3, Self.prefix(touch.key))
                     try w.touch.bind(2, Int64(clamping: touch.millis))
                     try w.touch.step()
                 }
@@ -268,6 +300,7 @@ final class AnswerStore: Sendable {
                 case .key(let k):
                     delete = w.deleteKey
                     try delete.bind(1, blob: k.bytes)
+                    try delete.bind(3, Self.prefix(k))
                 case .tag(let t):
                     delete = w.deleteTag
                     try delete.bind(1, t)
@@ -329,7 +362,7 @@ final class AnswerStore: Sendable {
             try AnswerStore.tune(db)
             select = try db.prepare("""
                 SELECT namespace, tags, hlc, created_ms, expires_ms, stale_until_ms, codec, raw_size, value
-                FROM entries WHERE key = ?1
+                FROM entries WHERE key_prefix = ?2 AND key = ?1
                 """, persistent: true)
         }
     }
@@ -341,6 +374,7 @@ final class AnswerStore: Sendable {
             let s = r.select
             defer { s.reset() }
             try s.bind(1, blob: key.bytes)
+            try s.bind(2, AnswerStore.prefix(key))
             guard try s.step() else { return nil }
             let codec = s.int64(6)
             let rawSize = s.int64(7)
