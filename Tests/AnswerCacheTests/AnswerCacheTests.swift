@@ -501,3 +501,42 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
         #expect(throws: AnswerCacheError.self) { try AnswerCache(configuration: AnswerCache.Configuration(path: dir.file("x.db").path)) }
     }
 }
+
+@Suite struct StatsAndCheckTests {
+    @Test func statsEncodeWithSnakeCaseKeys() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try AnswerCache(configuration: makeConfiguration(dir))
+        cache.fill(testKey(1), answer: Answer(text: "x"))
+        _ = cache.lookup(testKey(1))
+        _ = cache.lookup(testKey(2))
+        cache.close()
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(cache.stats())) as? [String: Any]
+        for key in ["hits", "stale_hits", "misses", "fills", "fills_dropped", "flushes", "flush_latency_last_us",
+                    "flush_latency_max_us", "flush_latency_avg_us", "queue_depth", "entries", "bytes", "invalidations_applied"] {
+            #expect(json?[key] != nil, "missing \(key)")
+        }
+        #expect(json?["hits"] as? Int == 1)
+        #expect(json?["misses"] as? Int == 1)
+        #expect(json?["entries"] as? Int == 1)
+    }
+
+    @Test func checkReportsCountsAndRefusesForeignFiles() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let configuration = makeConfiguration(dir)
+        let cache = try AnswerCache(configuration: configuration)
+        for i in 0..<10 { cache.fill(testKey(i), answer: Answer(text: "v\(i)")) }
+        try cache.invalidate(.key(testKey(3)))
+        cache.close()
+        let report = try AnswerCache.check(path: configuration.path)
+        #expect(report.ok && report.integrity == ["ok"])
+        #expect(report.entries == 9 && report.tombstones == 1 && report.schemaVersion == 1)
+        let foreign = dir.file("foreign.sqlite")
+        do { try SQLiteDatabase(path: foreign.path).execute("CREATE TABLE t(x)") }
+        let before = try fileBytes(foreign)
+        #expect(throws: AnswerCacheError.self) { try AnswerCache.check(path: foreign.path) }
+        #expect(try fileBytes(foreign) == before)
+        #expect(throws: AnswerCacheError.self) { try AnswerCache.check(path: dir.file("absent.sqlite").path) }
+    }
+}
