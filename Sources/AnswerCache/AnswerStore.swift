@@ -1,4 +1,5 @@
 import CSQLite
+import Dispatch
 import OutpostCore
 import Synchronization
 
@@ -195,27 +196,64 @@ final class AnswerStore: Sendable {
         }
     }
 
+    struct Row: Sendable {
+        let fill: CachedEntry
+        let codec: Int64
+        let rawSize: Int
+        let value: [UInt8]
+    }
+
+    static let parallelEncodeThreshold = 1024
+
+    /// The stored form of each fill: zstd when at least the threshold long and smaller for it,
+    /// else raw. Answers over the limit are refused.
+    private static func encode(
+        _ fills: ArraySlice<CachedEntry>, compressor: Zstd.Compressor?, options: Options
+    ) -> (rows: [Row], refused: Int) {
+        var rows: [Row] = []
+        rows.reserveCapacity(fills.count)
+        var refused = 0
+        for fill in fills {
+            let raw = fill.answer.storageBytes
+            guard raw.count <= options.maxAnswerBytes + Answer.storageHeaderBytes else {
+                refused += 1
+                continue
+            }
+            if raw.count >= options.compressionThreshold, let compressor,
+               let compressed = try? compressor.compress(raw), compressed.count < raw.count {
+                rows.append(Row(fill: fill, codec: 1, rawSize: raw.count, value: compressed))
+            } else {
+                rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
+            }
+        }
+        return (rows, refused)
+    }
+
     /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
     func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
         // Encode and compress before taking the write lock.
-        struct Row { let fill: CachedEntry; let codec: Int64; let rawSize: Int; let value: [UInt8] }
         var report = WriteReport()
-        var rows: [Row] = []
-        rows.reserveCapacity(batch.fills.count)
-        compressor.withLock { compressor in
-            for fill in batch.fills {
-                let raw = fill.answer.storageBytes
-                guard raw.count <= options.maxAnswerBytes + Answer.storageHeaderBytes else {
-                    report.refused += 1
-                    continue
-                }
-                if raw.count >= options.compressionThreshold,
-                   let compressed = try? compressor.compress(raw), compressed.count < raw.count {
-                    rows.append(Row(fill: fill, codec: 1, rawSize: raw.count, value: compressed))
-                } else {
-                    rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
-                }
+        let rows: [Row]
+        let fills = batch.fills
+        if fills.count >= Self.parallelEncodeThreshold {
+            // A large batch (a backlog) is encoded in two halves at once: compression is most of
+            // the CPU a flush spends outside SQLite. Rows keep their order.
+            let half = fills.count / 2
+            let parts = Mutex<[Int: (rows: [Row], refused: Int)]>([:])
+            let options = self.options
+            DispatchQueue.concurrentPerform(iterations: 2) { part in
+                let slice = part == 0 ? fills[..<half] : fills[half...]
+                let compressor = try? Zstd.Compressor(level: options.compressionLevel)
+                let encoded = Self.encode(slice, compressor: compressor, options: options)
+                parts.withLock { $0[part] = encoded }
             }
+            let (first, second) = parts.withLock { ($0[0] ?? ([], 0), $0[1] ?? ([], 0)) }
+            rows = first.rows + second.rows
+            report.refused = first.refused + second.refused
+        } else {
+            let encoded = compressor.withLock { Self.encode(fills[...], compressor: $0, options: options) }
+            rows = encoded.rows
+            report.refused = encoded.refused
         }
         let budget = Int64(options.diskBudgetBytes)
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in

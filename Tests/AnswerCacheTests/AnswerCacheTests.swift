@@ -540,3 +540,28 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
         #expect(throws: AnswerCacheError.self) { try AnswerCache.check(path: dir.file("absent.sqlite").path) }
     }
 }
+
+@Suite struct LargeBatchTests {
+    @Test func largeBatchesAreEncodedInOrderAndRoundTrip() throws {
+        // Over `parallelEncodeThreshold`, so the batch is encoded in two halves.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try AnswerStore(options: .init(path: dir.file("big.sqlite").path, diskBudgetBytes: 1 << 30,
+                                                   compressionThreshold: 64, compressionLevel: 1, maxAnswerBytes: 2000))
+        let count = AnswerStore.parallelEncodeThreshold * 2 + 1
+        let fills = (0..<count).map { i in
+            testEntry(i, hlc: UInt64(i + 1), text: i == 7 ? String(repeating: "o", count: 3000)
+                                                       : String(repeating: "answer \(i) ", count: 1 + i % 40))
+        }
+        let report = try store.write(.init(fills: fills, touches: []))
+        #expect(report.written == count - 1)
+        #expect(report.refused == 1) // the oversized one
+        for i in [0, 1, count / 2 - 1, count / 2, count - 1] {
+            #expect(try store.read(testKey(i))?.answer == fills[i].answer)
+        }
+        #expect(try store.read(testKey(7)) == nil)
+        // The written rows keep the batch order (rowids ascend with the sequence).
+        let db = try SQLiteDatabase(path: dir.file("big.sqlite").path)
+        #expect(try db.scalarInt("SELECT count(*) FROM entries a JOIN entries b ON a.id < b.id AND a.hlc > b.hlc") == 0)
+    }
+}
