@@ -203,13 +203,11 @@ final class AnswerStore: Sendable {
         let value: [UInt8]
     }
 
-    static let parallelEncodeThreshold = 1024
-
     /// The stored form of each fill: zstd when at least the threshold long and smaller for it,
     /// else raw. Answers over the limit are refused.
-    private static func encode(
+    fileprivate static func encode(
         _ fills: ArraySlice<CachedEntry>, compressor: Zstd.Compressor?, options: Options
-    ) -> (rows: [Row], refused: Int) {
+    ) -> Encoded {
         var rows: [Row] = []
         rows.reserveCapacity(fills.count)
         var refused = 0
@@ -226,68 +224,31 @@ final class AnswerStore: Sendable {
                 rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
             }
         }
-        return (rows, refused)
+        return Encoded(rows: rows, refused: refused)
     }
 
     /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
     func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
-        // Encode and compress before taking the write lock.
         var report = WriteReport()
-        let rows: [Row]
         let fills = batch.fills
-        if fills.count >= Self.parallelEncodeThreshold {
-            // A large batch (a backlog) is encoded in two halves at once: compression is most of
-            // the CPU a flush spends outside SQLite. Rows keep their order.
-            let half = fills.count / 2
-            let parts = Mutex<[Int: (rows: [Row], refused: Int)]>([:])
-            let options = self.options
-            DispatchQueue.concurrentPerform(iterations: 2) { part in
-                let slice = part == 0 ? fills[..<half] : fills[half...]
-                let compressor = try? Zstd.Compressor(level: options.compressionLevel)
-                let encoded = Self.encode(slice, compressor: compressor, options: options)
-                parts.withLock { $0[part] = encoded }
-            }
-            let (first, second) = parts.withLock { ($0[0] ?? ([], 0), $0[1] ?? ([], 0)) }
-            rows = first.rows + second.rows
-            report.refused = first.refused + second.refused
-        } else {
-            let encoded = compressor.withLock { Self.encode(fills[...], compressor: $0, options: options) }
-            rows = encoded.rows
-            report.refused = encoded.refused
-        }
+        let options = self.options
+        let chunk = Self.pipelineChunk
+        let starts = Array(stride(from: 0, to: fills.count, by: chunk))
+        func range(_ index: Int) -> Range<Int> { starts[index]..<min(starts[index] + chunk, fills.count) }
+        // The first chunk is encoded before taking the write lock; while each chunk is written,
+        // the next one is encoded on another thread, so compression overlaps with SQLite.
+        var current: Encoded = starts.isEmpty ? Encoded(rows: [], refused: 0)
+            : compressor.withLock { Self.encode(fills[range(0)], compressor: $0, options: options) }
         let budget = Int64(options.diskBudgetBytes)
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in
             try w.db.transaction { () throws(AnswerCacheError) in
-                for row in rows {
-                    let f = row.fill
-                    let keyBytes = f.key.bytes
-                    let prefix = Self.prefix(f.key)
-                    let hlc = Int64(bitPattern: f.hlc.rawValue)
-                    // Newer-wins: an existing row is replaced only by a fill at least as new.
-                    try w.find.bind(1, prefix)
-                    try w.find.bind(2, blob: keyBytes)
-                    let existing: (id: Int64, hlc: Int64)? = try w.find.step() ? (w.find.int64(0), w.find.int64(1)) : nil
-                    w.find.reset()
-                    if let existing, UInt64(bitPattern: existing.hlc) > f.hlc.rawValue {
-                        report.refused += 1
-                        continue
+                for index in starts.indices {
+                    let next = index + 1 < starts.count ? PendingEncode(fills[range(index + 1)], options: options) : nil
+                    report.refused += current.refused
+                    for row in current.rows {
+                        if try Self.write(row, with: w) { report.written += 1 } else { report.refused += 1 }
                     }
-                    let s = existing == nil ? w.insert : w.update
-                    defer { s.reset() }
-                    try s.bind(1, blob: keyBytes)
-                    try s.bind(2, f.namespace)
-                    try s.bind(3, f.storedTags)
-                    try s.bind(4, hlc)
-                    try s.bind(5, Int64(clamping: f.createdMillis))
-                    try s.bind(6, Int64(clamping: f.expiresMillis))
-                    try s.bind(7, Int64(clamping: f.staleUntilMillis))
-                    try s.bind(8, row.codec)
-                    try s.bind(9, row.rawSize)
-                    try s.bind(10, blob: row.value)
-                    try s.bind(11, f.key.hex)
-                    try s.bind(12, existing?.id ?? prefix)
-                    try s.step()
-                    if w.db.changes > 0 { report.written += 1 } else { report.refused += 1 }
+                    if let next { current = next.wait() }
                 }
                 for touch in batch.touches {
                     defer { w.touch.reset() }
@@ -302,6 +263,64 @@ final class AnswerStore: Sendable {
             }
             return report
         }
+    }
+
+    /// Fills per pipeline step of a flush.
+    static let pipelineChunk = 512
+
+    struct Encoded: Sendable {
+        var rows: [Row]
+        var refused: Int
+    }
+
+    /// One chunk being encoded on a global-queue thread.
+    private final class PendingEncode: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let result = Mutex<Encoded?>(nil)
+
+        init(_ fills: ArraySlice<CachedEntry>, options: Options) {
+            DispatchQueue.global().async { [self] in
+                let compressor = try? Zstd.Compressor(level: options.compressionLevel)
+                let encoded = AnswerStore.encode(fills, compressor: compressor, options: options)
+                result.withLock { $0 = encoded }
+                done.signal()
+            }
+        }
+
+        func wait() -> Encoded {
+            done.wait()
+            return result.withLock { $0 ?? Encoded(rows: [], refused: 0) }
+        }
+    }
+
+    /// Inserts or replaces one row; false when refused (a newer row, or a covering tombstone).
+    private static func write(_ row: Row, with w: Writer) throws(AnswerCacheError) -> Bool {
+        let f = row.fill
+        let keyBytes = f.key.bytes
+        let prefix = Self.prefix(f.key)
+        let hlc = Int64(bitPattern: f.hlc.rawValue)
+        // Newer-wins: an existing row is replaced only by a fill at least as new.
+        try w.find.bind(1, prefix)
+        try w.find.bind(2, blob: keyBytes)
+        let existing: (id: Int64, hlc: Int64)? = try w.find.step() ? (w.find.int64(0), w.find.int64(1)) : nil
+        w.find.reset()
+        if let existing, UInt64(bitPattern: existing.hlc) > f.hlc.rawValue { return false }
+        let s = existing == nil ? w.insert : w.update
+        defer { s.reset() }
+        try s.bind(1, blob: keyBytes)
+        try s.bind(2, f.namespace)
+        try s.bind(3, f.storedTags)
+        try s.bind(4, hlc)
+        try s.bind(5, Int64(clamping: f.createdMillis))
+        try s.bind(6, Int64(clamping: f.expiresMillis))
+        try s.bind(7, Int64(clamping: f.staleUntilMillis))
+        try s.bind(8, row.codec)
+        try s.bind(9, row.rawSize)
+        try s.bind(10, blob: row.value)
+        try s.bind(11, f.key.hex)
+        try s.bind(12, existing?.id ?? prefix)
+        try s.step()
+        return w.db.changes > 0
     }
 
     private func evict(_ w: inout Writer, toBytes target: Int64) throws(AnswerCacheError) -> Int {

@@ -543,12 +543,12 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
 
 @Suite struct LargeBatchTests {
     @Test func largeBatchesAreEncodedInOrderAndRoundTrip() throws {
-        // Over `parallelEncodeThreshold`, so the batch is encoded in two halves.
+        // Several pipeline chunks, so chunks are encoded on another thread while earlier ones are written.
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let store = try AnswerStore(options: .init(path: dir.file("big.sqlite").path, diskBudgetBytes: 1 << 30,
                                                    compressionThreshold: 64, compressionLevel: 1, maxAnswerBytes: 2000))
-        let count = AnswerStore.parallelEncodeThreshold * 2 + 1
+        let count = AnswerStore.pipelineChunk * 4 + 1
         let fills = (0..<count).map { i in
             testEntry(i, hlc: UInt64(i + 1), text: i == 7 ? String(repeating: "o", count: 3000)
                                                        : String(repeating: "answer \(i) ", count: 1 + i % 40))
