@@ -393,6 +393,16 @@ final class AnswerStore: Sendable {
         }
     }
 
+    /// The newest clock reading stored in the file (entries and tombstones), so a restarted
+    /// gateway whose wall clock went backwards still stamps later events greater.
+    func newestReading() throws(AnswerCacheError) -> HLCTimestamp {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> HLCTimestamp in
+            let entries = try r.db.scalarInt("SELECT max(hlc) FROM entries") ?? 0
+            let tombstones = try r.db.scalarInt("SELECT max(hlc) FROM tombstones") ?? 0
+            return HLCTimestamp(rawValue: max(UInt64(bitPattern: entries), UInt64(bitPattern: tombstones)))
+        }
+    }
+
     /// Tombstones in force (newer than `horizon`), for the in-memory checks at start-up.
     func tombstones(newerThan horizon: HLCTimestamp) throws(AnswerCacheError) -> [Tombstone] {
         try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> [Tombstone] in

@@ -193,7 +193,8 @@ extension Cache {
 
     /// For the crash test: fills at full speed until killed, printing a line after everything
     /// it made durable. `flushed S` means fills 0…S are committed (less those invalidated);
-    /// `invalidated-key S` and `invalidated-tag G` mean that invalidation is committed.
+    /// `invalidating-key S` / `invalidating-tag G` are printed before an invalidation starts and
+    /// `invalidated-key S` / `invalidated-tag G` once it is committed.
     struct CrashFill: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "crash-fill", abstract: "Fill until killed (crash test).", shouldDisplay: false)
@@ -234,11 +235,15 @@ extension Cache {
                     usleep(100)
                     continue
                 }
+                // Each invalidation is announced before it starts and confirmed once durable, so a
+                // reader knows which may have happened when the process is killed.
                 if i % 1000 == 500, i >= 1000 {
+                    writeLine("invalidating-key \(i - 300)")
                     try cache.invalidate(.key(syntheticKey(i - 300)))
                     writeLine("invalidated-key \(i - 300)")
                 }
                 if i % 1000 == 0, i >= 2000 {
+                    writeLine("invalidating-tag \(i / 1000 - 2)")
                     try cache.invalidate(.tag("group-\(i / 1000 - 2)"))
                     writeLine("invalidated-tag \(i / 1000 - 2)")
                 }

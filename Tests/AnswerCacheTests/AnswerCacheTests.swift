@@ -502,6 +502,33 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
     }
 }
 
+@Suite struct ClockAcrossRestartTests {
+    @Test func aWallClockThatWentBackwardsStillStampsLaterEventsGreater() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = ManualClock()
+        let configuration = makeConfiguration(dir, clock: clock)
+        let stamped: HLCTimestamp
+        do {
+            let cache = try AnswerCache(configuration: configuration)
+            guard case .queued(let hlc) = cache.fill(testKey(1), answer: Answer(text: "before")) else {
+                Issue.record("not queued"); return
+            }
+            stamped = hlc
+            cache.close()
+        }
+        clock.advance(0)
+        let backwards = ManualClock(clock.now - 60_000)
+        let cache = try AnswerCache(configuration: makeConfiguration(dir, clock: backwards))
+        defer { cache.close() }
+        #expect(cache.clock.last > stamped)
+        // An invalidation after the restart still covers the entry written before it.
+        try cache.invalidate(.key(testKey(1)))
+        #expect(cache.lookup(testKey(1)) == .miss)
+        #expect(try cache.storedKeys().isEmpty)
+    }
+}
+
 @Suite struct StatsAndCheckTests {
     @Test func statsEncodeWithSnakeCaseKeys() throws {
         let dir = try TemporaryDirectory()
