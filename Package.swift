@@ -19,12 +19,14 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
+        .target(name: "Inference", dependencies: ["GGUF"]),
 
         // The command-line executable.
         .executableTarget(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "Inference",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -33,6 +35,7 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )
