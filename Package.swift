@@ -17,9 +17,13 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
+        // Low-bit kernels (C, libc only): block formats, (de)quantization, vec-dot and mat-vec with
+        // scalar, AVX2 and NEON paths chosen at start-up. SIMD via per-function target attributes.
+        .target(name: "CQuants"),
+
         // Leaf modules.
         .target(name: "GGUF"),
-        .target(name: "Inference", dependencies: ["GGUF"]),
+        .target(name: "Inference", dependencies: ["GGUF", "CQuants"]),
 
         // The command-line executable.
         .executableTarget(
@@ -35,7 +39,9 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .gnu11
 )
