@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (module map + shim.h; found with pkg-config, installed with apt).
@@ -24,6 +25,12 @@ let package = Package(
         // Leaf modules.
         .target(name: "GGUF"),
         .target(name: "Inference", dependencies: ["GGUF", "CQuants"]),
+        .target(name: "PeerSync", dependencies: ["CMosquitto"]),
+        .target(
+            name: "OutpostCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
 
         // The command-line executable.
         .executableTarget(
@@ -31,6 +38,9 @@ let package = Package(
             dependencies: [
                 "GGUF",
                 "Inference",
+                "CQuants",
+                "AnswerCache",
+                "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,8 +49,12 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "CQuantsTests", dependencies: ["CQuants"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
+        .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
+        .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .gnu11

@@ -107,18 +107,18 @@ static void cq_kernel_init(void) {
         if (p == NULL) {
             snprintf(cq_init_error_text, sizeof cq_init_error_text,
                      "OUTPOST_KERNEL=%s is not a kernel path; use one of neon-dotprod, neon, avx2, "
-                     "avx512-vnni, scalar (or unset it to pick the best, here %s)",
+                     "avx512-vnni, scalar, or unset it to pick the best (here %s)",
                      wanted, best->name);
             cq_init_error_message = cq_init_error_text;
         } else if (p->table == NULL) {
             snprintf(cq_init_error_text, sizeof cq_init_error_text,
-                     "OUTPOST_KERNEL=%s: this build has no %s kernels for this architecture "
-                     "(the best here is %s)", wanted, wanted, best->name);
+                     "OUTPOST_KERNEL=%s: this build has no %s kernels (another architecture's, or not "
+                     "implemented yet); the best here is %s", wanted, wanted, best->name);
             cq_init_error_message = cq_init_error_text;
         } else if (!cq_path_usable(p)) {
             snprintf(cq_init_error_text, sizeof cq_init_error_text,
-                     "OUTPOST_KERNEL=%s: this CPU lacks the instructions the %s kernels need "
-                     "(the best here is %s)", wanted, wanted, best->name);
+                     "OUTPOST_KERNEL=%s: this CPU lacks the instructions the %s kernels need; "
+                     "the best here is %s", wanted, wanted, best->name);
             cq_init_error_message = cq_init_error_text;
         } else {
             best = p->table;
@@ -128,6 +128,9 @@ static void cq_kernel_init(void) {
 }
 
 static inline const cq_kernels *cq_active(void) {
+    // Fast path (every call after the first): the table is set once init has run.
+    const cq_kernels *k = atomic_load_explicit(&cq_active_kernels, memory_order_acquire);
+    if (k != NULL) return k;
     pthread_once(&cq_init_once, cq_kernel_init);
     return atomic_load_explicit(&cq_active_kernels, memory_order_acquire);
 }

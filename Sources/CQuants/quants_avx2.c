@@ -41,26 +41,55 @@ static inline CQ_AVX2 __m256i cq_dot_s8_s8(const int8_t *x, const int8_t *y) {
     return _mm256_add_epi32(_mm256_madd_epi16(x0, y0), _mm256_madd_epi16(x1, y1));
 }
 
-static inline CQ_AVX2 float cq_h2f(cq_f16 h) { return _cvtsh_ss(h); }
+/// d_a * d_b broadcast to eight lanes, from one F16C conversion of both halves. (Built from a
+/// general-purpose register: clang compiles _cvtsh_ss to a vpinsrw that merges into whatever
+/// register is free, often an accumulator, which chains every block to the previous FMA.)
+static inline CQ_AVX2 __m256 cq_scale_product(cq_f16 a, cq_f16 b) {
+    const __m128 v = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)a | ((uint32_t)b << 16))));
+    return _mm256_broadcastss_ps(_mm_mul_ss(v, _mm_movehdup_ps(v)));
+}
+
+// One block each: acc + d_x d_y * (eight int32 partial sums of the block's integer dot).
+
+static inline CQ_AVX2 __m256 cq_block_q4_0_q8_0(const cq_block_q4_0 *x, const cq_block_q8_0 *y, __m256 acc) {
+    const __m256i q = cq_unpack_nibbles(x->qs);
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    // sum (q - 8) y = sum q y - sum 8 y, each half exact in int16
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yq), _mm256_maddubs_epi16(_mm256_set1_epi8(8), yq));
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
+}
+
+/// Q4_1 keeps (d, m) and Q8_1 keeps (d, s) side by side: one conversion gives both halves, one
+/// multiply gives [d_x d_y, m_x s_y]. Returns acc + d_x d_y * sums; adds m_x s_y to lane 1 of *ms.
+static inline CQ_AVX2 __m256 cq_block_q4_1_q8_1(const cq_block_q4_1 *x, const cq_block_q8_1 *y, __m256 acc, __m128 *ms) {
+    int32_t xdm, yds;
+    memcpy(&xdm, &x->d, 4);
+    memcpy(&yds, &y->d, 4);
+    const __m128 scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(xdm)), _mm_cvtph_ps(_mm_cvtsi32_si128(yds)));
+    *ms = _mm_add_ps(*ms, scales);
+    const __m256i q = cq_unpack_nibbles(x->qs);
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(scales), p, acc);
+}
+
+static inline CQ_AVX2 __m256 cq_block_q8_0_q8_0(const cq_block_q8_0 *x, const cq_block_q8_0 *y, __m256 acc) {
+    const __m256 p = _mm256_cvtepi32_ps(cq_dot_s8_s8(x->qs, y->qs));
+    return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
+}
+
+// Two blocks per step on two accumulators; an odd last block goes to the reference.
 
 CQ_AVX2 float cq_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
     const cq_block_q4_0 *x = vx;
     const cq_block_q8_0 *y = vy;
     const int64_t nb = n / CQ_QK;
-    const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            const __m256i q = cq_unpack_nibbles(x[i + k].qs);
-            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[i + k].qs);
-            // sum (q - 8) y = sum q y - sum 8 y, both halves exact in int16
-            const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yq), _mm256_maddubs_epi16(eight, yq));
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-            const __m256 d = _mm256_set1_ps(cq_h2f(x[i + k].d) * cq_h2f(y[i + k].d));
-            if (k == 0) acc0 = _mm256_fmadd_ps(d, p, acc0);
-            else acc1 = _mm256_fmadd_ps(d, p, acc1);
-        }
+        acc0 = cq_block_q4_0_q8_0(&x[i], &y[i], acc0);
+        acc1 = cq_block_q4_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
@@ -72,20 +101,14 @@ CQ_AVX2 float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *v
     const cq_block_q8_1 *y = vy;
     const int64_t nb = n / CQ_QK;
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summs = 0.0f; // sum of m_x * s_y
+    __m128 ms0 = _mm_setzero_ps(), ms1 = _mm_setzero_ps(); // lane 1: sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        for (int k = 0; k < 2; k++) {
-            const __m256i q = cq_unpack_nibbles(x[i + k].qs);
-            const __m256i yq = _mm256_loadu_si256((const __m256i *)y[i + k].qs);
-            const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
-            const __m256 d = _mm256_set1_ps(cq_h2f(x[i + k].d) * cq_h2f(y[i + k].d));
-            if (k == 0) acc0 = _mm256_fmadd_ps(d, p, acc0);
-            else acc1 = _mm256_fmadd_ps(d, p, acc1);
-            summs += cq_h2f(x[i + k].m) * cq_h2f(y[i + k].s);
-        }
+        acc0 = cq_block_q4_1_q8_1(&x[i], &y[i], acc0, &ms0);
+        acc1 = cq_block_q4_1_q8_1(&x[i + 1], &y[i + 1], acc1, &ms1);
     }
-    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + summs;
+    const __m128 ms = _mm_add_ps(ms0, ms1);
+    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_shuffle_ps(ms, ms, 1));
     if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
@@ -97,10 +120,8 @@ CQ_AVX2 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *v
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
-        const __m256 p0 = _mm256_cvtepi32_ps(cq_dot_s8_s8(x[i].qs, y[i].qs));
-        const __m256 p1 = _mm256_cvtepi32_ps(cq_dot_s8_s8(x[i + 1].qs, y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x[i].d) * cq_h2f(y[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(cq_h2f(x[i + 1].d) * cq_h2f(y[i + 1].d)), p1, acc1);
+        acc0 = cq_block_q8_0_q8_0(&x[i], &y[i], acc0);
+        acc1 = cq_block_q8_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
     float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);

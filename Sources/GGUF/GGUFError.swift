@@ -11,6 +11,7 @@ public struct GGUFError: Error, CustomStringConvertible, Sendable {
         case truncated
         case countTooLarge
         case invalidValueType
+        case invalidBool
         case nestingTooDeep
         case duplicateKey
         case invalidAlignment
@@ -86,6 +87,9 @@ public struct GGUFError: Error, CustomStringConvertible, Sendable {
     }
     static func invalidValueType(_ path: String, offset: Int, raw: UInt32, key: String) -> GGUFError {
         GGUFError(.invalidValueType, path: path, offset: offset, detail: "invalid metadata value type \(raw) for key \"\(key)\"")
+    }
+    static func invalidBool(_ path: String, offset: Int, key: String, byte: UInt8) -> GGUFError {
+        GGUFError(.invalidBool, path: path, offset: offset, detail: "bool value \(byte) for key \"\(key)\" (must be 0 or 1)")
     }
     static func nestingTooDeep(_ path: String, offset: Int, key: String) -> GGUFError {
         GGUFError(.nestingTooDeep, path: path, offset: offset, detail: "arrays nested too deeply in key \"\(key)\"")

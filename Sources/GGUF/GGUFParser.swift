@@ -88,15 +88,25 @@ struct GGUFParser {
             let relOffsetAt = r.offset
             let relOffset = try r.read(UInt64.self, "data offset of tensor \"\(name)\"")
             guard relOffset <= UInt64(bytes.count) else {
-                throw GGUFError.tensorOutOfBounds(path, offset: relOffsetAt, name: name, end: Int.max, fileSize: bytes.count)
+                throw GGUFError.invalidTensor(path, offset: relOffsetAt, name: name,
+                                              detail: "data offset \(relOffset) lies past the end of the file (\(bytes.count) bytes)")
             }
             guard Int(relOffset) % alignment == 0 else {
                 throw GGUFError.invalidTensor(path, offset: relOffsetAt, name: name,
                                               detail: "data offset \(relOffset) is not a multiple of the alignment \(alignment)")
             }
-            if let layout = type.layout, dims[0] % layout.blockSize != 0 {
-                throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
-                                              detail: "row length \(dims[0]) is not a multiple of the \(type) block size \(layout.blockSize)")
+            if let layout = type.layout {
+                if dims[0] % layout.blockSize != 0 {
+                    throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
+                                                  detail: "row length \(dims[0]) is not a multiple of the \(type) block size \(layout.blockSize)")
+                }
+                // The byte size must be representable before it is compared with the file size.
+                var size = (dims[0] / layout.blockSize).multipliedReportingOverflow(by: layout.bytesPerBlock)
+                for d in dims.dropFirst() where !size.overflow { size = size.partialValue.multipliedReportingOverflow(by: d) }
+                if size.overflow || size.partialValue > bytes.count {
+                    throw GGUFError.invalidTensor(path, offset: dimsOffset, name: name,
+                                                  detail: "\(dims) \(type) elements need more bytes than the whole file (\(bytes.count))")
+                }
             }
             guard names.insert(name).inserted else {
                 throw GGUFError.duplicateTensor(path, offset: entryOffset, name: name)
@@ -149,9 +159,7 @@ struct GGUFParser {
         case .bool:
             let at = r.offset
             let b = try r.read(UInt8.self, "value of \"\(key)\"")
-            guard b <= 1 else {
-                throw GGUFError.invalidValueType(r.path, offset: at, raw: UInt32(b), key: key + " (bool must be 0 or 1)")
-            }
+            guard b <= 1 else { throw GGUFError.invalidBool(r.path, offset: at, key: key, byte: b) }
             return .bool(b == 1)
         case .string: return .string(try r.readString("value of \"\(key)\""))
         case .array:

@@ -37,7 +37,7 @@ public struct ModelSummary: Sendable, Equatable, Codable {
         let arch = file.string("general.architecture") ?? "unknown"
         architecture = arch
         name = file.string("general.name")
-        parameters = file.tensors.reduce(0) { $0 + $1.elementCount }
+        parameters = file.tensors.reduce(0) { $0.addingReportingOverflow($1.elementCount).partialValue }
         contextLength = file.int("\(arch).context_length")
         embeddingLength = file.int("\(arch).embedding_length")
         layers = file.int("\(arch).block_count")

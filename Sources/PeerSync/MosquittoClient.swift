@@ -1,0 +1,208 @@
+import CMosquitto
+import Foundation
+
+/// The one thin wrapper over libmosquitto: every call that returns a `MOSQ_ERR_*` code throws a
+/// `PeerSyncError` instead, and the callbacks (which run on libmosquitto's network thread) are
+/// turned into `MQTTEvent`s on an `AsyncStream`, handed over through a `Sendable` box passed as
+/// libmosquitto's userdata.
+public final class MosquittoClient: @unchecked Sendable {
+    // @unchecked: `handle` is set once in init and libmosquitto's API is thread-safe for the calls
+    // made here (publish/subscribe from any thread while the loop thread runs).
+    public enum ProtocolVersion: Int32, Sendable {
+        case v311 = 4
+        case v5 = 5
+    }
+
+    public let clientID: String
+    public let protocolVersion: ProtocolVersion
+    public let events: AsyncStream<MQTTEvent>
+    private let handle: OpaquePointer
+    private let box: Unmanaged<EventBox>
+    private var loopRunning = false
+
+    /// The state the C callbacks see: only the stream's continuation, which is Sendable.
+    final class EventBox: Sendable {
+        let continuation: AsyncStream<MQTTEvent>.Continuation
+        init(_ continuation: AsyncStream<MQTTEvent>.Continuation) { self.continuation = continuation }
+    }
+
+    private static let libraryInit: Void = { _ = mosquitto_lib_init() }()
+
+    /// - Parameters:
+    ///   - cleanStart: false keeps the session (subscriptions, queued QoS 1 messages) across reconnects.
+    ///   - eventBuffer: how many undelivered events are kept before the oldest unread are kept and new ones dropped.
+    public init(clientID: String, cleanStart: Bool, protocolVersion: ProtocolVersion = .v5, eventBuffer: Int = 10_000) throws {
+        _ = Self.libraryInit
+        self.clientID = clientID
+        self.protocolVersion = protocolVersion
+        var continuation: AsyncStream<MQTTEvent>.Continuation!
+        events = AsyncStream(bufferingPolicy: .bufferingOldest(eventBuffer)) { continuation = $0 }
+        let box = Unmanaged.passRetained(EventBox(continuation))
+        guard let h = mosquitto_new(clientID, cleanStart, box.toOpaque()) else {
+            box.release()
+            throw PeerSyncError.mosquitto(Int32(MOSQ_ERR_NOMEM.rawValue), "mosquitto_new")
+        }
+        handle = h
+        self.box = box
+        do {
+            try check(mosquitto_int_option(h, MOSQ_OPT_PROTOCOL_VERSION, protocolVersion.rawValue), "set protocol version")
+        } catch {
+            mosquitto_destroy(h)
+            box.release()
+            throw error
+        }
+        installCallbacks()
+    }
+
+    deinit {
+        if loopRunning { mosquitto_loop_stop(handle, true) }
+        mosquitto_destroy(handle)
+        box.takeUnretainedValue().continuation.finish()
+        box.release()
+    }
+
+    private func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws {
+        if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { throw PeerSyncError.mosquitto(rc, operation()) }
+    }
+
+    private static func box(_ userdata: UnsafeMutableRawPointer?) -> EventBox? {
+        userdata.map { Unmanaged<EventBox>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    private func installCallbacks() {
+        mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, _ in
+            MosquittoClient.box(userdata)?.continuation.yield(.connected(reasonCode: rc, sessionPresent: flags & 1 == 1))
+        }
+        mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
+            MosquittoClient.box(userdata)?.continuation.yield(.disconnected(reasonCode: rc))
+        }
+        mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, rc, _ in
+            MosquittoClient.box(userdata)?.continuation.yield(.published(messageID: mid, reasonCode: rc))
+        }
+        mosquitto_subscribe_v5_callback_set(handle) { _, userdata, mid, count, granted, _ in
+            let qos = (0..<Int(max(count, 0))).map { granted?[$0] ?? -1 }
+            MosquittoClient.box(userdata)?.continuation.yield(.subscribed(messageID: mid, grantedQoS: qos))
+        }
+        mosquitto_message_v5_callback_set(handle) { _, userdata, message, props in
+            guard let message, let box = MosquittoClient.box(userdata) else { return }
+            box.continuation.yield(.message(MosquittoClient.convert(message.pointee, props)))
+        }
+    }
+
+    /// Copies a message out of libmosquitto's memory (valid only during the callback).
+    private static func convert(_ m: mosquitto_message, _ props: OpaquePointer?) -> MQTTMessage {
+        let topic = m.topic.map { String(cString: $0) } ?? ""
+        var payload: [UInt8] = []
+        if let p = m.payload, m.payloadlen > 0 {
+            payload = Array(UnsafeRawBufferPointer(start: p, count: Int(m.payloadlen)))
+        }
+        var responseTopic: String?
+        var correlation: [UInt8]?
+        if let props {
+            var value: UnsafeMutablePointer<CChar>?
+            if mosquitto_property_read_string(props, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), &value, false) != nil, let value {
+                responseTopic = String(cString: value)
+                free(value)
+            }
+            var data: UnsafeMutableRawPointer?
+            var length: UInt16 = 0
+            if mosquitto_property_read_binary(props, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), &data, &length, false) != nil {
+                correlation = data.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(length))) } ?? []
+                free(data)
+            }
+        }
+        return MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain,
+                           responseTopic: responseTopic, correlationData: correlation)
+    }
+
+    // MARK: Calls
+
+    public func setCredentials(username: String, password: String?) throws {
+        try check(mosquitto_username_pw_set(handle, username, password), "set username and password")
+    }
+
+    /// TLS with a CA file and, optionally, a client certificate and key.
+    public func setTLS(caFile: String, certFile: String?, keyFile: String?) throws {
+        try check(mosquitto_tls_set(handle, caFile, nil, certFile, keyFile, nil), "set TLS files")
+    }
+
+    /// A retained Last Will, sent by the broker if the connection drops without a DISCONNECT.
+    public func setWill(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = true) throws {
+        let rc = payload.withUnsafeBytes { mosquitto_will_set(handle, topic, Int32($0.count), $0.baseAddress, qos, retain) }
+        try check(rc, "set will on \(topic)")
+    }
+
+    /// Delay bounds for libmosquitto's own reconnects while the loop thread runs.
+    public func setReconnectDelay(initial: UInt32, maximum: UInt32, exponential: Bool = true) throws {
+        try check(mosquitto_reconnect_delay_set(handle, initial, maximum, exponential), "set reconnect delay")
+    }
+
+    /// Starts the network thread. Call before `connect` so a first connect that fails is retried
+    /// by `reconnect()` rather than leaving no loop behind.
+    public func startLoop() throws {
+        guard !loopRunning else { return }
+        try check(mosquitto_loop_start(handle), "start network loop")
+        loopRunning = true
+    }
+
+    /// Connects the socket and sends CONNECT; the CONNACK arrives as `.connected` on the loop
+    /// thread. The TCP connect itself blocks (libmosquitto has no asynchronous connect that takes
+    /// v5 properties), so call this off latency-sensitive paths. `sessionExpiry` (seconds) keeps a
+    /// v5 session for that long after a disconnect; libmosquitto reuses it on reconnects.
+    public func connect(host: String, port: Int, keepalive: Int32 = 30, sessionExpiry: UInt32? = nil) throws {
+        var props: OpaquePointer?
+        defer { mosquitto_property_free_all(&props) }
+        if protocolVersion == .v5, let sessionExpiry {
+            try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), sessionExpiry),
+                      "add session expiry")
+        }
+        try check(mosquitto_connect_bind_v5(handle, host, Int32(port), keepalive, nil, props), "connect to \(host):\(port)")
+    }
+
+    public func reconnect() throws {
+        try check(mosquitto_reconnect_async(handle), "reconnect")
+    }
+
+    /// Subscribes; returns the message id that the `.subscribed` event will carry.
+    @discardableResult
+    public func subscribe(_ pattern: String, qos: Int32 = 1) throws -> Int32 {
+        var mid: Int32 = 0
+        try check(mosquitto_subscribe(handle, &mid, pattern, qos), "subscribe to \(pattern)")
+        return mid
+    }
+
+    /// Publishes; returns the message id that the `.published` event will carry.
+    @discardableResult
+    public func publish(_ message: MQTTMessage) throws -> Int32 {
+        var mid: Int32 = 0
+        var props: OpaquePointer?
+        defer { mosquitto_property_free_all(&props) }
+        if protocolVersion == .v5 {
+            if let t = message.responseTopic {
+                try check(mosquitto_property_add_string(&props, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), t), "add response topic")
+            }
+            if let c = message.correlationData {
+                let rc = c.withUnsafeBytes {
+                    mosquitto_property_add_binary(&props, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), $0.baseAddress, UInt16(clamping: $0.count))
+                }
+                try check(rc, "add correlation data")
+            }
+        }
+        let rc = message.payload.withUnsafeBytes {
+            mosquitto_publish_v5(handle, &mid, message.topic, Int32($0.count), $0.baseAddress, message.qos, message.retain, props)
+        }
+        try check(rc, "publish to \(message.topic)")
+        return mid
+    }
+
+    public func disconnect() throws {
+        try check(mosquitto_disconnect(handle), "disconnect")
+    }
+
+    /// Stops the network thread (after `disconnect`, or forcibly).
+    public func stopLoop(force: Bool = false) {
+        guard loopRunning else { return }
+        mosquitto_loop_stop(handle, force)
+        loopRunning = false
+    }
+}

@@ -1,0 +1,39 @@
+import CMosquitto
+import Foundation
+
+/// A failure of the MQTT client. Carries libmosquitto's return code and what was being done.
+public struct PeerSyncError: Error, CustomStringConvertible, Sendable {
+    private enum Code: Sendable {
+        case library
+        case invalidURL
+    }
+
+    private let code: Code
+    /// libmosquitto's return code (`MOSQ_ERR_*`), when the error came from it.
+    public let returnCode: Int32?
+    public let operation: String
+    public let detail: String
+
+    private init(_ code: Code, returnCode: Int32?, operation: String, detail: String) {
+        self.code = code
+        self.returnCode = returnCode
+        self.operation = operation
+        self.detail = detail
+    }
+
+    public var description: String { "\(operation): \(detail)" }
+
+    static func mosquitto(_ rc: Int32, _ operation: String) -> PeerSyncError {
+        let message: String
+        if rc == Int32(MOSQ_ERR_ERRNO.rawValue), let s = strerror(errno) {
+            message = String(cString: s)
+        } else {
+            message = String(cString: mosquitto_strerror(rc))
+        }
+        return PeerSyncError(.library, returnCode: rc, operation: operation, detail: "\(message) (rc \(rc))")
+    }
+
+    static func invalidURL(_ url: String, _ why: String) -> PeerSyncError {
+        PeerSyncError(.invalidURL, returnCode: nil, operation: "parse broker URL \"\(url)\"", detail: why)
+    }
+}
