@@ -25,8 +25,10 @@ public final class Tokenizer: Sendable {
     private let mergeRanks: [String: Int32]
     /// Control, user-defined and unknown tokens, longest text first, with their UTF-8 bytes.
     private let specialTokens: [(id: Int32, bytes: [UInt8], type: TokenType)]
-    /// The bytes each token detokenizes to when special tokens are rendered.
-    private let pieces: [[UInt8]]
+    /// The bytes each token detokenizes to when special tokens are rendered, back to back;
+    /// token i's are `pieceBytes[pieceOffsets[i]..<pieceOffsets[i + 1]]` (one allocation, not one per token).
+    private let pieceBytes: [UInt8]
+    private let pieceOffsets: [Int32]
 
     public var vocabularySize: Int { tokenTexts.count }
 
@@ -100,13 +102,19 @@ public final class Tokenizer: Sendable {
         special.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
         self.specialTokens = special
 
-        self.pieces = zip(tokens, tokenTypes).map { text, type in
+        var bytes: [UInt8] = []
+        var offsets: [Int32] = [0]
+        offsets.reserveCapacity(tokens.count + 1)
+        for (text, type) in zip(tokens, tokenTypes) {
             switch type {
-            case .normal: ByteLevelEncoding.decode(text)
-            case .control, .unknown, .userDefined: Array(text.utf8)
-            case .undefined, .unused, .byte: []
+            case .normal: bytes.append(contentsOf: ByteLevelEncoding.decode(text))
+            case .control, .unknown, .userDefined: bytes.append(contentsOf: text.utf8)
+            case .undefined, .unused, .byte: break
             }
+            offsets.append(Int32(bytes.count))
         }
+        self.pieceBytes = bytes
+        self.pieceOffsets = offsets
     }
 
     // MARK: Encoding
@@ -229,21 +237,21 @@ public final class Tokenizer: Sendable {
     // MARK: Decoding
 
     /// The bytes of one token. Control tokens give their text only when `special` is set.
-    public func piece(_ id: Int32, special: Bool = true) -> [UInt8] {
-        guard id >= 0 && Int(id) < pieces.count else { return [] }
+    public func piece(_ id: Int32, special: Bool = true) -> ArraySlice<UInt8> {
+        guard id >= 0 && Int(id) < tokenTypes.count else { return [] }
         if !special {
             let t = tokenTypes[Int(id)]
             if t == .control || t == .unknown { return [] }
         }
-        return pieces[Int(id)]
+        return pieceBytes[Int(pieceOffsets[Int(id)])..<Int(pieceOffsets[Int(id) + 1])]
     }
 
     /// The exact bytes of a token sequence. Ids outside the vocabulary throw.
     public func decode(_ ids: [Int32], special: Bool = true) throws -> [UInt8] {
         var out: [UInt8] = []
         for id in ids {
-            guard id >= 0 && Int(id) < pieces.count else {
-                throw InferenceError.tokenOutOfRange(Int(id), vocabularySize: pieces.count)
+            guard id >= 0 && Int(id) < tokenTypes.count else {
+                throw InferenceError.tokenOutOfRange(Int(id), vocabularySize: tokenTypes.count)
             }
             out.append(contentsOf: piece(id, special: special))
         }

@@ -72,7 +72,7 @@ import Testing
         var splitSomewhere = false
         for id in ids {
             let bytes = tokenizer.piece(id)
-            if String(validating: bytes, as: UTF8.self) == nil { splitSomewhere = true }
+            if String(validating: Array(bytes), as: UTF8.self) == nil { splitSomewhere = true }
             chunks.append(decoder.append(bytes))
         }
         chunks.append(decoder.finish())
