@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (module map + shim.h; found with pkg-config, installed with apt).
@@ -27,16 +28,24 @@ let package = Package(
         .target(
             name: "LocalAPI",
             dependencies: [
+                "OutpostCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "OutpostCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
 
         // The command-line executable.
         .executableTarget(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "AnswerCache",
+                "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -47,6 +56,8 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
+        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
+        .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
     ],
     swiftLanguageModes: [.v6]
 )

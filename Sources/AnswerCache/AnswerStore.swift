@@ -1,0 +1,373 @@
+import CSQLite
+import OutpostCore
+import Synchronization
+
+/// The SQLite tier: one file in WAL mode with `synchronous=NORMAL`, a versioned schema, prepared
+/// statements, answers zstd-compressed above a size threshold, a disk budget enforced by evicting
+/// the least recently accessed entries, and tombstones that upserts respect.
+///
+/// Two connections: the writer (flushes, invalidations, maintenance) and a reader (lookups), each
+/// behind its own lock, so lookups never wait for a flush to commit.
+final class AnswerStore: Sendable {
+    struct Options: Sendable {
+        var path: String
+        var diskBudgetBytes: Int
+        var compressionThreshold: Int
+        var compressionLevel: Int32
+        var maxAnswerBytes: Int
+    }
+
+    struct WriteReport: Sendable {
+        var written = 0
+        var refused = 0
+        var evicted = 0
+    }
+
+    /// "OUTP": marks the file as Outpost's answer cache in the SQLite header.
+    static let applicationID: Int64 = 0x4F55_5450
+    static let schemaVersion: Int64 = 1
+
+    let options: Options
+    private let writer: Mutex<Writer>
+    private let reader: Mutex<Reader>
+
+    init(options: Options) throws(AnswerCacheError) {
+        self.options = options
+        let db = try Self.openValidated(path: options.path)
+        writer = Mutex(try Writer(db: db))
+        reader = Mutex(try Reader(db: try SQLiteDatabase(path: options.path, flags: [.readWrite, .noMutex])))
+    }
+
+    // MARK: Opening
+
+    /// Opens the file, recognises it as ours (or empty), and migrates it. A foreign, newer or
+    /// corrupt file is refused before anything is written to it.
+    private static func openValidated(path: String) throws(AnswerCacheError) -> SQLiteDatabase {
+        let db = try SQLiteDatabase(path: path)
+        db.setBusyTimeout(milliseconds: 5000)
+        let applicationID: Int64
+        let version: Int64
+        let objects: Int64
+        do {
+            applicationID = try db.scalarInt("PRAGMA application_id") ?? 0
+            version = try db.scalarInt("PRAGMA user_version") ?? 0
+            objects = try db.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0
+        } catch {
+            throw .corruptDatabase(path: path, detail: error.message, sqliteCode: error.sqliteCode)
+        }
+        if applicationID != Self.applicationID {
+            guard applicationID == 0, objects == 0, version == 0 else {
+                throw .foreignDatabase(path: path, applicationID: Int32(truncatingIfNeeded: applicationID))
+            }
+        }
+        guard version <= schemaVersion else {
+            throw .newerSchema(path: path, version: Int32(truncatingIfNeeded: version), supported: Int32(schemaVersion))
+        }
+        guard try db.scalarText("PRAGMA journal_mode=WAL") == "wal" else {
+            throw .corruptDatabase(path: path, detail: "cannot switch to WAL mode")
+        }
+        try db.execute("PRAGMA synchronous=NORMAL")
+        if version < schemaVersion {
+            try db.transaction { () throws(AnswerCacheError) in
+                for step in Int(version)..<Int(schemaVersion) {
+                    try db.execute(migrations[step])
+                }
+                try db.execute("PRAGMA application_id=\(applicationID); PRAGMA user_version=\(schemaVersion)")
+            }
+        }
+        return db
+    }
+
+    /// `migrations[n]` takes the schema from version n to n + 1.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE entries(
+            id INTEGER PRIMARY KEY,
+            key BLOB NOT NULL UNIQUE,
+            namespace TEXT NOT NULL,
+            tags TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            created_ms INTEGER NOT NULL,
+            expires_ms INTEGER NOT NULL,
+            stale_until_ms INTEGER NOT NULL,
+            last_access_ms INTEGER NOT NULL,
+            codec INTEGER NOT NULL,
+            raw_size INTEGER NOT NULL,
+            value BLOB NOT NULL
+        );
+        CREATE INDEX entries_last_access ON entries(last_access_ms);
+        CREATE INDEX entries_namespace ON entries(namespace);
+        CREATE TABLE tombstones(
+            kind INTEGER NOT NULL,
+            value TEXT NOT NULL,
+            hlc INTEGER NOT NULL,
+            PRIMARY KEY(kind, value)
+        ) WITHOUT ROWID;
+        """,
+    ]
+
+    // MARK: Writer
+
+    private final class Writer {
+        let db: SQLiteDatabase
+        let upsert: SQLiteStatement
+        let touch: SQLiteStatement
+        let tombstone: SQLiteStatement
+        let deleteKey: SQLiteStatement
+        let deleteTag: SQLiteStatement
+        let deleteNamespace: SQLiteStatement
+        let deleteAll: SQLiteStatement
+        let evict: SQLiteStatement
+        let pageSize: Int64
+
+        init(db: SQLiteDatabase) throws(AnswerCacheError) {
+            self.db = db
+            upsert = try db.prepare("""
+                INSERT INTO entries(key, namespace, tags, hlc, created_ms, expires_ms, stale_until_ms,
+                                    last_access_ms, codec, raw_size, value)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, ?9, ?10
+                WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 0 AND value = ?11 AND hlc >= ?4)
+                  AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 2 AND value = ?2 AND hlc >= ?4)
+                  AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 3 AND value = '' AND hlc >= ?4)
+                  AND (?3 = '' OR NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 1 AND hlc >= ?4
+                                              AND instr(?3, char(31) || value || char(31)) > 0))
+                ON CONFLICT(key) DO UPDATE SET
+                    namespace = excluded.namespace, tags = excluded.tags, hlc = excluded.hlc,
+                    created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
+                    stale_until_ms = excluded.stale_until_ms, last_access_ms = excluded.last_access_ms,
+                    codec = excluded.codec, raw_size = excluded.raw_size, value = excluded.value
+                WHERE excluded.hlc >= entries.hlc
+                """, persistent: true)
+            touch = try db.prepare("UPDATE entries SET last_access_ms = max(last_access_ms, ?2) WHERE key = ?1",
+                                   persistent: true)
+            tombstone = try db.prepare("""
+                INSERT INTO tombstones(kind, value, hlc) VALUES (?1, ?2, ?3)
+                ON CONFLICT(kind, value) DO UPDATE SET hlc = max(hlc, excluded.hlc)
+                """, persistent: true)
+            deleteKey = try db.prepare("DELETE FROM entries WHERE key = ?1 AND hlc <= ?2", persistent: true)
+            deleteTag = try db.prepare(
+                "DELETE FROM entries WHERE instr(tags, char(31) || ?1 || char(31)) > 0 AND hlc <= ?2", persistent: true)
+            deleteNamespace = try db.prepare("DELETE FROM entries WHERE namespace = ?1 AND hlc <= ?2", persistent: true)
+            deleteAll = try db.prepare("DELETE FROM entries WHERE hlc <= ?2", persistent: true)
+            evict = try db.prepare(
+                "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY last_access_ms LIMIT ?1)", persistent: true)
+            pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
+        }
+
+        func usedBytes() throws(AnswerCacheError) -> Int64 {
+            let pages = try db.scalarInt("PRAGMA page_count") ?? 0
+            let free = try db.scalarInt("PRAGMA freelist_count") ?? 0
+            return (pages - free) * pageSize
+        }
+    }
+
+    /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
+    func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
+        // Encode and compress before taking the write lock.
+        struct Row { let fill: CachedEntry; let codec: Int64; let rawSize: Int; let value: [UInt8] }
+        var report = WriteReport()
+        var rows: [Row] = []
+        rows.reserveCapacity(batch.fills.count)
+        for fill in batch.fills {
+            let raw = fill.answer.storageBytes
+            guard raw.count <= options.maxAnswerBytes + Answer.storageHeaderBytes else {
+                report.refused += 1
+                continue
+            }
+            if raw.count >= options.compressionThreshold,
+               let compressed = try? Zstd.compress(raw, level: options.compressionLevel), compressed.count < raw.count {
+                rows.append(Row(fill: fill, codec: 1, rawSize: raw.count, value: compressed))
+            } else {
+                rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
+            }
+        }
+        let budget = Int64(options.diskBudgetBytes)
+        return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in
+            try w.db.transaction { () throws(AnswerCacheError) in
+                for row in rows {
+                    let f = row.fill
+                    defer { w.upsert.reset() }
+                    try w.upsert.bind(1, blob: f.key.bytes)
+                    try w.upsert.bind(2, f.namespace)
+                    try w.upsert.bind(3, f.storedTags)
+                    try w.upsert.bind(4, Int64(bitPattern: f.hlc.rawValue))
+                    try w.upsert.bind(5, Int64(clamping: f.createdMillis))
+                    try w.upsert.bind(6, Int64(clamping: f.expiresMillis))
+                    try w.upsert.bind(7, Int64(clamping: f.staleUntilMillis))
+                    try w.upsert.bind(8, row.codec)
+                    try w.upsert.bind(9, row.rawSize)
+                    try w.upsert.bind(10, blob: row.value)
+                    try w.upsert.bind(11, f.key.hex)
+                    try w.upsert.step()
+                    if w.db.changes > 0 { report.written += 1 } else { report.refused += 1 }
+                }
+                for touch in batch.touches {
+                    defer { w.touch.reset() }
+                    try w.touch.bind(1, blob: touch.key.bytes)
+                    try w.touch.bind(2, Int64(clamping: touch.millis))
+                    try w.touch.step()
+                }
+            }
+            if try w.usedBytes() > budget {
+                report.evicted = try evict(&w, toBytes: budget * 9 / 10)
+            }
+            return report
+        }
+    }
+
+    private func evict(_ w: inout Writer, toBytes target: Int64) throws(AnswerCacheError) -> Int {
+        var evicted = 0
+        while try w.usedBytes() > target {
+            let total = try w.db.scalarInt("SELECT count(*) FROM entries") ?? 0
+            guard total > 0 else { break }
+            let chunk = max(32, total / 16)
+            try w.db.transaction { () throws(AnswerCacheError) in
+                defer { w.evict.reset() }
+                try w.evict.bind(1, chunk)
+                try w.evict.step()
+                evicted += w.db.changes
+            }
+        }
+        return evicted
+    }
+
+    /// Records the tombstone and deletes what it covers in one transaction committed with
+    /// `synchronous=FULL`: when this returns, the invalidation survives a power cut.
+    func invalidate(_ tombstone: Tombstone) throws(AnswerCacheError) -> Int {
+        try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> Int in
+            try w.db.execute("PRAGMA synchronous=FULL")
+            defer { try? w.db.execute("PRAGMA synchronous=NORMAL") }
+            return try w.db.transaction { () throws(AnswerCacheError) -> Int in
+                let hlc = Int64(bitPattern: tombstone.hlc.rawValue)
+                defer { w.tombstone.reset() }
+                try w.tombstone.bind(1, tombstone.scope.storageKind)
+                try w.tombstone.bind(2, tombstone.scope.storageValue)
+                try w.tombstone.bind(3, hlc)
+                try w.tombstone.step()
+                let delete: SQLiteStatement
+                switch tombstone.scope {
+                case .key(let k):
+                    delete = w.deleteKey
+                    try delete.bind(1, blob: k.bytes)
+                case .tag(let t):
+                    delete = w.deleteTag
+                    try delete.bind(1, t)
+                case .namespace(let n):
+                    delete = w.deleteNamespace
+                    try delete.bind(1, n)
+                case .all:
+                    delete = w.deleteAll
+                    try delete.bind(1, 0)
+                }
+                defer { delete.reset() }
+                try delete.bind(2, hlc)
+                try delete.step()
+                return w.db.changes
+            }
+        }
+    }
+
+    /// Forgets tombstones older than `horizon` and entries past their stale-while-revalidate window.
+    func maintain(tombstoneHorizon horizon: HLCTimestamp, nowMillis: UInt64) throws(AnswerCacheError) {
+        try writer.withLock { (w: inout Writer) throws(AnswerCacheError) in
+            try w.db.transaction { () throws(AnswerCacheError) in
+                try w.db.execute("DELETE FROM tombstones WHERE hlc < \(Int64(bitPattern: horizon.rawValue))")
+                try w.db.execute("DELETE FROM entries WHERE stale_until_ms <= \(Int64(clamping: nowMillis))")
+            }
+        }
+    }
+
+    /// Tombstones in force (newer than `horizon`), for the in-memory checks at start-up.
+    func tombstones(newerThan horizon: HLCTimestamp) throws(AnswerCacheError) -> [Tombstone] {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> [Tombstone] in
+            let statement = try r.db.prepare("SELECT kind, value, hlc FROM tombstones WHERE hlc >= ?1")
+            try statement.bind(1, Int64(bitPattern: horizon.rawValue))
+            var out: [Tombstone] = []
+            while try statement.step() {
+                let scope = try InvalidationScope(storageKind: statement.int64(0), value: statement.text(1))
+                out.append(Tombstone(scope: scope, hlc: HLCTimestamp(rawValue: UInt64(bitPattern: statement.int64(2)))))
+            }
+            return out
+        }
+    }
+
+    // MARK: Reader
+
+    private final class Reader {
+        let db: SQLiteDatabase
+        let select: SQLiteStatement
+
+        init(db: SQLiteDatabase) throws(AnswerCacheError) {
+            self.db = db
+            db.setBusyTimeout(milliseconds: 5000)
+            select = try db.prepare("""
+                SELECT namespace, tags, hlc, created_ms, expires_ms, stale_until_ms, codec, raw_size, value
+                FROM entries WHERE key = ?1
+                """, persistent: true)
+        }
+    }
+
+    /// The stored entry for `key`, whatever its freshness; nil when absent.
+    func read(_ key: CacheKey) throws(AnswerCacheError) -> CachedEntry? {
+        let limit = options.maxAnswerBytes + Answer.storageHeaderBytes
+        return try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> CachedEntry? in
+            let s = r.select
+            defer { s.reset() }
+            try s.bind(1, blob: key.bytes)
+            guard try s.step() else { return nil }
+            let codec = s.int64(6)
+            let rawSize = s.int64(7)
+            guard rawSize >= 0, rawSize <= Int64(limit) else {
+                throw .corruptValue("declared size \(rawSize) is over the limit of \(limit) bytes")
+            }
+            let stored = s.blob(8)
+            let raw: [UInt8]
+            switch codec {
+            case 0: raw = stored
+            case 1: raw = try Zstd.decompress(stored, limit: Int(rawSize))
+            default: throw .corruptValue("unknown codec \(codec)")
+            }
+            guard raw.count == rawSize else { throw .corruptValue("size \(raw.count) differs from the recorded \(rawSize)") }
+            return CachedEntry(
+                key: key, answer: try Answer(storageBytes: raw), namespace: s.text(0),
+                tags: CachedEntry.tags(fromStored: s.text(1)),
+                hlc: HLCTimestamp(rawValue: UInt64(bitPattern: s.int64(2))),
+                createdMillis: UInt64(clamping: s.int64(3)), expiresMillis: UInt64(clamping: s.int64(4)),
+                staleUntilMillis: UInt64(clamping: s.int64(5)))
+        }
+    }
+
+    struct Counts: Sendable, Codable, Equatable {
+        var entries: Int
+        var tombstones: Int
+        var bytes: Int
+    }
+
+    func counts() throws(AnswerCacheError) -> Counts {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> Counts in
+            let entries = try r.db.scalarInt("SELECT count(*) FROM entries") ?? 0
+            let tombstones = try r.db.scalarInt("SELECT count(*) FROM tombstones") ?? 0
+            let pages = try r.db.scalarInt("PRAGMA page_count") ?? 0
+            let free = try r.db.scalarInt("PRAGMA freelist_count") ?? 0
+            let pageSize = try r.db.scalarInt("PRAGMA page_size") ?? 4096
+            return Counts(entries: Int(entries), tombstones: Int(tombstones), bytes: Int((pages - free) * pageSize))
+        }
+    }
+
+    func integrityCheck() throws(AnswerCacheError) -> [String] {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> [String] in try r.db.integrityCheck() }
+    }
+
+    /// Hex keys of every stored entry (for checks and tests).
+    func storedKeys() throws(AnswerCacheError) -> [CacheKey] {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> [CacheKey] in
+            let s = try r.db.prepare("SELECT key FROM entries")
+            var keys: [CacheKey] = []
+            while try s.step() {
+                guard let key = try? CacheKey(bytes: s.blob(0)) else { throw .corruptValue("stored key of wrong length") }
+                keys.append(key)
+            }
+            return keys
+        }
+    }
+}
