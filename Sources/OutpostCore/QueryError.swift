@@ -5,6 +5,7 @@ public struct QueryError: Error, Sendable, Hashable, CustomStringConvertible {
         case emptyMessages
         case invalidParameter
         case invalidCacheKey
+        case malformed
     }
 
     private let code: Code
@@ -31,6 +32,12 @@ public struct QueryError: Error, Sendable, Hashable, CustomStringConvertible {
                    message: "cache key must be 64 lower-case hex digits, got \(text.count) characters")
     }
 
+    /// The request as a whole is unusable (not JSON, not an object).
+    public static func malformed(_ detail: String) -> QueryError {
+        QueryError(.malformed, field: nil, message: detail)
+    }
+
+    public var isMalformed: Bool { code == .malformed }
     public var isEmptyMessages: Bool { code == .emptyMessages }
     public var isInvalidParameter: Bool { code == .invalidParameter }
     public var isInvalidCacheKey: Bool { code == .invalidCacheKey }
