@@ -72,7 +72,7 @@ final class AnswerStore: Sendable {
                 for step in Int(version)..<Int(schemaVersion) {
                     try db.execute(migrations[step])
                 }
-                try db.execute("PRAGMA application_id=\(applicationID); PRAGMA user_version=\(schemaVersion)")
+                try db.execute("PRAGMA application_id=\(Self.applicationID); PRAGMA user_version=\(schemaVersion)")
             }
         }
         return db
