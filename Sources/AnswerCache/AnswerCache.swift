@@ -168,7 +168,7 @@ public final class AnswerCache: Sendable {
     }
 
     /// The computation in flight for `key`, started if there is none.
-    private func flight(
+    func flight(
         for key: CacheKey, namespace: String, tags: [String], compute: @escaping @Sendable () async throws -> Answer
     ) -> Task<Answer, any Error> {
         inflight.withLock { flights in
