@@ -80,18 +80,22 @@ public struct Agent: Sendable {
             throw StartError(description: "\(error)")
         }
 
-        let group = ServiceGroup(configuration: .init(
+        // Shutdown runs in reverse order: the API stops accepting and finishes its requests
+        // first, then generation is closed, then the cache queue is written out.
+        var groupConfig = ServiceGroupConfiguration(
             services: [
                 .init(service: CacheService(cache: cache, logger: logger)),
-                .init(service: api),
+                .init(service: DrainService(scheduler: service.scheduler, notifier: notifier)),
                 .init(service: WatchdogService(notifier: notifier, service: service),
                       successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: DrainService(scheduler: service.scheduler, grace: .seconds(c.shutdownGraceSeconds),
-                                            notifier: notifier)),
+                .init(service: api),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
-        ))
+        )
+        groupConfig.maximumGracefulShutdownDuration = .seconds(c.shutdownGraceSeconds)
+        groupConfig.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfig)
         try await group.run()
         logger.info("agent stopped")
     }
@@ -115,20 +119,14 @@ struct CacheService: Service {
     }
 }
 
-/// On shutdown: refuse new generations, let running ones finish within the grace period, then
-/// cancel them.
+/// On shutdown (after the API has stopped): refuses new generations and stops any still running.
 struct DrainService: Service {
     let scheduler: GenerationScheduler
-    let grace: Duration
     let notifier: SystemdNotifier
 
     func run() async throws {
         try? await gracefulShutdown()
         notifier.notify("STOPPING=1")
-        let deadline = ContinuousClock.now + grace
-        while scheduler.depth > 0, ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
         scheduler.close(cancelRunning: true)
     }
 }
