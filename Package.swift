@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
     ],

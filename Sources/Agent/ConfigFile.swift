@@ -99,11 +99,14 @@ struct ConfigFile {
             if let v = try cache.int("queue_capacity") { c.cache.queueCapacity = v }
         }
         for (name, v) in [("model.threads", c.threads), ("model.context_length", c.contextLength),
-                          ("limits.max_queued_requests", c.maxQueuedRequests), ("generation.max_tokens_limit", c.maxTokensLimit),
+                          ("generation.max_tokens_limit", c.maxTokensLimit),
                           ("cache.batch_size", c.cache.batchSize), ("cache.queue_capacity", c.cache.queueCapacity),
                           ("cache.flush_interval_ms", c.cache.flushIntervalMillis), ("limits.idle_timeout_s", c.idleTimeoutSeconds)]
             where v <= 0 {
             throw AgentConfiguration.Error("config file \(path): \(name) must be positive, is \(v)")
+        }
+        if c.maxQueuedRequests < 0 {
+            throw AgentConfiguration.Error("config file \(path): limits.max_queued_requests must be 0 or more")
         }
     }
 }
