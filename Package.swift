@@ -23,6 +23,10 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
 
+        // Low-bit kernels (C, libc only): block formats, (de)quantization, vec-dot and mat-vec with
+        // scalar, AVX2 and NEON paths chosen at start-up. SIMD via per-function target attributes.
+        .target(name: "CQuants"),
+
         // Leaf modules.
         .target(name: "GGUF"),
         .target(name: "PeerSync", dependencies: ["CMosquitto"]),
@@ -58,6 +62,7 @@ let package = Package(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "CQuants",
                 "AnswerCache",
                 "OutpostCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -71,8 +76,10 @@ let package = Package(
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
+        .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cLanguageStandard: .gnu11
 )

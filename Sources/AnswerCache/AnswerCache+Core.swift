@@ -50,6 +50,7 @@ extension AnswerCache {
             wake.signal()
             finished.wait()
             finished.signal()
+            try? store.checkpoint()
         }
 
         private func runFlusher() {

@@ -7,12 +7,35 @@ public enum Zstd {
     public static let defaultLevel: Int32 = 3
 
     public static func compress(_ input: [UInt8], level: Int32 = defaultLevel) throws(AnswerCacheError) -> [UInt8] {
+        try Compressor(level: level).compress(input)
+    }
+
+    /// A compression context kept across calls (allocating one per call costs more than
+    /// compressing a short answer). One owner at a time.
+    public final class Compressor {
+        private let context: OpaquePointer
+        public let level: Int32
+
+        public init(level: Int32 = Zstd.defaultLevel) throws(AnswerCacheError) {
+            guard let context = ZSTD_createCCtx() else { throw .compression("cannot allocate a context") }
+            self.context = context
+            self.level = level
+        }
+
+        deinit { ZSTD_freeCCtx(context) }
+
+        public func compress(_ input: [UInt8]) throws(AnswerCacheError) -> [UInt8] {
+            try Zstd.compress(input, context: context, level: level)
+        }
+    }
+
+    private static func compress(_ input: [UInt8], context: OpaquePointer, level: Int32) throws(AnswerCacheError) -> [UInt8] {
         let bound = ZSTD_compressBound(input.count)
         if ZSTD_isError(bound) != 0 { throw .compression(errorName(bound)) }
         var output = [UInt8](repeating: 0, count: bound)
         let written = output.withUnsafeMutableBytes { out in
             input.withUnsafeBytes { src in
-                ZSTD_compress(out.baseAddress, out.count, src.baseAddress, src.count, level)
+                ZSTD_compressCCtx(context, out.baseAddress, out.count, src.baseAddress, src.count, level)
             }
         }
         if ZSTD_isError(written) != 0 { throw .compression(errorName(written)) }

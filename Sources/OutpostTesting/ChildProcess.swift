@@ -7,7 +7,8 @@ import Foundation
 
 /// A child process for tests, started with `posix_spawn` with an empty signal mask and default
 /// signal dispositions (a child started from a Swift concurrency thread would otherwise inherit
-/// a blocked SIGTERM and never stop). Its stdout and stderr go to files.
+/// a blocked SIGTERM and never stop). Its stdout and stderr go to files, or stdout to a pipe read
+/// with `readLine()`.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: `pid` and `exitStatus` are guarded by `lock`.
     public let executable: String
@@ -17,6 +18,9 @@ public final class ChildProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var pid: pid_t
     private var exitStatus: Int32?
+    /// Read end of the stdout pipe, when stdout is piped.
+    private let stdoutFD: Int32?
+    private var lineBuffer: [UInt8] = []
 
     public struct SpawnError: Error, CustomStringConvertible {
         public let description: String
@@ -24,8 +28,20 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; `environment` entries are added to (and override)
     /// this process's environment.
-    public init(executable: String, arguments: [String], environment: [String: String] = [:],
-                stdoutPath: String, stderrPath: String? = nil) throws {
+    public convenience init(executable: String, arguments: [String], environment: [String: String] = [:],
+                            stdoutPath: String, stderrPath: String? = nil) throws {
+        try self.init(executable: executable, arguments: arguments, environment: environment,
+                      stdoutPath: stdoutPath, stderrPath: stderrPath, pipeStdout: false)
+    }
+
+    /// Starts `executable` with its stdout on a pipe (read it with `readLine()`); stderr inherited.
+    public convenience init(pipingStdoutOf executable: String, arguments: [String], environment: [String: String] = [:]) throws {
+        try self.init(executable: executable, arguments: arguments, environment: environment,
+                      stdoutPath: "", stderrPath: nil, pipeStdout: true)
+    }
+
+    private init(executable: String, arguments: [String], environment: [String: String],
+                 stdoutPath: String, stderrPath: String?, pipeStdout: Bool) throws {
         self.executable = executable
         self.arguments = arguments
         self.stdoutPath = stdoutPath
@@ -37,11 +53,19 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        if let stderrPath, stderrPath != stdoutPath {
-            posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        var fds: [Int32] = [-1, -1]
+        if pipeStdout {
+            guard pipe(&fds) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, fds[0])
+            posix_spawn_file_actions_addclose(&actions, fds[1])
         } else {
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            posix_spawn_file_actions_addopen(&actions, 1, stdoutPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            if let stderrPath, stderrPath != stdoutPath {
+                posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+            } else {
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            }
         }
 
         var attr = posix_spawnattr_t()
@@ -64,10 +88,38 @@ public final class ChildProcess: @unchecked Sendable {
         }
         var child: pid_t = 0
         let rc = posix_spawn(&child, executable, &actions, &attr, argv, envp)
+        if pipeStdout { close(fds[1]) }
         guard rc == 0 else {
+            if pipeStdout { close(fds[0]) }
             throw SpawnError(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))")
         }
         pid = child
+        stdoutFD = pipeStdout ? fds[0] : nil
+    }
+
+    /// The next line of a piped stdout, without the newline; nil at end of file.
+    public func readLine() -> String? {
+        guard let fd = stdoutFD else { return nil }
+        while true {
+            if let newline = lineBuffer.firstIndex(of: 10) {
+                let line = String(decoding: lineBuffer[..<newline], as: UTF8.self)
+                lineBuffer.removeSubrange(...newline)
+                return line
+            }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return nil }
+            lineBuffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// SIGKILL, reap, and the signal that ended the child (0 if it had exited by itself).
+    @discardableResult
+    public func killAndWait() -> Int32 {
+        signal(SIGKILL)
+        let status = wait(timeout: 30) ?? -1
+        return Self.termSignal(status) ?? 0
     }
 
     public var processID: pid_t { lock.withLock { pid } }
@@ -127,6 +179,7 @@ public final class ChildProcess: @unchecked Sendable {
             var status: Int32 = 0
             _ = waitpid(pid, &status, 0)
         }
+        if let stdoutFD { close(stdoutFD) }
     }
 
     /// What the child wrote to stdout so far.

@@ -6,12 +6,17 @@ struct Outpost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
-        subcommands: [Model.self]
+        subcommands: [Model.self, Bench.self, Cache.self]
     )
 
     /// Errors the commands raise are printed as one line on stderr with exit status 1; argument
     /// errors keep ArgumentParser's usage message.
     static func main() async {
+        // An OUTPOST_KERNEL this CPU or build cannot run is refused before any command runs.
+        if let error = KernelInfo.initError {
+            FileHandle.standardError.write(Data("outpost: error: \(error)\n".utf8))
+            Foundation.exit(1)
+        }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

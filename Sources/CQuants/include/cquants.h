@@ -1,0 +1,175 @@
+// CQuants: ggml-compatible low-bit block formats and the kernels Outpost's engine runs on them.
+//
+// Block layouts are byte-for-byte those of ggml (ggml-common.h), so rows of a mmap'd GGUF tensor
+// are passed here as they are. Every kernel has a portable `_scalar` reference; per-arch variants
+// (`_avx2` on x86_64, `_neon` / `_neon_dotprod` on aarch64) are compiled with per-function target
+// attributes and picked once, at first use, from the CPU's features (see cq_kernel_name()).
+// The unsuffixed entry points (cq_vec_dot_q4_1_q8_1, cq_matvec, ...) go through that choice.
+//
+// Lengths `n` are element counts; for block types they must be multiples of CQ_QK (32).
+#ifndef CQUANTS_H
+#define CQUANTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// IEEE 754 binary16, stored as its bits (ggml_fp16_t).
+typedef uint16_t cq_f16;
+
+/// Elements per block of every block type here.
+#define CQ_QK 32
+
+/// Q4_0: x = d * (q - 8), q in 0...15; element j in low nibble of qs[j], j+16 in the high nibble.
+typedef struct {
+    cq_f16 d;
+    uint8_t qs[CQ_QK / 2];
+} cq_block_q4_0;
+
+/// Q4_1: x = d * q + m, q in 0...15; same nibble order as Q4_0.
+typedef struct {
+    cq_f16 d;
+    cq_f16 m;
+    uint8_t qs[CQ_QK / 2];
+} cq_block_q4_1;
+
+/// Q8_0: x = d * q.
+typedef struct {
+    cq_f16 d;
+    int8_t qs[CQ_QK];
+} cq_block_q8_0;
+
+/// Q8_1: x = d * q, with s = d * sum(q) (the activation side of Q4_1 dots).
+typedef struct {
+    cq_f16 d;
+    cq_f16 s;
+    int8_t qs[CQ_QK];
+} cq_block_q8_1;
+
+_Static_assert(sizeof(cq_block_q4_0) == 18, "cq_block_q4_0 must match ggml block_q4_0");
+_Static_assert(sizeof(cq_block_q4_1) == 20, "cq_block_q4_1 must match ggml block_q4_1");
+_Static_assert(sizeof(cq_block_q8_0) == 34, "cq_block_q8_0 must match ggml block_q8_0");
+_Static_assert(sizeof(cq_block_q8_1) == 36, "cq_block_q8_1 must match ggml block_q8_1");
+
+/// ggml type ids (ggml.h `enum ggml_type`, the raw value of a GGUF tensor's type) understood here.
+enum {
+    CQ_TYPE_F32 = 0,
+    CQ_TYPE_F16 = 1,
+    CQ_TYPE_Q4_0 = 2,
+    CQ_TYPE_Q4_1 = 3,
+    CQ_TYPE_Q8_0 = 8,
+    CQ_TYPE_Q8_1 = 9,
+};
+
+// ---- F16 <-> F32 -----------------------------------------------------------------------------
+
+float cq_f16_to_f32(cq_f16 h);
+/// Round to nearest even, overflow to infinity, NaN stays NaN (same results as F16C / ggml).
+cq_f16 cq_f32_to_f16(float f);
+void cq_f16_to_f32_row(const cq_f16 *x, float *y, int64_t n);
+void cq_f32_to_f16_row(const float *x, cq_f16 *y, int64_t n);
+
+// ---- Rows ------------------------------------------------------------------------------------
+
+/// Bytes taken by a row of `n` elements of `type`; 0 for an unsupported type or an `n` that is
+/// not a whole number of blocks.
+size_t cq_row_size(int type, int64_t n);
+
+/// The activation type a weight type is dotted with: Q8_0 for Q4_0 and Q8_0 weights, Q8_1 for
+/// Q4_1 weights, F32 for F16 and F32 weights; -1 for an unsupported type.
+int cq_vec_dot_type(int type);
+
+void cq_dequantize_row_f32(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_f16(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q4_0(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q4_1(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q8_0(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q8_1(const void *src, float *dst, int64_t n);
+/// Dequantizes a row of any supported type; returns 0, or -1 for an unsupported type.
+int cq_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+/// ggml's reference quantizers (quantize_row_*_ref): same scales, same roundf, same bytes.
+void cq_quantize_row_q4_0(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q4_1(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q8_0(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q8_1(const float *x, void *dst, int64_t n);
+/// Quantizes (or converts, for F32/F16) a row to any supported type; returns 0, or -1 for an
+/// unsupported type. Typical use: cq_quantize_row(cq_vec_dot_type(weight_type), x, buf, n).
+int cq_quantize_row(int type, const float *x, void *dst, int64_t n);
+
+// ---- Dot products (dispatched) ---------------------------------------------------------------
+// x is the weight row, y the activation row in cq_vec_dot_type() of x's type.
+
+float cq_vec_dot_q4_0_q8_0(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_1_q8_1(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q8_0_q8_0(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f16_f32(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y);
+
+/// y[r] = dot(row r of w, xq) for r in [row_begin, row_end). Row r starts at w + r * row_bytes
+/// and holds `n` elements of `type`; xq holds `n` elements of cq_vec_dot_type(type). Disjoint row
+/// ranges may run on different threads. Returns 0, or -1 for an unsupported type.
+int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *y, int64_t n,
+              int64_t row_begin, int64_t row_end);
+
+// ---- Explicit variants (for tests and benchmarks) ---------------------------------------------
+
+float cq_vec_dot_q4_0_q8_0_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_1_q8_1_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f16_f32_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f32_f32_scalar(int64_t n, const void *x, const void *y);
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define CQ_HAVE_AVX2_VARIANTS 1
+// Need AVX2, FMA and F16C (cq_kernel_supported("avx2")).
+float cq_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f16_f32_avx2(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f32_f32_avx2(int64_t n, const void *x, const void *y);
+#endif
+
+#if defined(__aarch64__)
+#define CQ_HAVE_NEON_VARIANTS 1
+float cq_vec_dot_q4_0_q8_0_neon(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_1_q8_1_neon(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q8_0_q8_0_neon(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f16_f32_neon(int64_t n, const void *x, const void *y);
+float cq_vec_dot_f32_f32_neon(int64_t n, const void *x, const void *y);
+// Need ARMv8.2 dot product (cq_kernel_supported("neon-dotprod")).
+float cq_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_1_q8_1_neon_dotprod(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const void *x, const void *y);
+#endif
+
+// ---- Kernel path -----------------------------------------------------------------------------
+// The path is chosen once, at the first call of any dispatched function or of the functions
+// below: the best the CPU supports, or the one named by the environment variable OUTPOST_KERNEL.
+// An OUTPOST_KERNEL this build or CPU cannot run leaves the best path in place and sets
+// cq_kernel_init_error(); callers (the executable's main) print it and exit.
+
+/// "neon-dotprod", "neon", "avx2", "avx512-vnni" or "scalar".
+const char *cq_kernel_name(void);
+/// 1 when this build has the named path and this CPU can run it, else 0.
+int cq_kernel_supported(const char *name);
+/// Forces a path. Returns 0, or -1 (choice unchanged) for a path this build or CPU lacks.
+/// Not safe to call while other threads run kernels.
+int cq_kernel_select(const char *name);
+/// NULL, or a message saying why OUTPOST_KERNEL was refused.
+const char *cq_kernel_init_error(void);
+
+// ---- Memory -----------------------------------------------------------------------------------
+
+/// Reads `bytes` bytes (a multiple of 64, 64-byte aligned) and returns a value that depends on
+/// all of them, so the reads cannot be optimised away. The bench times it for read bandwidth.
+uint64_t cq_read_probe(const void *buf, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // CQUANTS_H

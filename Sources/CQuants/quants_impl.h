@@ -1,0 +1,57 @@
+// Private to CQuants: helpers shared by the reference and the per-arch files, and the dispatch
+// table layout. Not part of the public header.
+#ifndef CQUANTS_IMPL_H
+#define CQUANTS_IMPL_H
+
+#include "include/cquants.h"
+
+#include <string.h>
+
+typedef float (*cq_vec_dot_fn)(int64_t n, const void *x, const void *y);
+
+/// One kernel path: a name and one vec-dot per weight type.
+typedef struct {
+    const char *name;
+    cq_vec_dot_fn q4_0_q8_0;
+    cq_vec_dot_fn q4_1_q8_1;
+    cq_vec_dot_fn q8_0_q8_0;
+    cq_vec_dot_fn f16_f32;
+    cq_vec_dot_fn f32_f32;
+} cq_kernels;
+
+static inline float cq_bits_to_f32(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static inline uint32_t cq_f32_to_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/// Inline F16 -> F32 for inner loops (exact; same as cq_f16_to_f32).
+static inline float cq_f16_to_f32_inline(cq_f16 h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exp = (h >> 10) & 0x1fu;
+    const uint32_t man = h & 0x3ffu;
+    if (exp == 0x1f) return cq_bits_to_f32(sign | 0x7f800000u | (man << 13)); // inf, NaN
+    if (exp != 0) return cq_bits_to_f32(sign | ((exp + 112u) << 23) | (man << 13));
+    const float sub = (float)man * 0x1p-24f; // zero or subnormal: man * 2^-24, exact in f32
+    return sign ? -sub : sub;
+}
+
+#define CQ_FP16(h) cq_f16_to_f32_inline(h)
+
+// Kernel tables defined by the per-arch files (dispatch.c picks one).
+extern const cq_kernels cq_kernels_scalar;
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+extern const cq_kernels cq_kernels_avx2;
+#endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+extern const cq_kernels cq_kernels_neon;
+extern const cq_kernels cq_kernels_neon_dotprod;
+#endif
+
+#endif // CQUANTS_IMPL_H

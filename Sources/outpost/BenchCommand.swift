@@ -1,0 +1,102 @@
+import ArgumentParser
+import CQuants
+import Foundation
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmark the compute kernels (--kernels) or, with the inference engine, the model.",
+        discussion: """
+        --kernels measures mat-vec throughput per weight type at SmolLM2-135M's shapes and at \
+        4096x4096, in GB/s of weight bytes read, beside the read bandwidth of this machine measured \
+        the same way. Build with `swift build -c release` first; debug builds are not representative.
+        """
+    )
+
+    @Flag(name: .long, help: "Benchmark the mat-vec kernels instead of the model.")
+    var kernels = false
+
+    @Flag(name: .long, help: "Print JSON on stdout.")
+    var json = false
+
+    @Option(name: .long, help: "Comma-separated thread counts for --kernels.")
+    var threads = "1,2"
+
+    @Option(name: .long, help: "Comma-separated weight types for --kernels (Q4_0, Q4_1, Q8_0, F16, F32).")
+    var types = "Q4_0,Q4_1,Q8_0,F16,F32"
+
+    @Option(name: .long, help: "Minimum seconds per measurement.")
+    var minTime = 0.8
+
+    @Option(name: .long, help: "MiB of weights (and of the read-bandwidth buffer) streamed per measurement; at least 256.")
+    var workingSetMib = 512
+
+    func run() async throws {
+        guard kernels else {
+            throw CLIError("model benchmark needs the inference engine; use --kernels")
+        }
+        if let error = cq_kernel_init_error() { throw CLIError(String(cString: error)) }
+        let threadCounts = try threads.split(separator: ",").map { part -> Int in
+            guard let t = Int(part.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
+                throw CLIError("--threads takes thread counts like 1,2; '\(part)' is not one")
+            }
+            return t
+        }
+        let chosen = try types.split(separator: ",").map { part -> KernelBenchmark.WeightType in
+            let name = part.trimmingCharacters(in: .whitespaces).uppercased()
+            guard let t = KernelBenchmark.allTypes.first(where: { $0.name == name }) else {
+                throw CLIError("--types: unknown weight type '\(part)'; use Q4_0, Q4_1, Q8_0, F16 or F32")
+            }
+            return t
+        }
+        guard workingSetMib >= 256 else {
+            throw CLIError("--working-set-mib must be at least 256 so that weights are streamed from memory, not cache")
+        }
+        guard minTime > 0 else { throw CLIError("--min-time must be positive") }
+        guard #available(macOS 15.0, *) else { throw CLIError("bench --kernels needs macOS 15 or Linux") }
+
+        let benchmark = KernelBenchmark(
+            types: chosen, threadCounts: threadCounts, minSeconds: minTime, workingSetBytes: workingSetMib << 20,
+            log: { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+        let report = benchmark.run()
+        if json {
+            try JSONOutput.print(report)
+        } else {
+            print(Self.render(report))
+        }
+    }
+
+    static func render(_ r: KernelBenchmark.Report) -> String {
+        let counts = r.readBandwidthGBPerSecond.keys.compactMap(Int.init).sorted()
+        var lines: [String] = []
+        lines.append("kernel path: \(r.kernel)\(r.optimizedBuild ? "" : "  (DEBUG BUILD: figures not representative; use swift build -c release)")")
+        lines.append("weights streamed from a \(r.workingSetBytes >> 20) MiB working set per measurement; "
+            + "figures are the best of \(KernelBenchmark.rounds) timed rounds (--json also has the median)")
+        lines.append("read bandwidth is the better of a measurement before and one after the mat-vecs")
+        lines.append("read bandwidth: " + counts.map {
+            String(format: "%.2f GB/s with %d thread%@", r.readBandwidthGBPerSecond[String($0)] ?? .nan, $0, $0 == 1 ? "" : "s")
+        }.joined(separator: ", "))
+        let inCache = r.results.map(\.type).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            .compactMap { t in r.inCacheGBPerSecond[t].map { String(format: "%@ %.1f", t, $0) } }
+        lines.append("in-cache rate, 1 thread, 256 x 576 (GB/s): " + inCache.joined(separator: ", "))
+        lines.append("")
+        var header = "type  shape          rows x cols     MiB   "
+        for t in counts { header += String(format: "  %dT GB/s  %%bw  µs/matvec", t) }
+        lines.append(header)
+        var seen = Set<String>()
+        for res in r.results {
+            let key = "\(res.type) \(res.rows) \(res.cols)"
+            if !seen.insert(key).inserted { continue }
+            var line = res.type.padding(toLength: 6, withPad: " ", startingAt: 0)
+                + res.shape.padding(toLength: 15, withPad: " ", startingAt: 0)
+                + "\(res.rows) x \(res.cols)".padding(toLength: 14, withPad: " ", startingAt: 0)
+                + String(format: "%7.2f", Double(res.matrixBytes) / 1_048_576)
+            for t in counts {
+                if let m = r.results.first(where: { $0.type == res.type && $0.rows == res.rows && $0.cols == res.cols && $0.threads == t }) {
+                    line += String(format: "  %9.2f %4.0f%% %9.1f", m.gbPerSecond, m.fractionOfReadBandwidth * 100, m.microsecondsPerMatVec)
+                }
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}

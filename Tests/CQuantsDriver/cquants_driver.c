@@ -1,0 +1,474 @@
+// Stand-alone C test driver for CQuants, built by scripts/test-neon.sh natively (x86_64: scalar
+// vs AVX2) and for aarch64 (run under qemu: scalar vs NEON vs NEON+dotprod). It checks
+//   - which kernel path the dispatcher chose (--expect-kernel NAME) and how OUTPOST_KERNEL is
+//     honoured or refused (in forked children, before this process initialises the dispatcher),
+//   - F32 -> F16 rounding against the CPU's own conversion instruction (F16C / FCVTN),
+//   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
+//   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
+//     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges.
+// Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
+#include "cquants.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+// Block-type dots: the integer sums are exact in every variant, so only the float accumulation
+// order differs: bound relative to sum |x_i * y_i| of the dequantized operands.
+#define QUANT_DOT_REL_BOUND 1e-5
+// F16/F32 dots: the reference accumulates in double, the SIMD variants in float lanes.
+#define FLOAT_DOT_REL_BOUND 1e-4
+
+static int passed, failed;
+
+static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check(int ok, const char *fmt, ...) {
+    if (ok) {
+        passed++;
+        return;
+    }
+    failed++;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("FAIL: ", stdout);
+    vprintf(fmt, ap);
+    fputc('\n', stdout);
+    va_end(ap);
+}
+
+// ---- deterministic random numbers ----------------------------------------------------------------
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd_u32(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+static float rnd_unit(void) { return (float)(rnd_u32() & 0xffffff) / (float)0x1000000 * 2.0f - 1.0f; }
+static void rnd_bytes(void *p, size_t n) {
+    for (size_t i = 0; i < n; i++) ((uint8_t *)p)[i] = (uint8_t)rnd_u32();
+}
+
+// ---- variants ------------------------------------------------------------------------------------
+
+typedef float (*dot_fn)(int64_t, const void *, const void *);
+typedef struct {
+    const char *path;
+    dot_fn q4_0, q4_1, q8_0, f16, f32;
+} variant;
+
+static const variant variants[] = {
+    {"scalar", cq_vec_dot_q4_0_q8_0_scalar, cq_vec_dot_q4_1_q8_1_scalar, cq_vec_dot_q8_0_q8_0_scalar,
+     cq_vec_dot_f16_f32_scalar, cq_vec_dot_f32_f32_scalar},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+    {"avx2", cq_vec_dot_q4_0_q8_0_avx2, cq_vec_dot_q4_1_q8_1_avx2, cq_vec_dot_q8_0_q8_0_avx2,
+     cq_vec_dot_f16_f32_avx2, cq_vec_dot_f32_f32_avx2},
+#endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+    {"neon", cq_vec_dot_q4_0_q8_0_neon, cq_vec_dot_q4_1_q8_1_neon, cq_vec_dot_q8_0_q8_0_neon,
+     cq_vec_dot_f16_f32_neon, cq_vec_dot_f32_f32_neon},
+    {"neon-dotprod", cq_vec_dot_q4_0_q8_0_neon_dotprod, cq_vec_dot_q4_1_q8_1_neon_dotprod,
+     cq_vec_dot_q8_0_q8_0_neon_dotprod, cq_vec_dot_f16_f32_neon, cq_vec_dot_f32_f32_neon},
+#endif
+};
+enum { N_VARIANTS = sizeof variants / sizeof variants[0] };
+
+// ---- dispatcher and OUTPOST_KERNEL ----------------------------------------------------------------
+
+/// Runs in a fresh child: with OUTPOST_KERNEL=value, the init error is set iff expect_error, and
+/// the chosen path is expect_name (or the best one when expect_name is NULL).
+static void check_env_choice(const char *value, int expect_error, const char *expect_name) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("OUTPOST_KERNEL", value, 1);
+        const char *err = cq_kernel_init_error();
+        int ok = (err != NULL) == (expect_error != 0);
+        if (expect_name != NULL) ok = ok && strcmp(cq_kernel_name(), expect_name) == 0;
+        if (!ok) printf("  child: OUTPOST_KERNEL=%s -> path %s, error %s\n", value, cq_kernel_name(), err ? err : "(none)");
+        if (err != NULL && expect_error) printf("  (expected) %s\n", err);
+        fflush(stdout);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "OUTPOST_KERNEL=%s: expected %s and path %s", value,
+          expect_error ? "an init error" : "no init error", expect_name ? expect_name : "(the best)");
+}
+
+static void test_dispatch(const char *expect_kernel) {
+    static const char *all[] = {"neon-dotprod", "neon", "avx2", "avx512-vnni", "scalar"};
+    // In children first: this process's own dispatcher must not be initialised yet.
+    unsetenv("OUTPOST_KERNEL");
+    check_env_choice("scalar", 0, "scalar");
+    check_env_choice("no-such-path", 1, NULL);
+    for (int i = 0; i < 5; i++) {
+        if (cq_kernel_supported(all[i])) check_env_choice(all[i], 0, all[i]);
+        else check_env_choice(all[i], 1, NULL);
+    }
+
+    const char *name = cq_kernel_name();
+    printf("kernel path: %s\n", name);
+    check(cq_kernel_init_error() == NULL, "no init error without OUTPOST_KERNEL");
+    if (expect_kernel != NULL) {
+        check(strcmp(name, expect_kernel) == 0, "kernel path is %s, expected %s", name, expect_kernel);
+    }
+    check(cq_kernel_supported(name), "the chosen path %s is supported", name);
+    check(cq_kernel_select("bogus") != 0 && strcmp(cq_kernel_name(), name) == 0, "select(bogus) refused, choice kept");
+    for (int i = 0; i < 5; i++) {
+        const int ok = cq_kernel_select(all[i]) == 0;
+        check(ok == cq_kernel_supported(all[i]), "select(%s) agrees with supported()", all[i]);
+        if (ok) check(strcmp(cq_kernel_name(), all[i]) == 0, "select(%s) took effect", all[i]);
+    }
+    cq_kernel_select(name);
+}
+
+// ---- F16 ---------------------------------------------------------------------------------------------
+
+static cq_f16 hw_f32_to_f16(float f);
+#if defined(__x86_64__)
+__attribute__((target("f16c"))) static cq_f16 hw_f32_to_f16_f16c(float f) { return (cq_f16)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+static int hw_f16_available(void) { return cq_kernel_supported("avx2"); }
+static cq_f16 hw_f32_to_f16(float f) { return hw_f32_to_f16_f16c(f); }
+#elif defined(__aarch64__)
+static int hw_f16_available(void) { return 1; }
+static cq_f16 hw_f32_to_f16(float f) {
+    float16x4_t h = vcvt_f16_f32(vdupq_n_f32(f));
+    return vget_lane_u16(vreinterpret_u16_f16(h), 0);
+}
+#else
+static int hw_f16_available(void) { return 0; }
+static cq_f16 hw_f32_to_f16(float f) { return cq_f32_to_f16(f); }
+#endif
+
+static void test_f16(void) {
+    // Every finite half survives F16 -> F32 -> F16; NaNs stay NaNs.
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        const float f = cq_f16_to_f32((cq_f16)h);
+        const int is_nan = ((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff) != 0;
+        if (is_nan ? !isnan(f) : cq_f32_to_f16(f) != h) bad++;
+    }
+    check(bad == 0, "F16 round trip: %d of 65536 halves changed", bad);
+    if (!hw_f16_available()) return;
+    // Against the CPU's conversion: random bit patterns (all exponents) and values near halves.
+    bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        uint32_t u = rnd_u32();
+        if (i & 1) u = (u & 0x83ffffffu) | (((rnd_u32() % 40) + 100u) << 23); // exponents near F16 range
+        float f;
+        memcpy(&f, &u, 4);
+        if (isnan(f)) continue;
+        if (cq_f32_to_f16(f) != hw_f32_to_f16(f)) {
+            if (bad++ < 5) printf("  f32 %a (0x%08x): ours 0x%04x, cpu 0x%04x\n", f, u, cq_f32_to_f16(f), hw_f32_to_f16(f));
+        }
+    }
+    check(bad == 0, "F32 -> F16 agrees with the CPU's conversion instruction (%d differ)", bad);
+    for (uint32_t h = 0; h < 65536; h++) {
+        // F16 -> F32 against the CPU too (NaNs compare as NaNs).
+        float ours = cq_f16_to_f32((cq_f16)h), cpu;
+#if defined(__aarch64__)
+        cpu = vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16((uint16_t)h))), 0);
+#else
+        cpu = ours;
+#endif
+        if (!(isnan(ours) && isnan(cpu)) && memcmp(&ours, &cpu, 4) != 0) bad++;
+    }
+    check(bad == 0, "F16 -> F32 agrees with the CPU (%d differ)", bad);
+}
+
+// ---- fixtures from the gguf package -------------------------------------------------------------------
+
+static void *read_file(const char *dir, const char *name, size_t *size) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *p = malloc((size_t)n + 1);
+    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    *size = (size_t)n;
+    return p;
+}
+
+static void test_fixtures(const char *dir) {
+    size_t n_in = 0;
+    float *in = read_file(dir, "input.f32", &n_in);
+    check(in != NULL, "fixture %s/input.f32 readable", dir);
+    if (in == NULL) return;
+    const int64_t n = (int64_t)(n_in / 4);
+    static const struct { const char *name; int type; } types[] = {
+        {"q4_0", CQ_TYPE_Q4_0}, {"q4_1", CQ_TYPE_Q4_1}, {"q8_0", CQ_TYPE_Q8_0}};
+    for (int t = 0; t < 3; t++) {
+        char name[64];
+        size_t n_q = 0, n_d = 0;
+        snprintf(name, sizeof name, "%s.bin", types[t].name);
+        uint8_t *want_q = read_file(dir, name, &n_q);
+        snprintf(name, sizeof name, "%s.deq.f32", types[t].name);
+        float *want_d = read_file(dir, name, &n_d);
+        check(want_q && want_d && n_q == cq_row_size(types[t].type, n) && n_d == n_in, "fixtures for %s", types[t].name);
+        if (!want_q || !want_d) continue;
+        uint8_t *q = calloc(n_q, 1);
+        float *d = calloc((size_t)n, 4);
+        cq_quantize_row(types[t].type, in, q, n);
+        size_t first = n_q;
+        for (size_t i = 0; i < n_q; i++) if (q[i] != want_q[i]) { first = i; break; }
+        check(first == n_q, "quantize %s matches gguf byte for byte (first difference at byte %zu)", types[t].name, first);
+        cq_dequantize_row(types[t].type, want_q, d, n);
+        check(memcmp(d, want_d, n_in) == 0, "dequantize %s matches gguf bit for bit", types[t].name);
+        free(q); free(d); free(want_q); free(want_d);
+    }
+    size_t n_h = 0;
+    cq_f16 *want_h = read_file(dir, "f16.bin", &n_h);
+    if (want_h && n_h == (size_t)n * 2) {
+        cq_f16 *h = calloc((size_t)n, 2);
+        cq_f32_to_f16_row(in, h, n);
+        check(memcmp(h, want_h, n_h) == 0, "F32 -> F16 matches numpy on input.f32");
+        free(h);
+    } else check(0, "fixture f16.bin");
+    free(want_h);
+    size_t n_e = 0, n_eh = 0;
+    float *edge = read_file(dir, "f16-edge.f32", &n_e);
+    cq_f16 *edge_h = read_file(dir, "f16-edge.bin", &n_eh);
+    if (edge && edge_h && n_e / 4 == n_eh / 2) {
+        int bad = 0;
+        for (size_t i = 0; i < n_e / 4; i++) {
+            if (cq_f32_to_f16(edge[i]) != edge_h[i]) {
+                if (bad++ < 5) printf("  f16 edge %a: ours 0x%04x numpy 0x%04x\n", edge[i], cq_f32_to_f16(edge[i]), edge_h[i]);
+            }
+        }
+        check(bad == 0, "F32 -> F16 matches numpy on the edge values (%d differ)", bad);
+    } else check(0, "fixtures f16-edge");
+    free(edge); free(edge_h); free(in);
+}
+
+// ---- quantizer properties --------------------------------------------------------------------------
+
+static void test_quantizer_properties(void) {
+    enum { N = 32 * 19 };
+    float x[N], back[N];
+    for (int i = 0; i < N; i++) x[i] = rnd_unit() * (float)(1 + i % 7) * 3.0f;
+    cq_block_q8_1 q81[N / 32];
+    cq_quantize_row_q8_1(x, q81, N);
+    int s_ok = 1;
+    for (int b = 0; b < N / 32; b++) {
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += q81[b].qs[j];
+        // as ggml: s = F16(sum(qs) * d) with the F32 scale d = amax / 127, before its F16 rounding
+        float amax = 0.0f;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+        if (q81[b].s != cq_f32_to_f16((float)sum * (amax / 127.0f))) s_ok = 0;
+    }
+    check(s_ok, "Q8_1 s = d * sum(qs)");
+    cq_block_q8_0 q80[N / 32];
+    cq_quantize_row_q8_0(x, q80, N);
+    check(memcmp(q80[3].qs, q81[3].qs, 32) == 0 && q80[3].d == q81[3].d, "Q8_0 and Q8_1 quants agree");
+    cq_dequantize_row_q8_1(q81, back, N);
+    double worst = 0;
+    for (int b = 0; b < N / 32; b++) {
+        const float d = cq_f16_to_f32(q81[b].d);
+        for (int j = 0; j < 32; j++) {
+            const double e = fabs(back[b * 32 + j] - x[b * 32 + j]) / (d > 0 ? d : 1);
+            if (e > worst) worst = e;
+        }
+    }
+    // half a step, plus the scale's own F16 rounding (2^-11 relative) times the largest quant
+    check(worst <= 0.5 + 127.0 / 2048.0, "Q8_1 round trip within half a step (worst %.3f steps)", worst);
+}
+
+// ---- vec-dot variants against the scalar reference -------------------------------------------------
+
+typedef enum { DATA_QUANTIZED, DATA_RANDOM_BYTES, DATA_EXTREME_MIN, DATA_EXTREME_MAX } data_kind;
+static const char *data_names[] = {"quantized", "random-bytes", "extreme(-128, 0x0 nibbles)", "extreme(-128, 0xF nibbles)"};
+
+/// Fills a weight row of `type` and its activation row, dequantizes both, returns sum |x y|.
+static double make_operands(int type, int64_t n, data_kind kind, void *w, void *a, float *wf, float *af) {
+    const int atype = cq_vec_dot_type(type);
+    float *tmp = malloc((size_t)n * 4);
+    const size_t wbytes = cq_row_size(type, n), abytes = cq_row_size(atype, n);
+    if (kind == DATA_QUANTIZED || type == CQ_TYPE_F16 || type == CQ_TYPE_F32) {
+        // quantized: mixed magnitudes; otherwise F16-sized extremes up to near its max (65504)
+        for (int64_t i = 0; i < n; i++) tmp[i] = kind == DATA_QUANTIZED ? rnd_unit() * 2.0f * (float)(1 + (i % 5)) : rnd_unit() * 65000.0f;
+        cq_quantize_row(type, tmp, w, n);
+        for (int64_t i = 0; i < n; i++) tmp[i] = rnd_unit() * 0.5f;
+        cq_quantize_row(atype, tmp, a, n);
+    } else {
+        rnd_bytes(w, wbytes);
+        rnd_bytes(a, abytes);
+        const size_t wb = wbytes / (size_t)(n / 32), ab = abytes / (size_t)(n / 32);
+        for (int64_t b = 0; b < n / 32; b++) {
+            uint8_t *wp = (uint8_t *)w + (size_t)b * wb, *ap = (uint8_t *)a + (size_t)b * ab;
+            // sane scales; quants as generated, or forced to the extremes
+            cq_f16 d = cq_f32_to_f16(0.001f + (float)(rnd_u32() % 1000) * 1e-3f);
+            memcpy(wp, &d, 2);
+            if (type == CQ_TYPE_Q4_1) { cq_f16 m = cq_f32_to_f16(rnd_unit()); memcpy(wp + 2, &m, 2); }
+            d = cq_f32_to_f16(0.001f + (float)(rnd_u32() % 1000) * 1e-3f);
+            memcpy(ap, &d, 2);
+            if (atype == CQ_TYPE_Q8_1) { cq_f16 s = cq_f32_to_f16(rnd_unit() * 50.0f); memcpy(ap + 2, &s, 2); }
+            const size_t wq = type == CQ_TYPE_Q4_1 ? 4 : 2, aq = atype == CQ_TYPE_Q8_1 ? 4 : 2;
+            if (kind == DATA_EXTREME_MIN || kind == DATA_EXTREME_MAX) {
+                const uint8_t wfill = type == CQ_TYPE_Q8_0 ? 0x80 : (kind == DATA_EXTREME_MAX ? 0xff : 0x00);
+                memset(wp + wq, wfill, wb - wq);
+                memset(ap + aq, 0x80, ab - aq);
+            }
+        }
+    }
+    cq_dequantize_row(type, w, wf, n);
+    cq_dequantize_row(atype, a, af, n);
+    double mag = 0;
+    for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * (double)af[i]);
+    free(tmp);
+    return mag;
+}
+
+static void test_variants(void) {
+    static const struct { const char *name; int type; } types[] = {
+        {"q4_0_q8_0", CQ_TYPE_Q4_0}, {"q4_1_q8_1", CQ_TYPE_Q4_1}, {"q8_0_q8_0", CQ_TYPE_Q8_0},
+        {"f16_f32", CQ_TYPE_F16}, {"f32_f32", CQ_TYPE_F32}};
+    static const int64_t quant_lengths[] = {32, 64, 96, 160, 544, 576, 1536, 4096};
+    static const int64_t float_lengths[] = {1, 3, 7, 15, 16, 17, 31, 33, 100, 576, 1537, 4096};
+    const int64_t maxn = 4096;
+    void *w = malloc(cq_row_size(CQ_TYPE_F32, maxn)), *a = malloc(cq_row_size(CQ_TYPE_F32, maxn));
+    float *wf = malloc(maxn * 4), *af = malloc(maxn * 4);
+    for (int v = 1; v < N_VARIANTS; v++) {
+        if (!cq_kernel_supported(variants[v].path)) {
+            printf("skipping %s: this CPU lacks it\n", variants[v].path);
+            continue;
+        }
+        for (int t = 0; t < 5; t++) {
+            const int is_float = types[t].type == CQ_TYPE_F16 || types[t].type == CQ_TYPE_F32;
+            const int64_t *lengths = is_float ? float_lengths : quant_lengths;
+            const int nl = is_float ? 12 : 8;
+            const dot_fn fns[] = {variants[v].q4_0, variants[v].q4_1, variants[v].q8_0, variants[v].f16, variants[v].f32};
+            const dot_fn refs[] = {variants[0].q4_0, variants[0].q4_1, variants[0].q8_0, variants[0].f16, variants[0].f32};
+            for (int k = 0; k < (is_float ? 2 : 4); k++) {
+                for (int li = 0; li < nl; li++) {
+                    const int64_t n = lengths[li];
+                    const double mag = make_operands(types[t].type, n, (data_kind)k, w, a, wf, af);
+                    const float ref = refs[t](n, w, a), got = fns[t](n, w, a);
+                    const double bound = (is_float ? FLOAT_DOT_REL_BOUND : QUANT_DOT_REL_BOUND) * mag + 1e-30;
+                    check(fabs((double)got - (double)ref) <= bound,
+                          "%s %s n=%lld %s: got %.9g, scalar %.9g, |diff| %.3g > bound %.3g", variants[v].path,
+                          types[t].name, (long long)n, data_names[k], got, ref, fabs((double)got - ref), bound);
+                }
+            }
+        }
+        // Exact extremes: all -128 x all -128 with unit scales sums to 16384 per element.
+        {
+            enum { NB = 37 };
+            cq_block_q8_0 x[NB], y[NB];
+            for (int b = 0; b < NB; b++) {
+                x[b].d = y[b].d = cq_f32_to_f16(1.0f);
+                memset(x[b].qs, 0x80, 32);
+                memset(y[b].qs, 0x80, 32);
+            }
+            const float got = variants[v].q8_0(NB * 32, x, y);
+            check(got == 16384.0f * 32 * NB, "%s q8_0_q8_0 all -128: got %.9g, want %.9g", variants[v].path, got, 16384.0f * 32 * NB);
+            cq_block_q4_0 x4[NB];
+            cq_block_q4_1 x41[NB];
+            cq_block_q8_1 y1[NB];
+            for (int b = 0; b < NB; b++) {
+                x4[b].d = x41[b].d = y1[b].d = cq_f32_to_f16(1.0f);
+                x41[b].m = cq_f32_to_f16(0.0f);
+                y1[b].s = cq_f32_to_f16(-128.0f * 32);
+                memset(x4[b].qs, 0x00, 16); // q - 8 = -8
+                memset(x41[b].qs, 0xff, 16); // q = 15
+                memset(y1[b].qs, 0x80, 32);
+            }
+            const float g40 = variants[v].q4_0(NB * 32, x4, y);
+            check(g40 == 1024.0f * 32 * NB, "%s q4_0_q8_0 nibbles 0 x -128: got %.9g", variants[v].path, g40);
+            const float g41 = variants[v].q4_1(NB * 32, x41, y1);
+            check(g41 == -1920.0f * 32 * NB, "%s q4_1_q8_1 nibbles 0xF x -128: got %.9g", variants[v].path, g41);
+        }
+    }
+    free(w); free(a); free(wf); free(af);
+}
+
+// ---- mat-vec ---------------------------------------------------------------------------------------
+
+static void test_matvec(void) {
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q8_0, CQ_TYPE_F16, CQ_TYPE_F32};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q8_0", "F16", "F32"};
+    const int64_t n = 576, rows = 37;
+    float *x = malloc(n * 4), *wf = malloc(n * rows * 4), *y = malloc(rows * 4);
+    for (int64_t i = 0; i < n; i++) x[i] = rnd_unit();
+    for (int64_t i = 0; i < n * rows; i++) wf[i] = rnd_unit() * 0.1f;
+    for (int t = 0; t < 5; t++) {
+        const size_t rb = cq_row_size(types[t], n);
+        uint8_t *w = malloc(rb * rows), *xq = malloc(cq_row_size(CQ_TYPE_F32, n));
+        for (int64_t r = 0; r < rows; r++) cq_quantize_row(types[t], wf + r * n, w + r * rb, n);
+        cq_quantize_row(cq_vec_dot_type(types[t]), x, xq, n);
+        for (int64_t r = 0; r < rows; r++) y[r] = -12345.0f;
+        int rc = cq_matvec(types[t], w, rb, xq, y, n, 5, 17) | cq_matvec(types[t], w, rb, xq, y, n, 17, 30);
+        int ok = rc == 0;
+        for (int64_t r = 0; r < rows; r++) {
+            float want = -12345.0f;
+            if (r >= 5 && r < 30) {
+                switch (types[t]) {
+                case CQ_TYPE_Q4_0: want = cq_vec_dot_q4_0_q8_0(n, w + r * rb, xq); break;
+                case CQ_TYPE_Q4_1: want = cq_vec_dot_q4_1_q8_1(n, w + r * rb, xq); break;
+                case CQ_TYPE_Q8_0: want = cq_vec_dot_q8_0_q8_0(n, w + r * rb, xq); break;
+                case CQ_TYPE_F16: want = cq_vec_dot_f16_f32(n, w + r * rb, xq); break;
+                default: want = cq_vec_dot_f32_f32(n, w + r * rb, xq); break;
+                }
+            }
+            if (memcmp(&want, &y[r], 4) != 0) ok = 0;
+        }
+        check(ok, "matvec %s over rows [5,17)+[17,30) equals the row dots and leaves other rows alone", names[t]);
+        // and it approximates the float mat-vec
+        double worst = 0;
+        for (int64_t r = 5; r < 30; r++) {
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                exact += (double)wf[r * n + i] * x[i];
+                mag += fabs((double)wf[r * n + i] * x[i]);
+            }
+            const double e = fabs(y[r] - exact) / mag;
+            if (e > worst) worst = e;
+        }
+        const double bound = types[t] == CQ_TYPE_Q4_0 || types[t] == CQ_TYPE_Q4_1 ? 0.1 : types[t] == CQ_TYPE_Q8_0 ? 0.02 : 1e-3;
+        check(worst < bound, "matvec %s close to the float product (worst rel err %.3g, bound %.3g)", names[t], worst, bound);
+        free(w); free(xq);
+    }
+    check(cq_matvec(7, x, 4, x, y, n, 0, 1) != 0, "matvec refuses an unsupported type");
+    free(x); free(wf); free(y);
+}
+
+int main(int argc, char **argv) {
+    const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) label = argv[++i];
+        else if (strcmp(argv[i], "--expect-kernel") == 0 && i + 1 < argc) expect_kernel = argv[++i];
+        else if (strcmp(argv[i], "--fixtures") == 0 && i + 1 < argc) fixtures = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--label L] [--expect-kernel NAME] [--fixtures DIR]\n", argv[0]);
+            return 2;
+        }
+    }
+    test_dispatch(expect_kernel);
+    test_f16();
+    if (fixtures != NULL) test_fixtures(fixtures);
+    test_quantizer_properties();
+    test_variants();
+    test_matvec();
+    printf("%s: %d passed, %d failed\n", label, passed, failed);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,66 @@
+import Foundation
+import OutpostTesting
+import Testing
+
+/// The kernel path as the CLI exposes it: OUTPOST_KERNEL, `model info`, `bench --kernels`.
+@Suite struct KernelCommandTests {
+    @Test func forcedScalarPathIsReported() throws {
+        let r = try OutpostBinary.run(["model", "info", "--model", try TestModel.path(), "--json"],
+                                      environment: ["OUTPOST_KERNEL": "scalar"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["kernel"] as? String == "scalar")
+    }
+
+    @Test(arguments: ["no-such-path", wrongArchitecturePath])
+    func unusableKernelPathIsAClearError(value: String) throws {
+        let r = try OutpostBinary.run(["model", "info", "--model", try TestModel.path()],
+                                      environment: ["OUTPOST_KERNEL": value])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr.contains("OUTPOST_KERNEL=\(value)"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
+    static var wrongArchitecturePath: String {
+        #if arch(x86_64)
+        return "neon"
+        #else
+        return "avx2"
+        #endif
+    }
+
+    @Test func modelBenchmarkWithoutEngineSaysSo() throws {
+        let r = try OutpostBinary.run(["bench"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("model benchmark needs the inference engine; use --kernels"), "\(r.stderr)")
+    }
+
+    /// A minimal run (one type, one thread, tiny time budget): the JSON has every shape with
+    /// positive figures and the read bandwidth beside them. Figures themselves are not judged.
+    @Test func kernelBenchmarkJSONShape() throws {
+        let r = try OutpostBinary.run(["bench", "--kernels", "--json", "--types", "Q8_0", "--threads", "1",
+                                       "--min-time", "0.01", "--working-set-mib", "256"], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["kernel"] as? String != nil)
+        #expect((object["in_cache_gb_per_s"] as? [String: Double])?["Q8_0"] ?? 0 > 0)
+        let bandwidth = try #require(object["read_bandwidth_gb_per_s"] as? [String: Double])
+        #expect((bandwidth["1"] ?? 0) > 0)
+        let results = try #require(object["results"] as? [[String: Any]])
+        #expect(results.count == 5)
+        let shapes = Set(results.compactMap { r in (r["rows"] as? Int).flatMap { rows in (r["cols"] as? Int).map { "\(rows)x\($0)" } } })
+        #expect(shapes == ["576x576", "1536x576", "576x1536", "49152x576", "4096x4096"])
+        for res in results {
+            #expect((res["gb_per_s"] as? Double ?? 0) > 0)
+            #expect(res["type"] as? String == "Q8_0")
+        }
+        #expect(results.first { $0["rows"] as? Int == 4096 }?["matrix_bytes"] as? Int == 4096 * 4096 / 32 * 34)
+    }
+
+    @Test func kernelBenchmarkRefusesASmallWorkingSet() throws {
+        let r = try OutpostBinary.run(["bench", "--kernels", "--working-set-mib", "16"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("at least 256"), "\(r.stderr)")
+    }
+}
