@@ -98,7 +98,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
     }
 
     /// Runs the model for `promptIds`, streaming text to `onPiece`.
-    private func generate(_ promptIds: [Int32], _ sampling: SamplingParameters,
+    private func generate(_ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
                           onPiece: @escaping @Sendable (String) async -> Void, timings: inout Timings) async throws -> Answer {
         let submitted = DispatchTime.now()
         let (pieces, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
