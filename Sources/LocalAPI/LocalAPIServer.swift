@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import OutpostCore
@@ -18,6 +19,8 @@ public struct LocalAPIServer: Service {
         public var socketGroup: String?
         /// Connections idle this long are closed (slow or stuck clients).
         public var idleTimeout: Duration = .seconds(30)
+        /// Open connections; more wait in the listen backlog.
+        public var maxConnections = 256
         /// Sampling defaults applied to fields a request leaves out.
         public var defaults: SamplingParameters = SamplingParameters()
 
@@ -54,7 +57,8 @@ public struct LocalAPIServer: Service {
         let app = Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
-            configuration: .init(address: .unixDomainSocket(path: configuration.socketPath), serverName: "outpost"),
+            configuration: .init(address: .unixDomainSocket(path: configuration.socketPath), serverName: "outpost",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { _ in
                 do {
                     try guardRef.setPermissions(mode: 0o660, group: group)
