@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import OutpostCore
 
 /// An OpenAI-style error: `{"error":{"type":…,"message":…,"param":…}}` with its HTTP status.
@@ -58,6 +59,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
                 return APIError(status: status, type: status.code >= 500 ? "server_error" : "invalid_request_error",
                                 message: e.body ?? status.reasonPhrase)
             }
+        case is NIOTooManyBytesError:
+            return APIError(status: .contentTooLarge, type: "request_too_large",
+                            message: "the request body is larger than \(LocalAPIServer.maxBodyBytes) bytes")
         case is CancellationError:
             return APIError(status: .serviceUnavailable, type: "cancelled", message: "the request was cancelled", retryAfter: 1)
         default:
