@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
         --reps) reps=$2; shift 2 ;;
         --prompt-tokens) prompt_tokens=$2; shift 2 ;;
         --gen-tokens) gen_tokens=$2; shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "bench-vs-llamacpp: unknown argument $1" >&2; exit 2 ;;
     esac
 done
