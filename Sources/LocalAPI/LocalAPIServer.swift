@@ -69,7 +69,10 @@ public struct LocalAPIServer: Service {
             },
             logger: logger
         )
-        try await app.runService()
+        // `run()`, not `runService()`: the agent's service group owns the signals and the order of
+        // shutdown. `runService()` would install its own SIGTERM handler, and the server could
+        // then stop before the group asked it to, which the group reports as a failure.
+        try await app.run()
     }
 
     func addRoutes(to router: Router<BasicRequestContext>) {
