@@ -24,7 +24,7 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
-        .target(name: "PeerSync", dependencies: ["CMosquitto"]),
+        .target(name: "PeerSync", dependencies: ["OutpostCore", "CMosquitto"]),
         .target(
             name: "OutpostCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
