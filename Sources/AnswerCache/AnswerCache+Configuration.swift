@@ -8,11 +8,16 @@ extension AnswerCache {
         public var diskBudgetBytes: Int = 1 << 30
         /// Most fills waiting to be written; beyond it fills are dropped and counted.
         public var queueCapacity: Int = 65_536
+        /// Fills waiting that trigger a flush before the interval is up.
         public var batchSize: Int = 512
+        /// Most fills one transaction takes when more are waiting (group commit under load):
+        /// each flush rewrites the key index pages it touches, so a backlog is written in fewer,
+        /// larger transactions. At least `batchSize`.
+        public var maxBatchSize: Int = 8192
         public var flushIntervalMillis: UInt64 = 100
         /// Stored answers at least this long (bytes) are zstd-compressed.
         public var compressionThreshold: Int = 512
-        public var compressionLevel: Int32 = 3
+        public var compressionLevel: Int32 = 1
         /// Longest answer text kept; longer ones are refused (and counted as dropped).
         public var maxAnswerBytes: Int = 1 << 20
         public var defaultTTLMillis: UInt64 = 24 * 3_600_000
@@ -38,8 +43,8 @@ extension AnswerCache {
             guard memoryBudgetBytes >= 0, diskBudgetBytes > 0 else {
                 throw .invalidConfiguration("budgets must be positive")
             }
-            guard queueCapacity > 0, batchSize > 0 else {
-                throw .invalidConfiguration("queue capacity and batch size must be positive")
+            guard queueCapacity > 0, batchSize > 0, maxBatchSize > 0 else {
+                throw .invalidConfiguration("queue capacity and batch sizes must be positive")
             }
             guard maxAnswerBytes > 0, maxAnswerBytes <= 64 << 20 else {
                 throw .invalidConfiguration("maxAnswerBytes must be in 1…64 MiB")

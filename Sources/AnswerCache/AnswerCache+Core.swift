@@ -25,6 +25,7 @@ extension AnswerCache {
         init(configuration: Configuration, store: AnswerStore, tombstones: [Tombstone]) {
             var queue = WriteBehindQueue.StateMachine(
                 capacity: configuration.queueCapacity, batchSize: configuration.batchSize,
+                maxBatchSize: configuration.maxBatchSize,
                 flushIntervalNanos: configuration.flushIntervalMillis * 1_000_000)
             for tombstone in tombstones { _ = queue.invalidate(tombstone) }
             state = Mutex(State(memory: MemoryTier(budgetBytes: configuration.memoryBudgetBytes), queue: queue))

@@ -40,7 +40,7 @@ public final class AnswerCache: Sendable {
         let horizon = Self.horizon(nowMillis: now, configuration: configuration)
         try store.maintain(tombstoneHorizon: horizon, nowMillis: now)
         let tombstones = try store.tombstones(newerThan: horizon)
-        if let newest = tombstones.map(\.hlc).max() { clock.advance(past: newest) }
+        clock.advance(past: try store.newestReading())
         core = Core(configuration: configuration, store: store, tombstones: tombstones)
         core.startFlusher()
     }
@@ -228,7 +228,7 @@ public final class AnswerCache: Sendable {
     public func flush() {
         if core.state.withLock({ $0.queue.requestFlush() }) { core.wake.signal() }
         while !core.state.withLock({ $0.queue.isDrained || $0.queue.state == .finished }) {
-            usleep(200)
+            usleep(1000)
         }
     }
 

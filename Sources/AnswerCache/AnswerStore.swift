@@ -1,4 +1,5 @@
 import CSQLite
+import Dispatch
 import OutpostCore
 import Synchronization
 
@@ -95,12 +96,16 @@ final class AnswerStore: Sendable {
             """)
     }
 
+    /// Keys are looked up through an index on their first eight bytes (`key_prefix`) and then
+    /// compared in full: an 8-byte integer index is less than half the size of a 32-byte blob
+    /// index, so a flush of random keys rewrites far fewer index pages.
     /// `migrations[n]` takes the schema from version n to n + 1.
     static let migrations: [String] = [
         """
         CREATE TABLE entries(
             id INTEGER PRIMARY KEY,
-            key BLOB NOT NULL UNIQUE,
+            key_prefix INTEGER NOT NULL,
+            key BLOB NOT NULL,
             namespace TEXT NOT NULL,
             tags TEXT NOT NULL,
             hlc INTEGER NOT NULL,
@@ -112,6 +117,7 @@ final class AnswerStore: Sendable {
             raw_size INTEGER NOT NULL,
             value BLOB NOT NULL
         );
+        CREATE INDEX entries_key_prefix ON entries(key_prefix);
         CREATE INDEX entries_last_access ON entries(last_access_ms);
         CREATE INDEX entries_namespace ON entries(namespace);
         CREATE TABLE tombstones(
@@ -124,11 +130,16 @@ final class AnswerStore: Sendable {
         InvalidationOutbox.migration,
     ]
 
+    /// The first eight bytes of a key as the integer the key index holds.
+    static func prefix(_ key: CacheKey) -> Int64 { Int64(bitPattern: key.w0) }
+
     // MARK: Writer
 
     private final class Writer {
         let db: SQLiteDatabase
-        let upsert: SQLiteStatement
+        let find: SQLiteStatement
+        let insert: SQLiteStatement
+        let update: SQLiteStatement
         let touch: SQLiteStatement
         let tombstone: SQLiteStatement
         let deleteKey: SQLiteStatement
@@ -140,29 +151,36 @@ final class AnswerStore: Sendable {
 
         init(db: SQLiteDatabase) throws(AnswerCacheError) {
             self.db = db
-            upsert = try db.prepare("""
-                INSERT INTO entries(key, namespace, tags, hlc, created_ms, expires_ms, stale_until_ms,
-                                    last_access_ms, codec, raw_size, value)
-                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, ?9, ?10
-                WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 0 AND value = ?11 AND hlc >= ?4)
+            // The guard shared by insert and update: no tombstone at least as new as the fill
+            // (?4) covers its key (?11, hex), namespace (?2), tags (?3, stored form) or everything.
+            let guardClause = """
+                NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 0 AND value = ?11 AND hlc >= ?4)
                   AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 2 AND value = ?2 AND hlc >= ?4)
                   AND NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 3 AND value = '' AND hlc >= ?4)
                   AND (?3 = '' OR NOT EXISTS (SELECT 1 FROM tombstones WHERE kind = 1 AND hlc >= ?4
                                               AND instr(?3, char(31) || value || char(31)) > 0))
-                ON CONFLICT(key) DO UPDATE SET
-                    namespace = excluded.namespace, tags = excluded.tags, hlc = excluded.hlc,
-                    created_ms = excluded.created_ms, expires_ms = excluded.expires_ms,
-                    stale_until_ms = excluded.stale_until_ms, last_access_ms = excluded.last_access_ms,
-                    codec = excluded.codec, raw_size = excluded.raw_size, value = excluded.value
-                WHERE excluded.hlc >= entries.hlc
+                """
+            find = try db.prepare("SELECT id, hlc FROM entries WHERE key_prefix = ?1 AND key = ?2", persistent: true)
+            insert = try db.prepare("""
+                INSERT INTO entries(key_prefix, key, namespace, tags, hlc, created_ms, expires_ms, stale_until_ms,
+                                    last_access_ms, codec, raw_size, value)
+                SELECT ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8, ?9, ?10
+                WHERE \(guardClause)
                 """, persistent: true)
-            touch = try db.prepare("UPDATE entries SET last_access_ms = max(last_access_ms, ?2) WHERE key = ?1",
+            update = try db.prepare("""
+                UPDATE entries SET namespace = ?2, tags = ?3, hlc = ?4, created_ms = ?5, expires_ms = ?6,
+                    stale_until_ms = ?7, last_access_ms = ?5, codec = ?8, raw_size = ?9, value = ?10
+                WHERE id = ?12 AND hlc <= ?4 AND \(guardClause) AND ?1 IS NOT NULL
+                """, persistent: true)
+            touch = try db.prepare(
+                "UPDATE entries SET last_access_ms = max(last_access_ms, ?2) WHERE key_prefix = ?3 AND key = ?1",
                                    persistent: true)
             tombstone = try db.prepare("""
                 INSERT INTO tombstones(kind, value, hlc) VALUES (?1, ?2, ?3)
                 ON CONFLICT(kind, value) DO UPDATE SET hlc = max(hlc, excluded.hlc)
                 """, persistent: true)
-            deleteKey = try db.prepare("DELETE FROM entries WHERE key = ?1 AND hlc <= ?2", persistent: true)
+            deleteKey = try db.prepare(
+                "DELETE FROM entries WHERE key_prefix = ?3 AND key = ?1 AND hlc <= ?2", persistent: true)
             deleteTag = try db.prepare(
                 "DELETE FROM entries WHERE instr(tags, char(31) || ?1 || char(31)) > 0 AND hlc <= ?2", persistent: true)
             deleteNamespace = try db.prepare("DELETE FROM entries WHERE namespace = ?1 AND hlc <= ?2", persistent: true)
@@ -179,51 +197,64 @@ final class AnswerStore: Sendable {
         }
     }
 
-    /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
-    func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
-        // Encode and compress before taking the write lock.
-        struct Row { let fill: CachedEntry; let codec: Int64; let rawSize: Int; let value: [UInt8] }
-        var report = WriteReport()
+    struct Row: Sendable {
+        let fill: CachedEntry
+        let codec: Int64
+        let rawSize: Int
+        let value: [UInt8]
+    }
+
+    /// The stored form of each fill: zstd when at least the threshold long and smaller for it,
+    /// else raw. Answers over the limit are refused.
+    fileprivate static func encode(
+        _ fills: ArraySlice<CachedEntry>, compressor: Zstd.Compressor?, options: Options
+    ) -> Encoded {
         var rows: [Row] = []
-        rows.reserveCapacity(batch.fills.count)
-        compressor.withLock { compressor in
-            for fill in batch.fills {
-                let raw = fill.answer.storageBytes
-                guard raw.count <= options.maxAnswerBytes + Answer.storageHeaderBytes else {
-                    report.refused += 1
-                    continue
-                }
-                if raw.count >= options.compressionThreshold,
-                   let compressed = try? compressor.compress(raw), compressed.count < raw.count {
-                    rows.append(Row(fill: fill, codec: 1, rawSize: raw.count, value: compressed))
-                } else {
-                    rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
-                }
+        rows.reserveCapacity(fills.count)
+        var refused = 0
+        for fill in fills {
+            let raw = fill.answer.storageBytes
+            guard raw.count <= options.maxAnswerBytes + Answer.storageHeaderBytes else {
+                refused += 1
+                continue
+            }
+            if raw.count >= options.compressionThreshold, let compressor,
+               let compressed = try? compressor.compress(raw), compressed.count < raw.count {
+                rows.append(Row(fill: fill, codec: 1, rawSize: raw.count, value: compressed))
+            } else {
+                rows.append(Row(fill: fill, codec: 0, rawSize: raw.count, value: raw))
             }
         }
+        return Encoded(rows: rows, refused: refused)
+    }
+
+    /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
+    func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
+        var report = WriteReport()
+        let fills = batch.fills
+        let options = self.options
+        let chunk = Self.pipelineChunk
+        let starts = Array(stride(from: 0, to: fills.count, by: chunk))
+        func range(_ index: Int) -> Range<Int> { starts[index]..<min(starts[index] + chunk, fills.count) }
+        // The first chunk is encoded before taking the write lock; while each chunk is written,
+        // the next one is encoded on another thread, so compression overlaps with SQLite.
+        var current: Encoded = starts.isEmpty ? Encoded(rows: [], refused: 0)
+            : compressor.withLock { Self.encode(fills[range(0)], compressor: $0, options: options) }
         let budget = Int64(options.diskBudgetBytes)
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in
             try w.db.transaction { () throws(AnswerCacheError) in
-                for row in rows {
-                    let f = row.fill
-                    defer { w.upsert.reset() }
-                    try w.upsert.bind(1, blob: f.key.bytes)
-                    try w.upsert.bind(2, f.namespace)
-                    try w.upsert.bind(3, f.storedTags)
-                    try w.upsert.bind(4, Int64(bitPattern: f.hlc.rawValue))
-                    try w.upsert.bind(5, Int64(clamping: f.createdMillis))
-                    try w.upsert.bind(6, Int64(clamping: f.expiresMillis))
-                    try w.upsert.bind(7, Int64(clamping: f.staleUntilMillis))
-                    try w.upsert.bind(8, row.codec)
-                    try w.upsert.bind(9, row.rawSize)
-                    try w.upsert.bind(10, blob: row.value)
-                    try w.upsert.bind(11, f.key.hex)
-                    try w.upsert.step()
-                    if w.db.changes > 0 { report.written += 1 } else { report.refused += 1 }
+                for index in starts.indices {
+                    let next = index + 1 < starts.count ? PendingEncode(fills[range(index + 1)], options: options) : nil
+                    report.refused += current.refused
+                    for row in current.rows {
+                        if try Self.write(row, with: w) { report.written += 1 } else { report.refused += 1 }
+                    }
+                    if let next { current = next.wait() }
                 }
                 for touch in batch.touches {
                     defer { w.touch.reset() }
                     try w.touch.bind(1, blob: touch.key.bytes)
+                    try w.touch.bind(3, Self.prefix(touch.key))
                     try w.touch.bind(2, Int64(clamping: touch.millis))
                     try w.touch.step()
                 }
@@ -233,6 +264,64 @@ final class AnswerStore: Sendable {
             }
             return report
         }
+    }
+
+    /// Fills per pipeline step of a flush.
+    static let pipelineChunk = 512
+
+    struct Encoded: Sendable {
+        var rows: [Row]
+        var refused: Int
+    }
+
+    /// One chunk being encoded on a global-queue thread.
+    private final class PendingEncode: Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private let result = Mutex<Encoded?>(nil)
+
+        init(_ fills: ArraySlice<CachedEntry>, options: Options) {
+            DispatchQueue.global().async { [self] in
+                let compressor = try? Zstd.Compressor(level: options.compressionLevel)
+                let encoded = AnswerStore.encode(fills, compressor: compressor, options: options)
+                result.withLock { $0 = encoded }
+                done.signal()
+            }
+        }
+
+        func wait() -> Encoded {
+            done.wait()
+            return result.withLock { $0 ?? Encoded(rows: [], refused: 0) }
+        }
+    }
+
+    /// Inserts or replaces one row; false when refused (a newer row, or a covering tombstone).
+    private static func write(_ row: Row, with w: Writer) throws(AnswerCacheError) -> Bool {
+        let f = row.fill
+        let keyBytes = f.key.bytes
+        let prefix = Self.prefix(f.key)
+        let hlc = Int64(bitPattern: f.hlc.rawValue)
+        // Newer-wins: an existing row is replaced only by a fill at least as new.
+        try w.find.bind(1, prefix)
+        try w.find.bind(2, blob: keyBytes)
+        let existing: (id: Int64, hlc: Int64)? = try w.find.step() ? (w.find.int64(0), w.find.int64(1)) : nil
+        w.find.reset()
+        if let existing, UInt64(bitPattern: existing.hlc) > f.hlc.rawValue { return false }
+        let s = existing == nil ? w.insert : w.update
+        defer { s.reset() }
+        try s.bind(1, blob: keyBytes)
+        try s.bind(2, f.namespace)
+        try s.bind(3, f.storedTags)
+        try s.bind(4, hlc)
+        try s.bind(5, Int64(clamping: f.createdMillis))
+        try s.bind(6, Int64(clamping: f.expiresMillis))
+        try s.bind(7, Int64(clamping: f.staleUntilMillis))
+        try s.bind(8, row.codec)
+        try s.bind(9, row.rawSize)
+        try s.bind(10, blob: row.value)
+        try s.bind(11, f.key.hex)
+        try s.bind(12, existing?.id ?? prefix)
+        try s.step()
+        return w.db.changes > 0
     }
 
     private func evict(_ w: inout Writer, toBytes target: Int64) throws(AnswerCacheError) -> Int {
@@ -269,6 +358,7 @@ final class AnswerStore: Sendable {
                 case .key(let k):
                     delete = w.deleteKey
                     try delete.bind(1, blob: k.bytes)
+                    try delete.bind(3, Self.prefix(k))
                 case .tag(let t):
                     delete = w.deleteTag
                     try delete.bind(1, t)
@@ -304,6 +394,16 @@ final class AnswerStore: Sendable {
         }
     }
 
+    /// The newest clock reading stored in the file (entries and tombstones), so a restarted
+    /// gateway whose wall clock went backwards still stamps later events greater.
+    func newestReading() throws(AnswerCacheError) -> HLCTimestamp {
+        try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> HLCTimestamp in
+            let entries = try r.db.scalarInt("SELECT max(hlc) FROM entries") ?? 0
+            let tombstones = try r.db.scalarInt("SELECT max(hlc) FROM tombstones") ?? 0
+            return HLCTimestamp(rawValue: max(UInt64(bitPattern: entries), UInt64(bitPattern: tombstones)))
+        }
+    }
+
     /// Tombstones in force (newer than `horizon`), for the in-memory checks at start-up.
     func tombstones(newerThan horizon: HLCTimestamp) throws(AnswerCacheError) -> [Tombstone] {
         try reader.withLock { (r: inout Reader) throws(AnswerCacheError) -> [Tombstone] in
@@ -330,7 +430,7 @@ final class AnswerStore: Sendable {
             try AnswerStore.tune(db)
             select = try db.prepare("""
                 SELECT namespace, tags, hlc, created_ms, expires_ms, stale_until_ms, codec, raw_size, value
-                FROM entries WHERE key = ?1
+                FROM entries WHERE key_prefix = ?2 AND key = ?1
                 """, persistent: true)
         }
     }
@@ -342,6 +442,7 @@ final class AnswerStore: Sendable {
             let s = r.select
             defer { s.reset() }
             try s.bind(1, blob: key.bytes)
+            try s.bind(2, AnswerStore.prefix(key))
             guard try s.step() else { return nil }
             let codec = s.int64(6)
             let rawSize = s.int64(7)

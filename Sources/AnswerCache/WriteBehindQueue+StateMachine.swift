@@ -13,6 +13,7 @@ extension WriteBehindQueue {
 
         let capacity: Int
         let batchSize: Int
+        let maxBatchSize: Int
         let flushIntervalNanos: UInt64
         let touchCapacity: Int
 
@@ -33,9 +34,10 @@ extension WriteBehindQueue {
         private(set) var flushing = false
         private(set) var tombstones = TombstoneSet()
 
-        init(capacity: Int, batchSize: Int, flushIntervalNanos: UInt64, touchCapacity: Int? = nil) {
+        init(capacity: Int, batchSize: Int, maxBatchSize: Int? = nil, flushIntervalNanos: UInt64, touchCapacity: Int? = nil) {
             self.capacity = max(1, capacity)
             self.batchSize = max(1, batchSize)
+            self.maxBatchSize = max(self.batchSize, maxBatchSize ?? batchSize)
             self.flushIntervalNanos = flushIntervalNanos
             self.touchCapacity = touchCapacity ?? max(1, capacity)
         }
@@ -129,8 +131,9 @@ extension WriteBehindQueue {
                 return .wait(untilNanos: (dueSinceNanos ?? nowNanos) &+ flushIntervalNanos)
             }
             var fills: [Fill] = []
-            fills.reserveCapacity(min(batchSize, pending.count))
-            while fills.count < batchSize, orderHead < order.count {
+            let take = min(maxBatchSize, pending.count)
+            fills.reserveCapacity(take)
+            while fills.count < take, orderHead < order.count {
                 let key = order[orderHead]
                 orderHead += 1
                 if let fill = pending.removeValue(forKey: key) { fills.append(fill) }

@@ -21,9 +21,16 @@ private func nowNanos() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// CPU time of the whole process (all threads), in seconds.
+private func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 private func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
 }
 
@@ -48,6 +55,8 @@ extension Cache {
         @Option(help: "Number of distinct answers to fill.") var entries = 100_000
         @Option(help: "Fills that trigger a flush (the cache's default unless given).") var batchSize: Int?
         @Option(help: "zstd level for stored answers (the cache's default unless given).") var compressionLevel: Int32?
+        @Option(help: "Answers at least this long (bytes) are compressed (the cache's default unless given).")
+        var compressionThreshold: Int?
         @Flag(help: "Print JSON.") var json = false
 
         struct Result: Encodable {
@@ -61,6 +70,8 @@ extension Cache {
             let flushes: Int
             let flush_latency_max_us: Int
             let elapsed_s: Double
+            /// CPU time (all threads) from the first fill to the end of the final flush, per fill made durable.
+            let cpu_us_per_fill: Double
             let entries: Int
             let db_bytes: Int
         }
@@ -76,6 +87,7 @@ extension Cache {
             configuration.diskBudgetBytes = 16 << 30
             if let batchSize { configuration.batchSize = batchSize }
             if let compressionLevel { configuration.compressionLevel = compressionLevel }
+            if let compressionThreshold { configuration.compressionThreshold = compressionThreshold }
 
             // Keys and answers are made before timing: realistic text of 100–1,500 bytes, some of
             // it over the compression threshold.
@@ -91,6 +103,7 @@ extension Cache {
 
             let cache = try AnswerCache(configuration: configuration)
             var fillNanos = [UInt64](repeating: 0, count: entries)
+            let cpuStart = processCPUSeconds()
             let start = nowNanos()
             for i in 0..<entries {
                 let t0 = nowNanos()
@@ -99,6 +112,7 @@ extension Cache {
             }
             cache.flush()
             let elapsed = Double(nowNanos() - start) / 1e9
+            let cpu = processCPUSeconds() - cpuStart
             let afterFill = cache.stats()
 
             var hitNanos = [UInt64](repeating: 0, count: entries)
@@ -119,7 +133,8 @@ extension Cache {
                 fill_p50_us: percentile(fillNanos, 0.50), fill_p99_us: percentile(fillNanos, 0.99),
                 hit_p50_us: percentile(hitNanos, 0.50), hit_p99_us: percentile(hitNanos, 0.99),
                 flushed: afterFill.flushed, fills_dropped: afterFill.fillsDropped, flushes: afterFill.flushes,
-                flush_latency_max_us: afterFill.flushLatencyMaxMicros, elapsed_s: elapsed, entries: entries,
+                flush_latency_max_us: afterFill.flushLatencyMaxMicros, elapsed_s: elapsed,
+                cpu_us_per_fill: (cpu / Double(max(1, afterFill.flushed)) * 1e8).rounded() / 100, entries: entries,
                 db_bytes: dbBytes)
             if json {
                 try printJSON(result)
@@ -178,7 +193,8 @@ extension Cache {
 
     /// For the crash test: fills at full speed until killed, printing a line after everything
     /// it made durable. `flushed S` means fills 0…S are committed (less those invalidated);
-    /// `invalidated-key S` and `invalidated-tag G` mean that invalidation is committed.
+    /// `invalidating-key S` / `invalidating-tag G` are printed before an invalidation starts and
+    /// `invalidated-key S` / `invalidated-tag G` once it is committed.
     struct CrashFill: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "crash-fill", abstract: "Fill until killed (crash test).", shouldDisplay: false)
@@ -219,11 +235,15 @@ extension Cache {
                     usleep(100)
                     continue
                 }
+                // Each invalidation is announced before it starts and confirmed once durable, so a
+                // reader knows which may have happened when the process is killed.
                 if i % 1000 == 500, i >= 1000 {
+                    writeLine("invalidating-key \(i - 300)")
                     try cache.invalidate(.key(syntheticKey(i - 300)))
                     writeLine("invalidated-key \(i - 300)")
                 }
                 if i % 1000 == 0, i >= 2000 {
+                    writeLine("invalidating-tag \(i / 1000 - 2)")
                     try cache.invalidate(.tag("group-\(i / 1000 - 2)"))
                     writeLine("invalidated-tag \(i / 1000 - 2)")
                 }

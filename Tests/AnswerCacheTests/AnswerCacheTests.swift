@@ -501,3 +501,94 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
         #expect(throws: AnswerCacheError.self) { try AnswerCache(configuration: AnswerCache.Configuration(path: dir.file("x.db").path)) }
     }
 }
+
+@Suite struct ClockAcrossRestartTests {
+    @Test func aWallClockThatWentBackwardsStillStampsLaterEventsGreater() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = ManualClock()
+        let configuration = makeConfiguration(dir, clock: clock)
+        let stamped: HLCTimestamp
+        do {
+            let cache = try AnswerCache(configuration: configuration)
+            guard case .queued(let hlc) = cache.fill(testKey(1), answer: Answer(text: "before")) else {
+                Issue.record("not queued"); return
+            }
+            stamped = hlc
+            cache.close()
+        }
+        clock.advance(0)
+        let backwards = ManualClock(clock.now - 60_000)
+        let cache = try AnswerCache(configuration: makeConfiguration(dir, clock: backwards))
+        defer { cache.close() }
+        #expect(cache.clock.last > stamped)
+        // An invalidation after the restart still covers the entry written before it.
+        try cache.invalidate(.key(testKey(1)))
+        #expect(cache.lookup(testKey(1)) == .miss)
+        #expect(try cache.storedKeys().isEmpty)
+    }
+}
+
+@Suite struct StatsAndCheckTests {
+    @Test func statsEncodeWithSnakeCaseKeys() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try AnswerCache(configuration: makeConfiguration(dir))
+        cache.fill(testKey(1), answer: Answer(text: "x"))
+        _ = cache.lookup(testKey(1))
+        _ = cache.lookup(testKey(2))
+        cache.close()
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(cache.stats())) as? [String: Any]
+        for key in ["hits", "stale_hits", "misses", "fills", "fills_dropped", "flushes", "flush_latency_last_us",
+                    "flush_latency_max_us", "flush_latency_avg_us", "queue_depth", "entries", "bytes", "invalidations_applied"] {
+            #expect(json?[key] != nil, "missing \(key)")
+        }
+        #expect(json?["hits"] as? Int == 1)
+        #expect(json?["misses"] as? Int == 1)
+        #expect(json?["entries"] as? Int == 1)
+    }
+
+    @Test func checkReportsCountsAndRefusesForeignFiles() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let configuration = makeConfiguration(dir)
+        let cache = try AnswerCache(configuration: configuration)
+        for i in 0..<10 { cache.fill(testKey(i), answer: Answer(text: "v\(i)")) }
+        try cache.invalidate(.key(testKey(3)))
+        cache.close()
+        let report = try AnswerCache.check(path: configuration.path)
+        #expect(report.ok && report.integrity == ["ok"])
+        #expect(report.entries == 9 && report.tombstones == 1 && report.schemaVersion == 1)
+        let foreign = dir.file("foreign.sqlite")
+        do { try SQLiteDatabase(path: foreign.path).execute("CREATE TABLE t(x)") }
+        let before = try fileBytes(foreign)
+        #expect(throws: AnswerCacheError.self) { try AnswerCache.check(path: foreign.path) }
+        #expect(try fileBytes(foreign) == before)
+        #expect(throws: AnswerCacheError.self) { try AnswerCache.check(path: dir.file("absent.sqlite").path) }
+    }
+}
+
+@Suite struct LargeBatchTests {
+    @Test func largeBatchesAreEncodedInOrderAndRoundTrip() throws {
+        // Several pipeline chunks, so chunks are encoded on another thread while earlier ones are written.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let store = try AnswerStore(options: .init(path: dir.file("big.sqlite").path, diskBudgetBytes: 1 << 30,
+                                                   compressionThreshold: 64, compressionLevel: 1, maxAnswerBytes: 2000))
+        let count = AnswerStore.pipelineChunk * 4 + 1
+        let fills = (0..<count).map { i in
+            testEntry(i, hlc: UInt64(i + 1), text: i == 7 ? String(repeating: "o", count: 3000)
+                                                       : String(repeating: "answer \(i) ", count: 1 + i % 40))
+        }
+        let report = try store.write(.init(fills: fills, touches: []))
+        #expect(report.written == count - 1)
+        #expect(report.refused == 1) // the oversized one
+        for i in [0, 1, count / 2 - 1, count / 2, count - 1] {
+            #expect(try store.read(testKey(i))?.answer == fills[i].answer)
+        }
+        #expect(try store.read(testKey(7)) == nil)
+        // The written rows keep the batch order (rowids ascend with the sequence).
+        let db = try SQLiteDatabase(path: dir.file("big.sqlite").path)
+        #expect(try db.scalarInt("SELECT count(*) FROM entries a JOIN entries b ON a.id < b.id AND a.hlc > b.hlc") == 0)
+    }
+}

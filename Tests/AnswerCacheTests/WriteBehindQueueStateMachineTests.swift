@@ -41,6 +41,21 @@ import OutpostCore
         do { let r = fills(m.nextAction(nowNanos: 2 + 100 * ms))?.map(\.key); #expect(r == [testKey(4)]) }
     }
 
+    @Test func backlogIsTakenInLargerTransactionsUpToTheMaximum() {
+        var m = Machine(capacity: 100, batchSize: 3, maxBatchSize: 5, flushIntervalNanos: 100 * ms)
+        for i in 0..<12 { _ = m.enqueue(testEntry(i, hlc: UInt64(i + 1)), nowNanos: 0) }
+        var sizes: [Int] = []
+        for _ in 0..<2 {
+            guard case .flush(let batch) = m.nextAction(nowNanos: 1) else { Issue.record("expected flush"); return }
+            sizes.append(batch.fills.count)
+            m.flushCompleted()
+        }
+        // Two transactions of five; the last two are fewer than a batch and wait for their interval.
+        #expect(sizes == [5, 5])
+        guard case .wait = m.nextAction(nowNanos: 2) else { Issue.record("expected wait"); return }
+        #expect(m.depth == 2)
+    }
+
     @Test func fillsAreCoalescedPerKeyKeepingTheNewest() {
         var m = Machine(capacity: 10, batchSize: 10, flushIntervalNanos: 0)
         _ = m.enqueue(testEntry(1, hlc: 5, text: "old"), nowNanos: 0)
