@@ -43,6 +43,9 @@ let package = Package(
             ]
         ),
 
+        // The fleet benchmark (scripts/bench-fleet.sh): N gateways on one broker, in one process.
+        .executableTarget(name: "FleetBench", dependencies: ["PeerSync", "AnswerCache", "OutpostCore"]),
+
         // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
         .target(name: "OutpostTesting"),
 

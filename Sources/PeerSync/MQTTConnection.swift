@@ -106,6 +106,7 @@ public final class MQTTConnection: Sendable {
                 return out.flatMap { observer($0) }
             })
         try client.setThreaded()
+        try client.setTCPNoDelay()
         try client.setFlowLimits(receiveMaximum: options.receiveMaximum, sendMaximum: options.sendMaximum)
         if let user = options.username { try client.setCredentials(username: user, password: options.password) }
         if options.url.tls || options.caFile != nil {

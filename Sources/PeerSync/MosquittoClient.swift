@@ -214,10 +214,15 @@ public final class MosquittoClient: @unchecked Sendable {
         }
     }
 
-    /// Tells libmosquitto that other threads publish while one thread runs `loop(timeoutMillis:)`,
-    /// so packets are queued for the loop thread instead of written from the caller's thread.
+    /// Tells libmosquitto that other threads publish while one thread of the caller's runs
+    /// `loop(timeoutMillis:)`, so packets are queued for the loop thread instead of written from
+    /// the caller's thread. Not with `startLoop()` (libmosquitto's own thread), which refuses it.
     public func setThreaded() throws {
         try check(mosquitto_threaded_set(handle, true), "set threaded mode")
+    }
+
+    /// Sends small packets at once (replies are latency-bound, not throughput-bound).
+    public func setTCPNoDelay() throws {
         try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "set TCP_NODELAY")
     }
 
