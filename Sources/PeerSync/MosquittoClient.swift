@@ -276,6 +276,9 @@ public final class MosquittoClient: @unchecked Sendable {
         try check(mosquitto_disconnect(handle), "disconnect")
     }
 
+    /// The connection's socket, or -1 (for tests that cut the connection as a network failure would).
+    var socketDescriptor: Int32 { mosquitto_socket(handle) }
+
 
 
     /// Stops the network thread (after `disconnect`, or forcibly).

@@ -29,6 +29,7 @@ extension PeerSync {
             var reserved = 0
             var waiters: [CheckedContinuation<Void, Never>] = []
             var shuttingDown = false
+            var started = false
             /// Outbox records published and awaiting PUBACK: message id → sequence.
             var outboxInFlight: [Int32: Int64] = [:]
             var outboxBatchEnd: Int64?

@@ -53,7 +53,14 @@ public final class PeerSync: Sendable {
 
     /// Connects and serves until the task is cancelled; then refuses new requests, lets those in
     /// progress finish, publishes the offline status and disconnects (the will is not sent).
+    /// Runs once: a second call throws.
     public func run() async throws {
+        guard core.state.withLock({ s -> Bool in
+            defer { s.started = true }
+            return !s.started
+        }) else {
+            throw PeerSyncError.invalidConfiguration("PeerSync.run() was called twice; make a new PeerSync instead")
+        }
         connection.start()
         let events = connection.events
         await withDiscardingTaskGroup { group in

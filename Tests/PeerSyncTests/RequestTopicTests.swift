@@ -173,3 +173,38 @@ import Testing
         await gw.stop()
     }
 }
+
+/// The Last Will and the reconnect after a dropped connection.
+@Suite struct WillAndReconnectTests {
+    @Test func aDroppedConnectionPublishesTheWillThenTheGatewayComesBackOnline() async throws {
+        let broker = try MosquittoBroker()
+        let gw = try TestGateway(id: "gw1", broker: broker.url)
+        try await gw.start()
+        let watcher = try await Requester(broker: broker, subscribe: ["outpost/site/gw/gw1/status"])
+        let states = { watcher.replies(on: "outpost/site/gw/gw1/status").compactMap { Requester.json($0.payload)?["state"] as? String } }
+        try await eventually("online") { states().last == "online" }
+        // Cut the TCP connection under libmosquitto, as a network failure would: no DISCONNECT.
+        let peer = try #require(gw.peer)
+        #expect(shutdown(peer.connection.client.socketDescriptor, Int32(SHUT_RDWR)) == 0)
+        try await eventually("will published") { states().contains("offline") }
+        try await eventually("back online", timeout: 15) { states().last == "online" && gw.stat("connects") >= 2 }
+        #expect(gw.stat("session_losses") == 0)  // same session
+        // And it still answers.
+        let r = try await Requester(broker: broker)
+        try r.send("outpost/site/req", Requester.chat("after the drop"), correlation: [3])
+        try await eventually("answer") { r.finals().count == 1 }
+        await gw.stop()
+    }
+
+    @Test func theFirstConnectIsRetriedUntilTheBrokerAppears() async throws {
+        let broker = try MosquittoBroker()
+        broker.kill()  // the port is known, nothing listens yet
+        let gw = try TestGateway(id: "gw1", broker: broker.url)
+        try await gw.start(waitConnected: false)
+        try await eventually("connect failures") { gw.stat("connect_failures") >= 3 }
+        #expect(gw.peer?.brokerState == "connecting")
+        try broker.start()
+        try await eventually("connected", timeout: 15) { gw.peer?.brokerState == "connected" }
+        await gw.stop()
+    }
+}
