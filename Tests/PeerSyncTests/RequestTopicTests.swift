@@ -208,3 +208,24 @@ import Testing
         await gw.stop()
     }
 }
+
+/// The README's commands: the stock mosquitto clients ask a gateway.
+@Suite struct MosquittoClientToolsTests {
+    @Test func mosquittoRRGetsTheAnswer() async throws {
+        let broker = try MosquittoBroker()
+        let gw = try TestGateway(id: "gw1", broker: broker.url)
+        try await gw.start()
+        let out = broker.directory.file("rr.out").path
+        let rr = try ChildProcess(executable: "/usr/bin/mosquitto_rr", arguments: [
+            "-V", "5", "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-W", "10",
+            "-t", "outpost/site/req", "-e", "replies/rr-test",
+            "-m", #"{"messages":[{"role":"user","content":"When does the depot open?"}]}"#,
+        ], stdoutPath: out)
+        let status = await Task.detached { rr.wait(timeout: 15) }.value
+        #expect(status.flatMap(ChildProcess.exitCode) == 0)
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let reply = try #require(Requester.json(Array(text.utf8)), "mosquitto_rr printed: \(text)")
+        #expect(Requester.content(reply) == "echo: When does the depot open?")
+        await gw.stop()
+    }
+}
