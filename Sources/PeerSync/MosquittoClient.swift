@@ -1,5 +1,6 @@
 import CMosquitto
 import Foundation
+import Synchronization
 
 /// The one thin wrapper over libmosquitto: every call that returns a `MOSQ_ERR_*` code throws a
 /// `PeerSyncError` instead, and the callbacks (which run on libmosquitto's network thread) are
@@ -28,6 +29,8 @@ public final class MosquittoClient: @unchecked Sendable {
     final class EventBox: Sendable {
         let continuation: AsyncStream<MQTTEvent>.Continuation
         let observer: Observer?
+        /// Events not delivered because the stream's buffer was full.
+        let dropped = Atomic<Int>(0)
         init(_ continuation: AsyncStream<MQTTEvent>.Continuation, observer: Observer?) {
             self.continuation = continuation
             self.observer = observer
@@ -35,10 +38,14 @@ public final class MosquittoClient: @unchecked Sendable {
 
         func deliver(_ event: MQTTEvent) {
             guard let observer else {
-                continuation.yield(event)
+                yield(event)
                 return
             }
-            for e in observer(event) { continuation.yield(e) }
+            for e in observer(event) { yield(e) }
+        }
+
+        private func yield(_ event: MQTTEvent) {
+            if case .dropped = continuation.yield(event) { dropped.wrappingAdd(1, ordering: .relaxed) }
         }
     }
 
@@ -132,6 +139,9 @@ public final class MosquittoClient: @unchecked Sendable {
         return MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain,
                            responseTopic: responseTopic, correlationData: correlation)
     }
+
+    /// Events dropped because nobody read `events` fast enough (its buffer was full).
+    public var droppedEvents: Int { box.takeUnretainedValue().dropped.load(ordering: .relaxed) }
 
     /// Puts an event on `events` (for the owner of the network thread: connect failures).
     func events(yield event: MQTTEvent) {

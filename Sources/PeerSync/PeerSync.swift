@@ -88,5 +88,10 @@ public final class PeerSync: Sendable {
     public var brokerState: String { core.brokerState() }
 
     /// Counters (`requests`, `replies`, `requests_refused`, `invalidations_applied`, …).
-    public func statistics() -> [String: Int] { core.counters.withLock { $0 } }
+    public func statistics() -> [String: Int] {
+        var counters = core.counters.withLock { $0 }
+        counters["events_dropped"] = connection.client.droppedEvents
+        counters["publications_unacknowledged"] = connection.outstanding
+        return counters
+    }
 }

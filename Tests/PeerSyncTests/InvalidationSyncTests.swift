@@ -151,6 +151,9 @@ import Testing
             print(broker.log().split(separator: "\n").suffix(60).joined(separator: "\n"))
             throw error
         }
+        // Every reply acknowledged by the broker in the end; no event lost on the way in.
+        try await eventually("replies acknowledged") { gw.stat("publications_unacknowledged") == 0 }
+        #expect(gw.stat("events_dropped") == 0)
         await gw.stop()
     }
 }
