@@ -196,13 +196,15 @@ public final class MosquittoClient: @unchecked Sendable {
         try check(mosquitto_reconnect_async(handle), "reconnect")
     }
 
-    /// Subscribes; returns the message id that the `.subscribed` event will carry. `noLocal`
-    /// (v5 only) asks the broker not to send this client its own publications.
+    /// Subscribes; returns the message id that the `.subscribed` event will carry. v5 only:
+    /// `noLocal` asks the broker not to send this client its own publications (not allowed on a
+    /// shared subscription); `retained: false` asks it never to send retained messages.
     @discardableResult
-    public func subscribe(_ pattern: String, qos: Int32 = 1, noLocal: Bool = false) throws -> Int32 {
+    public func subscribe(_ pattern: String, qos: Int32 = 1, noLocal: Bool = false, retained: Bool = true) throws -> Int32 {
         var mid: Int32 = 0
         if protocolVersion == .v5 {
-            let options = noLocal ? Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue) : 0
+            var options = noLocal ? Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue) : 0
+            if !retained { options |= Int32(MQTT_SUB_OPT_SEND_RETAIN_NEVER.rawValue) }
             try check(mosquitto_subscribe_v5(handle, &mid, pattern, qos, options, nil), "subscribe to \(pattern)")
         } else {
             try check(mosquitto_subscribe(handle, &mid, pattern, qos), "subscribe to \(pattern)")

@@ -107,9 +107,12 @@ extension PeerSync {
         private func subscribe() {
             guard let c = connection else { return }
             do {
-                try c.client.subscribe(topics.sharedFleetRequests, qos: 1)
-                try c.client.subscribe(topics.gatewayRequests, qos: 1)
-                try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true)
+                // Requests and invalidations are events, not state: a retained one is never replayed
+                // (v5; a v3.1.1 session would receive it again on each resubscription, and the
+                // request and invalidation de-duplication absorbs that).
+                try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false)
+                try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false)
+                try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false)
             } catch {
                 count("subscribe_errors")
             }

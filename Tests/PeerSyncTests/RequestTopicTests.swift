@@ -45,6 +45,22 @@ import Testing
         }
     }
 
+    @Test func aRetainedRequestIsNotReplayedToANewSubscriber() async throws {
+        let broker = try MosquittoBroker()
+        let r = try await Requester(broker: broker)
+        try r.client.publish(MQTTMessage(topic: "outpost/site/gw/gw1/req", payload: Requester.chat("retained"), qos: 1, retain: true,
+                                         responseTopic: r.replyTopic, correlationData: [1]))
+        try await Task.sleep(for: .milliseconds(100))
+        let gw = try TestGateway(id: "gw1", broker: broker.url)
+        try await gw.start()
+        try r.send("outpost/site/gw/gw1/req", Requester.chat("live"), correlation: [2])
+        try await eventually("live reply") { r.finals().count == 1 }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(r.finals().count == 1)
+        #expect(Requester.content(r.finals()[0]) == "echo: live")
+        await gw.stop()
+    }
+
     @Test func v311ClientsUseReplyToAndGetTheirIDBack() async throws {
         let broker = try MosquittoBroker()
         let gw = try TestGateway(id: "gw1", broker: broker.url) { $0.protocolVersion = .v311 }
