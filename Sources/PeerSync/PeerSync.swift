@@ -84,6 +84,12 @@ public final class PeerSync: Sendable {
         core.pumpOutbox()
     }
 
+    /// Publishes what the outbox holds now, if connected (for callers that append to the
+    /// `InvalidationLog` themselves, e.g. in the same blocking section as the invalidation).
+    public func publishPending() {
+        core.pumpOutbox()
+    }
+
     /// `connected`, `connecting` or `disconnected`, for `/health`.
     public var brokerState: String { core.brokerState() }
 
