@@ -1,3 +1,4 @@
+import Foundation
 import OutpostCore
 import Synchronization
 
@@ -29,6 +30,8 @@ public final class InvalidationOutbox: InvalidationLog {
         let insert: SQLiteStatement
         let select: SQLiteStatement
         let delete: SQLiteStatement
+        let getState: SQLiteStatement
+        let putState: SQLiteStatement
         init(path: String) throws(AnswerCacheError) {
             db = try SQLiteDatabase(path: path, flags: [.readWrite, .noMutex])
             db.setBusyTimeout(milliseconds: 5000)
@@ -36,6 +39,11 @@ public final class InvalidationOutbox: InvalidationLog {
             insert = try db.prepare("INSERT INTO outbox(kind, value, hlc) VALUES (?1, ?2, ?3)", persistent: true)
             select = try db.prepare("SELECT seq, kind, value, hlc FROM outbox ORDER BY seq LIMIT ?1", persistent: true)
             delete = try db.prepare("DELETE FROM outbox WHERE seq <= ?1", persistent: true)
+            getState = try db.prepare("SELECT value FROM peer_state WHERE name = ?1", persistent: true)
+            putState = try db.prepare("""
+                INSERT INTO peer_state(name, value) VALUES (?1, ?2)
+                ON CONFLICT(name) DO UPDATE SET value = excluded.value
+                """, persistent: true)
         }
     }
 
@@ -95,16 +103,53 @@ public final class InvalidationOutbox: InvalidationLog {
     }
 
     public func hadSession() throws -> Bool {
-        try db.withLock { (c: inout Connection) throws(AnswerCacheError) -> Bool in
-            try c.db.scalarText("SELECT value FROM peer_state WHERE name = 'had_session'") == "1"
-        }
+        try db.withLock { (c: inout Connection) throws(AnswerCacheError) -> Bool in try Self.state(c, "had_session") == "1" }
     }
 
     public func recordSession() throws {
-        try db.withLock { (c: inout Connection) throws(AnswerCacheError) in
-            try c.db.execute("INSERT INTO peer_state(name, value) VALUES ('had_session', '1') "
-                + "ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+        try setState("had_session", "1")
+    }
+
+    public func epoch() throws -> String {
+        try db.withLock { (c: inout Connection) throws(AnswerCacheError) -> String in
+            if let e = try Self.state(c, "epoch") { return e }
+            let e = UUID().uuidString.lowercased()
+            try Self.setState(c, "epoch", e)
+            return e
         }
+    }
+
+    public func peerPosition(origin: String) throws -> PeerPosition? {
+        try db.withLock { (c: inout Connection) throws(AnswerCacheError) -> PeerPosition? in
+            guard let v = try Self.state(c, "peer:" + origin) else { return nil }
+            let parts = v.split(separator: " ")
+            guard parts.count == 2, let seq = Int64(parts[1]) else { throw .corruptValue("peer position \(v)") }
+            return PeerPosition(epoch: String(parts[0]), sequence: seq)
+        }
+    }
+
+    public func recordPeerPosition(_ position: PeerPosition, origin: String) throws {
+        guard !position.epoch.contains(" ") else { throw AnswerCacheError.invalidConfiguration("an epoch has no spaces") }
+        try setState("peer:" + origin, "\(position.epoch) \(position.sequence)")
+    }
+
+    private func setState(_ name: String, _ value: String) throws(AnswerCacheError) {
+        try db.withLock { (c: inout Connection) throws(AnswerCacheError) in try Self.setState(c, name, value) }
+    }
+
+    private static func state(_ c: Connection, _ name: String) throws(AnswerCacheError) -> String? {
+        let s = c.getState
+        defer { s.reset() }
+        try s.bind(1, name)
+        return try s.step() ? s.text(0) : nil
+    }
+
+    private static func setState(_ c: Connection, _ name: String, _ value: String) throws(AnswerCacheError) {
+        let s = c.putState
+        defer { s.reset() }
+        try s.bind(1, name)
+        try s.bind(2, value)
+        try s.step()
     }
 }
 

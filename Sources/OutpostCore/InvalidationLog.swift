@@ -12,6 +12,23 @@ public protocol InvalidationLog: Sendable {
     /// a session after a restart is recognised as a lost session.
     func hadSession() throws -> Bool
     func recordSession() throws
+    /// This outbox's epoch: a random id made once with the file. Sequence numbers count within it,
+    /// so peers can tell a new outbox (a reinstalled gateway) from a gap.
+    func epoch() throws -> String
+    /// The newest sequence applied from a peer's outbox (persisted), for gap detection.
+    func peerPosition(origin: String) throws -> PeerPosition?
+    func recordPeerPosition(_ position: PeerPosition, origin: String) throws
+}
+
+/// How far a peer's invalidations have been applied: its outbox epoch and the last sequence.
+public struct PeerPosition: Sendable, Hashable {
+    public let epoch: String
+    public let sequence: Int64
+
+    public init(epoch: String, sequence: Int64) {
+        self.epoch = epoch
+        self.sequence = sequence
+    }
 }
 
 /// One outbox record: its sequence number (increasing) and the tombstone.

@@ -34,6 +34,13 @@ public struct FleetTopics: Sendable, Hashable {
     public var gatewayRequests: String { Self.gatewayRequests(root: root, gateway: gateway) }
     public var invalidations: String { "\(root)/cache/invalidate" }
     public var status: String { "\(root)/gw/\(gateway)/status" }
+    /// This gateway's retained outbox watermark, and the filter for every gateway's.
+    public var watermark: String { "\(root)/cache/watermark/\(gateway)" }
+    public var watermarks: String { "\(root)/cache/watermark/+" }
+
+    public func isWatermark(_ topic: String) -> Bool {
+        topic.hasPrefix("\(root)/cache/watermark/") && !topic.dropFirst(root.count + 17).contains("/")
+    }
 
     public static func gatewayRequests(root: String, gateway: String) -> String { "\(root)/gw/\(gateway)/req" }
 

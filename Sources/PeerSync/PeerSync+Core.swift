@@ -12,6 +12,8 @@ extension PeerSync {
         let service: any AnswerService
         let target: any InvalidationTarget
         let log: any InvalidationLog
+        /// This gateway's outbox epoch (sequence numbers of its invalidations count within it).
+        let epoch: String
         let counters = Mutex<[String: Int]>([:])
         let startedNanos = DispatchTime.now().uptimeNanoseconds
         private let connectionRef = Mutex<MQTTConnection?>(nil)
@@ -35,6 +37,19 @@ extension PeerSync {
             var outboxBatchEnd: Int64?
             var sessionRecorded = false
             var completionCounter = 0
+            /// Peers' outbox positions applied, cached from the log (bounded: cleared when full).
+            var positions: [String: PeerPosition] = [:]
+        }
+
+        /// Where a peer's numbered invalidation or watermark stands against what was applied.
+        enum Verdict: Equatable {
+            /// First contact with this origin (or a new epoch of it): nothing to compare with.
+            case baseline
+            /// Already applied (a redelivery), or a watermark we are level with.
+            case seen
+            case next
+            /// Something between was never received.
+            case gap
         }
 
         /// What identifies one request across QoS 1 redeliveries.
@@ -43,8 +58,9 @@ extension PeerSync {
             let correlation: [UInt8]
         }
 
-        init(configuration: Configuration, topics: FleetTopics, service: any AnswerService,
-             target: any InvalidationTarget, log: any InvalidationLog) {
+            init(configuration: Configuration, topics: FleetTopics, service: any AnswerService,
+             target: any InvalidationTarget, log: any InvalidationLog, epoch: String) {
+            self.epoch = epoch
             self.configuration = configuration
             self.topics = topics
             self.service = service
@@ -90,11 +106,13 @@ extension PeerSync {
             case .sessionLost:
                 // The broker lost our session: invalidations sent while we were away may be gone.
                 // Drop everything we cannot vouch for (locally; peers are not told).
-                count("session_losses")
-                do { _ = try target.invalidate(.all) } catch { count("invalidation_errors") }
+                dropUnvouched("session_losses")
                 return [event]
             case .message(let m) where m.topic == topics.invalidations:
                 receiveInvalidation(m)
+                return []
+            case .message(let m) where topics.isWatermark(m.topic):
+                receiveWatermark(m)
                 return []
             case .published(let mid, _):
                 outboxAcknowledged(mid)
@@ -113,6 +131,8 @@ extension PeerSync {
                 try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false)
                 try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false)
                 try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false)
+                // Watermarks are retained: on every (re)subscription each peer's latest arrives.
+                try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true)
             } catch {
                 count("subscribe_errors")
             }
@@ -132,19 +152,85 @@ extension PeerSync {
                 count("invalidations_own")
                 return
             }
-            let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
-            guard state.withLock({ $0.seenInvalidations.insert(identity) }) else {
-                count("invalidations_duplicate")
-                return
+            var verdict = Verdict.baseline
+            if let position = message.position {
+                verdict = classify(position, origin: message.origin)
+                if verdict == .seen {
+                    count("invalidations_duplicate")
+                    return
+                }
+            } else {
+                let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
+                guard state.withLock({ $0.seenInvalidations.insert(identity) }) else {
+                    count("invalidations_duplicate")
+                    return
+                }
             }
+            if verdict == .gap { dropUnvouched("gaps") }
             do {
                 try target.apply(remote: message.tombstone)
                 count("invalidations_applied")
             } catch {
-                // Not applied (clock drift, disk error): forget it so a redelivery is tried again.
-                state.withLock { s in s.seenInvalidations = s.seenInvalidations.removing(identity) }
+                // Not applied (clock drift, disk error): not recorded, so a redelivery is tried again.
+                if message.position == nil {
+                    let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
+                    state.withLock { s in s.seenInvalidations = s.seenInvalidations.removing(identity) }
+                }
                 count("invalidations_rejected")
+                return
             }
+            if let position = message.position { record(position, origin: message.origin) }
+        }
+
+        func receiveWatermark(_ m: MQTTMessage) {
+            guard m.payload.count <= Self.maxInvalidationBytes, let w = try? WatermarkMessage(payload: m.payload),
+                  m.topic == "\(topics.root)/cache/watermark/\(w.origin)"
+            else {
+                count("watermarks_rejected")
+                return
+            }
+            guard w.origin != topics.gateway else { return }
+            switch classify(w.position, origin: w.origin) {
+            case .seen:
+                return
+            case .baseline:
+                record(w.position, origin: w.origin)
+            case .next, .gap:
+                // The peer's broker-acknowledged outbox is ahead of what reached us: we missed some.
+                dropUnvouched("gaps")
+                record(w.position, origin: w.origin)
+            }
+        }
+
+        func classify(_ p: PeerPosition, origin: String) -> Verdict {
+            guard let known = position(origin: origin), known.epoch == p.epoch else { return .baseline }
+            if p.sequence <= known.sequence { return .seen }
+            return p.sequence == known.sequence + 1 ? .next : .gap
+        }
+
+        private func position(origin: String) -> PeerPosition? {
+            if let p = state.withLock({ $0.positions[origin] }) { return p }
+            guard let p = try? log.peerPosition(origin: origin) else { return nil }
+            state.withLock { s in
+                if s.positions.count >= 10_000 { s.positions.removeAll() }
+                s.positions[origin] = p
+            }
+            return p
+        }
+
+        private func record(_ p: PeerPosition, origin: String) {
+            state.withLock { s in
+                if s.positions.count >= 10_000 { s.positions.removeAll() }
+                s.positions[origin] = p
+            }
+            do { try log.recordPeerPosition(p, origin: origin) } catch { count("log_errors") }
+        }
+
+        /// Invalidates everything locally (not announced): this gateway cannot prove it saw every
+        /// invalidation of its peers.
+        func dropUnvouched(_ reason: String) {
+            count(reason)
+            do { _ = try target.invalidate(.all) } catch { count("invalidation_errors") }
         }
 
         // MARK: Outbox
@@ -162,7 +248,9 @@ extension PeerSync {
                 for record in batch {
                     let message = MQTTMessage(
                         topic: topics.invalidations,
-                        payload: InvalidationMessage(origin: topics.gateway, tombstone: record.tombstone).encoded(), qos: 1)
+                        payload: InvalidationMessage(origin: topics.gateway, tombstone: record.tombstone,
+                                                     position: PeerPosition(epoch: epoch, sequence: record.sequence)).encoded(),
+                        qos: 1)
                     // Held under the state lock so a fast PUBACK cannot arrive before the id is recorded.
                     guard let mid = try? c.publish(message, requireConnection: true) else { break }
                     s.outboxInFlight[mid] = record.sequence
@@ -181,6 +269,14 @@ extension PeerSync {
             }
             guard let done else { return }
             do { try log.markPublished(through: done) } catch { count("log_errors") }
+            // Tell peers how far the broker has taken our outbox (retained: latecomers see it too).
+            if let c = connection {
+                let w = WatermarkMessage(origin: topics.gateway, position: PeerPosition(epoch: epoch, sequence: done))
+                if (try? c.publish(MQTTMessage(topic: topics.watermark, payload: w.encoded(), qos: 1, retain: true),
+                                   requireConnection: true)) == nil {
+                    count("publish_errors")
+                }
+            }
             pumpOutbox()
         }
 

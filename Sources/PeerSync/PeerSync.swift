@@ -28,7 +28,8 @@ public final class PeerSync: Sendable {
         let topics = try FleetTopics(fleet: configuration.fleet, gateway: configuration.gatewayID, root: configuration.topicRoot)
         self.configuration = configuration
         self.topics = topics
-        let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log)
+        let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log,
+                        epoch: try log.epoch())
         self.core = core
         var options = MQTTConnection.Options(url: configuration.broker, clientID: "outpost-\(configuration.fleet)-\(configuration.gatewayID)")
         options.protocolVersion = configuration.protocolVersion

@@ -10,6 +10,7 @@ import Testing
         let dir = try TemporaryDirectory(prefix: "outpost-outbox")
         defer { dir.remove() }
         let path = dir.file("cache.sqlite").path
+        var epoch = ""
         do {
             let cache = try AnswerCache(configuration: AnswerCache.Configuration(path: path))
             let outbox = try InvalidationOutbox(cache: cache)
@@ -26,6 +27,10 @@ import Testing
             try outbox.markPublished(through: pending[0].sequence)
             #expect(try outbox.pending(limit: 10).map(\.tombstone) == [t2, t3])
             try outbox.recordSession()
+            epoch = try outbox.epoch()
+            #expect(try outbox.epoch() == epoch)
+            #expect(try outbox.peerPosition(origin: "gw-2") == nil)
+            try outbox.recordPeerPosition(PeerPosition(epoch: "e", sequence: 7), origin: "gw-2")
             cache.close()
         }
         // A new process: what was not published is still there, and so is the session marker.
@@ -33,6 +38,8 @@ import Testing
         let outbox = try InvalidationOutbox(cache: cache)
         #expect(try outbox.pending(limit: 10).count == 2)
         #expect(try outbox.hadSession())
+        #expect(try outbox.epoch() == epoch)
+        #expect(try outbox.peerPosition(origin: "gw-2") == PeerPosition(epoch: "e", sequence: 7))
         #expect(try cache.integrityCheck() == ["ok"])
     }
 

@@ -94,6 +94,67 @@ import Testing
         await b2.stop()
     }
 
+    /// The broker keeps the session but drops what overflows its queue while the gateway is away:
+    /// the retained watermark shows the gap, and the gateway drops what it cannot vouch for.
+    @Test func messagesDroppedByTheBrokerWhileAwayAreDetectedByTheWatermark() async throws {
+        let broker = try MosquittoBroker(extraConfig: "max_queued_messages 2")
+        let a = try TestGateway(id: "a", broker: broker.url)
+        let b = try TestGateway(id: "b", broker: broker.url)
+        try await a.start()
+        try await b.start()
+        try a.invalidate(.tag("warm-up"))  // b learns a's epoch and position
+        try await eventually("b at a's position") { b.stat("invalidations_applied") == 1 }
+        await b.stop()
+        b.cache.close()
+        for i in 0..<6 { try a.invalidate(.tag("t\(i)")) }
+        try await eventually("a published") { try a.outbox.pending(limit: 10).isEmpty }
+        let b2 = try TestGateway(id: "b", broker: broker.url, directory: b.directory)
+        let unrelated = try Self.fill(b2, "unrelated")
+        try await b2.start()
+        try await eventually("gap detected") { b2.stat("gaps") >= 1 }
+        #expect(b2.stat("session_losses") == 0)  // the session itself was kept
+        #expect(!Self.has(b2, unrelated))
+        await a.stop()
+        await b2.stop()
+    }
+
+    @Test func numberedInvalidationsFromAPeerDetectGapsAndDuplicates() async throws {
+        let broker = try MosquittoBroker()
+        let b = try TestGateway(id: "b", broker: broker.url)
+        try await b.start()
+        let r = try await Requester(broker: broker)
+        let k1 = try Self.fill(b, "one")
+        func send(_ seq: Int64, _ tag: String) throws {
+            let m = InvalidationMessage(origin: "z", tombstone: Tombstone(scope: .tag(tag), hlc: b.cache.clock.tick()),
+                                        position: PeerPosition(epoch: "e1", sequence: seq))
+            try r.send("outpost/site/cache/invalidate", m.encoded(), v5Reply: false)
+        }
+        try send(1, "a")  // first contact: baseline
+        try send(2, "b")  // next
+        try send(2, "b")  // redelivery
+        try await eventually("duplicate") { b.stat("invalidations_duplicate") == 1 }
+        #expect(b.stat("gaps") == 0 && Self.has(b, k1))
+        try send(4, "d")  // 3 never came
+        try await eventually("gap") { b.stat("gaps") == 1 }
+        #expect(!Self.has(b, k1))
+        #expect(try b.outbox.peerPosition(origin: "z") == PeerPosition(epoch: "e1", sequence: 4))
+        // A watermark level with us is fine; one ahead is a gap; another epoch is a new baseline.
+        let k2 = try Self.fill(b, "two")
+        let wm = { (epoch: String, seq: Int64) in
+            WatermarkMessage(origin: "z", position: PeerPosition(epoch: epoch, sequence: seq)).encoded()
+        }
+        try r.send("outpost/site/cache/watermark/z", wm("e1", 4), v5Reply: false)
+        try r.send("outpost/site/cache/watermark/z", wm("e2", 9), v5Reply: false)
+        try r.send("outpost/site/cache/watermark/y", wm("e1", 9), v5Reply: false)  // topic and origin disagree
+        try await eventually("baseline recorded") { (try? b.outbox.peerPosition(origin: "z"))?.epoch == "e2" }
+        #expect(b.stat("gaps") == 1 && Self.has(b, k2))
+        #expect(b.stat("watermarks_rejected") == 1)
+        try r.send("outpost/site/cache/watermark/z", wm("e2", 11), v5Reply: false)
+        try await eventually("watermark gap") { b.stat("gaps") == 2 }
+        #expect(!Self.has(b, k2))
+        await b.stop()
+    }
+
     @Test func aLostSessionDropsWhatCannotBeVouchedForWithoutTellingPeers() async throws {
         let broker = try MosquittoBroker()  // no persistence: a restart forgets every session
         let a = try TestGateway(id: "a", broker: broker.url)

@@ -39,6 +39,22 @@ import Testing
         #expect(text == #"{"hlc":"5.1","origin":"g","scope":{"tag":"t"}}"#)
     }
 
+    @Test func numberedInvalidationsAndWatermarksRoundTrip() throws {
+        let p = PeerPosition(epoch: "0f3c-e", sequence: 42)
+        let m = InvalidationMessage(origin: "g", tombstone: Tombstone(scope: .all, hlc: HLCTimestamp(wallMillis: 9, logical: 0)), position: p)
+        #expect(try InvalidationMessage(payload: m.encoded()) == m)
+        let w = WatermarkMessage(origin: "g", position: p)
+        #expect(try WatermarkMessage(payload: w.encoded()) == w)
+        for bad in [#"{"origin":"g","epoch":"e"}"#, #"{"origin":"g","seq":1}"#, #"{"origin":"g","epoch":"e","seq":0}"#,
+                    #"{"origin":"g","epoch":"e","seq":1.5}"#, #"{"origin":"g","epoch":"a b","seq":1}"#, #"{"origin":"g","epoch":5,"seq":1}"#] {
+            #expect(throws: QueryError.self, "\(bad)") { try WatermarkMessage(payload: Array(bad.utf8)) }
+        }
+        let topics = try FleetTopics(fleet: "f", gateway: "g")
+        #expect(topics.isWatermark("outpost/f/cache/watermark/x"))
+        #expect(!topics.isWatermark("outpost/f/cache/watermark/x/y"))
+        #expect(!topics.isWatermark("outpost/f/cache/invalidate"))
+    }
+
     @Test(arguments: [
         "", "null", "[]", "{}", #"{"origin":"g"}"#,
         #"{"origin":"g","hlc":"5.1"}"#,

@@ -180,7 +180,12 @@ import Testing
         #expect(errors.count == expected)
         #expect(errors.filter { $0 == "payload_too_large" }.count == 2)
         #expect(errors.filter { $0 == "invalid_request_error" }.count == expected - 2)
+        for g in garbage + [Array(#"{"origin":"gw1","epoch":"e","seq":-1}"#.utf8)] {
+            try r.send("outpost/site/cache/watermark/gw1", g, v5Reply: false)
+        }
         try await eventually("invalidations rejected") { gw.stat("invalidations_rejected") == garbage.count + 1 }
+        try await eventually("watermarks rejected") { gw.stat("watermarks_rejected") == garbage.count + 1 }
+        #expect(gw.stat("gaps") == 0)
         #expect(gw.stat("requests_unanswerable") == 4)
         #expect(gw.stat("invalidations_applied") == 0)
         // Still answering.
