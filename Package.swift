@@ -24,6 +24,7 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
+        .target(name: "Inference", dependencies: ["GGUF", "CQuants"]),
         .target(name: "PeerSync", dependencies: ["OutpostCore", "CMosquitto"]),
         .target(
             name: "OutpostCore",
@@ -36,6 +37,7 @@ let package = Package(
             name: "outpost",
             dependencies: [
                 "GGUF",
+                "Inference",
                 "CQuants",
                 "AnswerCache",
                 "OutpostCore",
@@ -50,6 +52,7 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),

@@ -18,8 +18,20 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON on stdout.")
     var json = false
 
-    @Option(name: .long, help: "Comma-separated thread counts for --kernels.")
-    var threads = "1,2"
+    @Option(name: .long, help: "Threads: one count for the model benchmark (default: the online CPUs), comma-separated counts for --kernels (default: 1,2).")
+    var threads: String?
+
+    @Option(name: .long, help: "GGUF model file for the model benchmark (default: $OUTPOST_MODEL or the fetched default model).")
+    var model: String?
+
+    @Option(name: .customLong("prompt-tokens"), help: "Prompt tokens evaluated as one batch per repetition (model benchmark).")
+    var promptTokens = 128
+
+    @Option(name: .customLong("gen-tokens"), help: "Tokens decoded one at a time per repetition (model benchmark).")
+    var genTokens = 128
+
+    @Option(name: .long, help: "Repetitions of the model benchmark.")
+    var reps = 5
 
     @Option(name: .long, help: "Comma-separated weight types for --kernels (Q4_0, Q4_1, Q8_0, F16, F32).")
     var types = "Q4_0,Q4_1,Q8_0,F16,F32"
@@ -31,11 +43,9 @@ struct Bench: AsyncParsableCommand {
     var workingSetMib = 512
 
     func run() async throws {
-        guard kernels else {
-            throw CLIError("model benchmark needs the inference engine; use --kernels")
-        }
         if let error = cq_kernel_init_error() { throw CLIError(String(cString: error)) }
-        let threadCounts = try threads.split(separator: ",").map { part -> Int in
+        guard kernels else { return try runModel() }
+        let threadCounts = try (threads ?? "1,2").split(separator: ",").map { part -> Int in
             guard let t = Int(part.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
                 throw CLIError("--threads takes thread counts like 1,2; '\(part)' is not one")
             }
@@ -62,6 +72,40 @@ struct Bench: AsyncParsableCommand {
             try JSONOutput.print(report)
         } else {
             print(Self.render(report))
+        }
+    }
+
+    /// Prefill and decode throughput of the engine on a model.
+    private func runModel() throws {
+        var threadCount: Int?
+        if let threads {
+            guard let t = Int(threads.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
+                throw CLIError("--threads takes one thread count for the model benchmark; '\(threads)' is not one")
+            }
+            threadCount = t
+        }
+        guard promptTokens > 0, genTokens > 0, reps > 0 else {
+            throw CLIError("--prompt-tokens, --gen-tokens and --reps must be positive")
+        }
+        let benchmark = ModelBenchmark(
+            modelPath: try DefaultPaths.modelPath(model), threads: threadCount, promptTokens: promptTokens,
+            genTokens: genTokens, reps: reps,
+            log: { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+        let report = try EngineLoading.engine { try benchmark.run() }
+        if json {
+            try JSONOutput.print(report)
+        } else {
+            print(String(format: """
+                model:   %@ (loaded in %.3f s)
+                kernel:  %@, %d thread(s)
+                prefill: %d tokens, %.1f tok/s median (min %.1f, max %.1f)
+                decode:  %d tokens, %.1f tok/s median (min %.1f, max %.1f)
+                peak RSS %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)
+                """, report.model, report.loadSeconds, report.kernel, report.threads,
+                report.promptTokens, report.promptTokensPerS.median, report.promptTokensPerS.min, report.promptTokensPerS.max,
+                report.genTokens, report.genTokensPerS.median, report.genTokensPerS.min, report.genTokensPerS.max,
+                Double(report.peakRssBytes) / 1_048_576, Double(report.modelFileBytes) / 1_048_576,
+                Double(report.kvCacheBytes) / 1_048_576))
         }
     }
 

@@ -6,7 +6,7 @@ struct Outpost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
-        subcommands: [Model.self, Bench.self, Cache.self]
+        subcommands: [Model.self, Bench.self, Cache.self, Tokenize.self, Detokenize.self, Generate.self, Logits.self, PerplexityCommand.self]
     )
 
     /// Errors the commands raise are printed as one line on stderr with exit status 1; argument

@@ -30,10 +30,24 @@ import Testing
         #endif
     }
 
-    @Test func modelBenchmarkWithoutEngineSaysSo() throws {
-        let r = try OutpostBinary.run(["bench"])
+    /// Without --kernels, bench runs the model: a tiny run has the contract's JSON shape.
+    @Test func modelBenchmarkJSONShape() throws {
+        let r = try OutpostBinary.run(["bench", "--model", try TestModel.path(), "--prompt-tokens", "4",
+                                       "--gen-tokens", "2", "--reps", "1", "--json"], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        for key in ["prompt_tokens_per_s", "gen_tokens_per_s"] {
+            let stats = try #require(object[key] as? [String: Double], "\(key)")
+            #expect((stats["min"] ?? 0) > 0 && (stats["min"] ?? 0) <= (stats["median"] ?? 0) && (stats["median"] ?? 0) <= (stats["max"] ?? 0))
+        }
+        #expect((object["peak_rss_bytes"] as? Int ?? 0) > 0)
+        #expect(object["kernel"] as? String != nil)
+    }
+
+    @Test func modelBenchmarkRejectsAThreadList() throws {
+        let r = try OutpostBinary.run(["bench", "--model", try TestModel.path(), "--threads", "1,2"])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("model benchmark needs the inference engine; use --kernels"), "\(r.stderr)")
+        #expect(r.stderr.contains("--threads takes one thread count"), "\(r.stderr)")
     }
 
     /// A minimal run (one type, one thread, tiny time budget): the JSON has every shape with

@@ -1,0 +1,370 @@
+import CQuants
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Evaluation state for one sequence: the KV cache (f16), scratch buffers and a thread pool.
+/// Tokens are appended with `evaluate`; the forward pass follows llama.cpp's graph for the
+/// `llama` architecture (RMSNorm, normal-mode RoPE, grouped-query attention, SwiGLU), with
+/// activations converted to Q8_0/Q8_1 for the integer dot products as ggml does.
+///
+/// Not thread-safe: one caller at a time.
+public final class InferenceSession {
+    public let model: LlamaModel
+    /// Tokens the KV cache holds at most.
+    public let contextLength: Int
+    /// Tokens evaluated so far (the next token's position).
+    public private(set) var position = 0
+    /// Threads used by the forward pass, the caller included.
+    public var threadCount: Int { pool.activeCount }
+
+    /// Tokens evaluated per forward step of a batch.
+    static let maxBatch = 32
+
+    private let pool: ThreadPool
+    private let config: LlamaConfig
+    // KV cache: keys [layer][position][kvDim], values transposed [layer][kvDim][contextLength].
+    private let keys: UnsafeMutablePointer<UInt16>
+    private let values: UnsafeMutablePointer<UInt16>
+    // Scratch, sized for maxBatch tokens.
+    private let x: UnsafeMutablePointer<Float>
+    private let xn: UnsafeMutablePointer<Float>
+    private let q: UnsafeMutablePointer<Float>
+    private let k: UnsafeMutablePointer<Float>
+    private let v: UnsafeMutablePointer<Float>
+    private let attn: UnsafeMutablePointer<Float>
+    private let gate: UnsafeMutablePointer<Float>
+    private let up: UnsafeMutablePointer<Float>
+    private let tmp: UnsafeMutablePointer<Float>
+    private let ropeCos: UnsafeMutablePointer<Float>
+    private let ropeSin: UnsafeMutablePointer<Float>
+    /// Converted activations, one buffer per activation type in use.
+    private var activationBuffers: [Int32: (pointer: UnsafeMutableRawPointer, rowBytes: Int)] = [:]
+    /// Per-thread attention scratch: scores, probabilities and the rounded query.
+    private let attentionScratch: UnsafeMutablePointer<Float>
+    private let attentionScratchStride: Int
+    private var logitsBuffer: UnsafeMutablePointer<Float>
+    private var logitsRows: Int
+
+    /// - Parameters:
+    ///   - contextLength: tokens to make room for; capped at the model's own context length.
+    ///   - threads: forward-pass threads, the caller included (default: the online CPUs, at most 8).
+    public init(model: LlamaModel, contextLength: Int? = nil, threads: Int? = nil) throws {
+        self.model = model
+        self.config = model.config
+        let ctx = min(contextLength ?? min(config.contextLength, 2048), config.contextLength)
+        guard ctx > 0 else { throw InferenceError.invalidArgument("contextLength", "must be positive") }
+        self.contextLength = ctx
+        let t = threads ?? min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        guard t > 0 else { throw InferenceError.invalidArgument("threads", "must be positive") }
+        pool = ThreadPool(threads: t)
+
+        let kvSize = config.layerCount * ctx * config.kvDimension
+        keys = .allocate(capacity: kvSize)
+        values = .allocate(capacity: kvSize)
+        keys.initialize(repeating: 0, count: kvSize)
+        values.initialize(repeating: 0, count: kvSize)
+
+        let b = Self.maxBatch
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        x = buffer(b * config.embeddingLength)
+        xn = buffer(b * max(config.embeddingLength, config.queryDimension))
+        q = buffer(b * config.queryDimension)
+        k = buffer(b * config.kvDimension)
+        v = buffer(b * config.kvDimension)
+        attn = buffer(b * config.queryDimension)
+        gate = buffer(b * config.feedForwardLength)
+        up = buffer(b * config.feedForwardLength)
+        tmp = buffer(b * config.embeddingLength)
+        ropeCos = buffer(b * config.ropeDimensionCount / 2)
+        ropeSin = buffer(b * config.ropeDimensionCount / 2)
+        attentionScratchStride = 2 * ctx + config.headDimension + 16
+        attentionScratch = buffer(pool.activeCount * attentionScratchStride)
+        logitsRows = 1
+        logitsBuffer = buffer(config.vocabularySize)
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
+        for p in [x, xn, q, k, v, attn, gate, up, tmp, ropeCos, ropeSin, attentionScratch, logitsBuffer] {
+            p.deallocate()
+        }
+        for (_, b) in activationBuffers { b.pointer.deallocate() }
+    }
+
+    /// Forgets every evaluated token.
+    public func reset() { position = 0 }
+
+    /// Forgets the tokens from `newPosition` on (keeps a shared prompt prefix).
+    public func truncate(to newPosition: Int) {
+        position = max(0, min(position, newPosition))
+    }
+
+    /// Evaluates `tokens` after the ones already in the cache and returns the logits that follow
+    /// the last of them.
+    public func evaluate(_ tokens: [Int32], isCancelled: () -> Bool = { false }) throws -> [Float] {
+        var last: [Float] = []
+        try evaluate(tokens, allLogits: false, isCancelled: isCancelled) { _, logits in last = Array(logits) }
+        return last
+    }
+
+    /// Evaluates `tokens` in batches of up to `maxBatch`. `body(i, logits)` receives the logits
+    /// after token i for every i when `allLogits`, else only for the last token.
+    public func evaluate(_ tokens: [Int32], allLogits: Bool, isCancelled: () -> Bool = { false },
+                         body: (Int, UnsafeBufferPointer<Float>) throws -> Void) throws {
+        guard !tokens.isEmpty else { return }
+        for t in tokens where t < 0 || Int(t) >= config.vocabularySize {
+            throw InferenceError.tokenOutOfRange(Int(t), vocabularySize: config.vocabularySize)
+        }
+        guard position + tokens.count <= contextLength else {
+            throw InferenceError.contextFull(needed: position + tokens.count, capacity: contextLength)
+        }
+        var start = 0
+        while start < tokens.count {
+            if isCancelled() { throw InferenceError.cancelled() }
+            let n = min(Self.maxBatch, tokens.count - start)
+            let isLastBatch = start + n == tokens.count
+            let logitsFrom = allLogits ? 0 : (isLastBatch ? n - 1 : n)
+            tokens.withUnsafeBufferPointer { buf in
+                forward(UnsafeBufferPointer(rebasing: buf[start..<start + n]), logitsFrom: logitsFrom)
+            }
+            let vocab = config.vocabularySize
+            for r in logitsFrom..<n {
+                try body(start + r, UnsafeBufferPointer(start: logitsBuffer + (r - logitsFrom) * vocab, count: vocab))
+            }
+            start += n
+        }
+    }
+
+    // MARK: Forward pass
+
+    @_optimize(speed)
+    private func forward(_ tokens: UnsafeBufferPointer<Int32>, logitsFrom: Int) {
+        let n = tokens.count
+        let p0 = position
+        let dim = config.embeddingLength
+        let qDim = config.queryDimension, kvDim = config.kvDimension, ffn = config.feedForwardLength
+
+        for (t, id) in tokens.enumerated() {
+            model.tokenEmbedding.dequantizeRow(Int(id), into: x + t * dim)
+        }
+        prepareRope(from: p0, count: n)
+
+        for (l, layer) in model.layers.enumerated() {
+            // Attention block.
+            for t in 0..<n { rmsNorm(x + t * dim, weight: layer.attentionNorm, into: xn + t * dim) }
+            let aq = convert(xn, rows: n, columns: dim, for: layer.wq)
+            let ak = layer.wk.activationType == layer.wq.activationType ? aq : convert(xn, rows: n, columns: dim, for: layer.wk)
+            let av = layer.wv.activationType == layer.wq.activationType ? aq : convert(xn, rows: n, columns: dim, for: layer.wv)
+            multiply([(layer.wq, aq.pointer, aq.rowBytes, q, qDim),
+                      (layer.wk, ak.pointer, ak.rowBytes, k, kvDim),
+                      (layer.wv, av.pointer, av.rowBytes, v, kvDim)], tokens: n)
+            for t in 0..<n {
+                applyRope(q + t * qDim, heads: config.headCount, token: t)
+                applyRope(k + t * kvDim, heads: config.kvHeadCount, token: t)
+            }
+            storeKV(layer: l, from: p0, count: n)
+            attention(layer: l, from: p0, count: n)
+            let ao = convert(attn, rows: n, columns: qDim, for: layer.wo)
+            multiply([(layer.wo, ao.pointer, ao.rowBytes, tmp, dim)], tokens: n)
+            for i in 0..<(n * dim) { x[i] += tmp[i] }
+
+            // Feed-forward block.
+            for t in 0..<n { rmsNorm(x + t * dim, weight: layer.ffnNorm, into: xn + t * dim) }
+            let ag = convert(xn, rows: n, columns: dim, for: layer.wGate)
+            let au = layer.wUp.activationType == layer.wGate.activationType ? ag : convert(xn, rows: n, columns: dim, for: layer.wUp)
+            multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
+                      (layer.wUp, au.pointer, au.rowBytes, up, ffn)], tokens: n)
+            for i in 0..<(n * ffn) {
+                let g = gate[i]
+                gate[i] = g / (1 + expf(-g)) * up[i]
+            }
+            let ad = convert(gate, rows: n, columns: ffn, for: layer.wDown)
+            multiply([(layer.wDown, ad.pointer, ad.rowBytes, tmp, dim)], tokens: n)
+            for i in 0..<(n * dim) { x[i] += tmp[i] }
+        }
+        position += n
+
+        let rows = n - logitsFrom
+        guard rows > 0 else { return }
+        let vocab = config.vocabularySize
+        if rows > logitsRows {
+            logitsBuffer.deallocate()
+            logitsBuffer = .allocate(capacity: rows * vocab)
+            logitsRows = rows
+        }
+        for r in 0..<rows {
+            rmsNorm(x + (logitsFrom + r) * dim, weight: model.outputNorm, into: xn + r * dim)
+        }
+        let ax = convert(xn, rows: rows, columns: dim, for: model.output)
+        multiply([(model.output, ax.pointer, ax.rowBytes, logitsBuffer, vocab)], tokens: rows)
+    }
+
+    /// `out = x / sqrt(mean(x²) + eps) * weight` (ggml_rms_norm then ggml_mul).
+    @_optimize(speed)
+    private func rmsNorm(_ x: UnsafeMutablePointer<Float>, weight: [Float], into out: UnsafeMutablePointer<Float>) {
+        let n = config.embeddingLength
+        var sum: Double = 0
+        for i in 0..<n { sum += Double(x[i] * x[i]) }
+        let scale = 1 / sqrtf(Float(sum / Double(n) + Double(config.rmsEpsilon)))
+        weight.withUnsafeBufferPointer { w in
+            for i in 0..<n { out[i] = (x[i] * scale) * w[i] }
+        }
+    }
+
+    /// Converts `rows` activation rows to the type `matrix` is dotted with.
+    @_optimize(speed)
+    private func convert(_ input: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+                         for matrix: WeightMatrix) -> (pointer: UnsafeRawPointer, rowBytes: Int) {
+        let type = matrix.activationType
+        let rowBytes = cq_row_size(type, Int64(columns))
+        let maxColumns = max(config.embeddingLength, config.queryDimension, config.feedForwardLength)
+        let buffer: UnsafeMutableRawPointer
+        if let existing = activationBuffers[type] {
+            buffer = existing.pointer
+        } else {
+            let capacity = Self.maxBatch * cq_row_size(type, Int64(maxColumns))
+            buffer = .allocate(byteCount: capacity, alignment: 64)
+            activationBuffers[type] = (buffer, capacity)
+        }
+        for r in 0..<rows {
+            _ = cq_quantize_row(type, input + r * columns, buffer + r * rowBytes, Int64(columns))
+        }
+        return (UnsafeRawPointer(buffer), rowBytes)
+    }
+
+    /// Runs several matrix products as one parallel step: the rows of all of them are split
+    /// evenly across the threads.
+    @_optimize(speed)
+    private func multiply(_ jobs: [(WeightMatrix, UnsafeRawPointer, Int, UnsafeMutablePointer<Float>, Int)], tokens: Int) {
+        let total = jobs.reduce(0) { $0 + $1.0.rows }
+        let parts = pool.activeCount
+        pool.run { index in
+            Self.multiplyShare(jobs, tokens: tokens, rows: ThreadPool.chunk(total, parts: parts, index: index))
+        }
+    }
+
+    /// One thread's share of `multiply`: the rows `mine` of the concatenated matrices.
+    @_optimize(speed)
+    private static func multiplyShare(_ jobs: [(WeightMatrix, UnsafeRawPointer, Int, UnsafeMutablePointer<Float>, Int)],
+                                      tokens: Int, rows mine: Range<Int>) {
+        var offset = 0
+        for (matrix, act, rowBytes, out, outStride) in jobs {
+            let lo = max(mine.lowerBound - offset, 0), hi = min(mine.upperBound - offset, matrix.rows)
+            if lo < hi {
+                matrix.multiply(rows: lo..<hi, activations: act, xStride: rowBytes, tokens: tokens,
+                                out: out, outStride: outStride)
+            }
+            offset += matrix.rows
+        }
+    }
+
+    /// cos/sin of every rotated pair for the batch's positions (ggml_rope_cache_init, normal mode).
+    @_optimize(speed)
+    private func prepareRope(from p0: Int, count n: Int) {
+        let pairs = config.ropeDimensionCount / 2
+        let thetaScale = powf(config.ropeFreqBase, -2 / Float(config.ropeDimensionCount))
+        for t in 0..<n {
+            var theta = Float(p0 + t)
+            for i in 0..<pairs {
+                let factor = model.ropeFrequencyFactors?[i] ?? 1
+                let angle = config.ropeFreqScale * (theta / factor)
+                ropeCos[t * pairs + i] = cosf(angle)
+                ropeSin[t * pairs + i] = sinf(angle)
+                theta *= thetaScale
+            }
+        }
+    }
+
+    /// Rotates adjacent pairs (x[2i], x[2i+1]) of the first `ropeDimensionCount` dims of each head.
+    @_optimize(speed)
+    private func applyRope(_ vec: UnsafeMutablePointer<Float>, heads: Int, token t: Int) {
+        let pairs = config.ropeDimensionCount / 2, hd = config.headDimension
+        let c = ropeCos + t * pairs, s = ropeSin + t * pairs
+        for h in 0..<heads {
+            let base = vec + h * hd
+            for i in 0..<pairs {
+                let x0 = base[2 * i], x1 = base[2 * i + 1]
+                base[2 * i] = x0 * c[i] - x1 * s[i]
+                base[2 * i + 1] = x0 * s[i] + x1 * c[i]
+            }
+        }
+    }
+
+    @_optimize(speed)
+    private func storeKV(layer l: Int, from p0: Int, count n: Int) {
+        let kvDim = config.kvDimension, ctx = contextLength
+        let layerKeys = keys + l * ctx * kvDim
+        let layerValues = values + l * ctx * kvDim
+        for t in 0..<n {
+            cq_f32_to_f16_row(k + t * kvDim, layerKeys + (p0 + t) * kvDim, Int64(kvDim))
+            for d in 0..<kvDim {
+                layerValues[d * ctx + p0 + t] = cq_f32_to_f16(v[t * kvDim + d])
+            }
+        }
+    }
+
+    /// Causal grouped-query attention for the batch, parallel over (token, head) pairs. As ggml
+    /// without flash attention: the query is rounded to f16 for K·q, softmax(scale·K·q) in f32,
+    /// and the probabilities rounded to f16 for the product with V.
+    @_optimize(speed)
+    private func attention(layer l: Int, from p0: Int, count n: Int) {
+        let items = n * config.headCount
+        let parts = pool.activeCount
+        pool.run { index in
+            self.attentionShare(layer: l, from: p0, items: ThreadPool.chunk(items, parts: parts, index: index),
+                                scratch: self.attentionScratch + index * self.attentionScratchStride)
+        }
+    }
+
+    @_optimize(speed)
+    private func attentionShare(layer l: Int, from p0: Int, items: Range<Int>, scratch: UnsafeMutablePointer<Float>) {
+        let hd = config.headDimension, qDim = config.queryDimension, kvDim = config.kvDimension
+        let ctx = contextLength
+        let heads = config.headCount
+        let group = heads / config.kvHeadCount
+        let layerKeys = keys + l * ctx * kvDim
+        let layerValues = values + l * ctx * kvDim
+        let scale = 1 / sqrtf(Float(hd))
+        let scores = scratch
+        let probs = scores + ctx
+        let qr = probs + ctx
+        for item in items {
+            let t = item / heads, h = item % heads
+            let kvh = h / group
+            let length = p0 + t + 1
+            let qh = q + t * qDim + h * hd
+            for d in 0..<hd { qr[d] = Float(f16Bits: cq_f32_to_f16(qh[d])) }
+            var maxScore = -Float.infinity
+            for j in 0..<length {
+                let s = cq_vec_dot_f16_f32(Int64(hd), layerKeys + j * kvDim + kvh * hd, qr) * scale
+                scores[j] = s
+                maxScore = max(maxScore, s)
+            }
+            var sum: Double = 0
+            for j in 0..<length {
+                let e = expf(scores[j] - maxScore)
+                scores[j] = e
+                sum += Double(e)
+            }
+            let inv = Float(1 / sum)
+            for j in 0..<length { probs[j] = Float(f16Bits: cq_f32_to_f16(scores[j] * inv)) }
+            let out = attn + t * qDim + h * hd
+            for d in 0..<hd {
+                out[d] = cq_vec_dot_f16_f32(Int64(length), layerValues + (kvh * hd + d) * ctx, probs)
+            }
+        }
+    }
+}
+
+extension Float {
+    /// The value of IEEE binary16 bits.
+    init(f16Bits bits: UInt16) { self = cq_f16_to_f32(bits) }
+}

@@ -1,0 +1,111 @@
+import CQuants
+import Foundation
+import Inference
+
+/// `outpost bench --model`: prompt (batched prefill) and decode (one token a step) throughput of
+/// the engine on a model, over several repetitions, with the process's peak RSS.
+struct ModelBenchmark {
+    struct Stats: Codable {
+        var min: Double
+        var median: Double
+        var max: Double
+
+        init(_ values: [Double]) {
+            let s = values.sorted()
+            min = s.first ?? 0
+            max = s.last ?? 0
+            median = s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+        }
+    }
+
+    struct Report: Codable {
+        var model: String
+        var kernel: String
+        var threads: Int
+        var promptTokens: Int
+        var genTokens: Int
+        var reps: Int
+        var loadSeconds: Double
+        var promptTokensPerS: Stats
+        var genTokensPerS: Stats
+        var peakRssBytes: Int
+        var modelFileBytes: Int
+        var kvCacheBytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case model, kernel, threads, reps
+            case promptTokens = "prompt_tokens"
+            case genTokens = "gen_tokens"
+            case loadSeconds = "load_seconds"
+            case promptTokensPerS = "prompt_tokens_per_s"
+            case genTokensPerS = "gen_tokens_per_s"
+            case peakRssBytes = "peak_rss_bytes"
+            case modelFileBytes = "model_file_bytes"
+            case kvCacheBytes = "kv_cache_bytes"
+        }
+    }
+
+    /// Text the prompt tokens are taken from (repeated as needed).
+    static let promptText = """
+        The maintenance log of the compressor station records the oil level, the filter state and the \
+        temperature of each unit every morning. When a reading leaves its band, the gateway raises an \
+        alert, the technician on call checks the unit, and the answer is written back to the log so \
+        that the next shift knows what was done and why.
+        """
+
+    let modelPath: String
+    let threads: Int?
+    let promptTokens: Int
+    let genTokens: Int
+    let reps: Int
+    let log: (String) -> Void
+
+    func run() throws -> Report {
+        let start = Date()
+        let model = try LlamaModel(path: modelPath)
+        let loadSeconds = Date().timeIntervalSince(start)
+        var prompt: [Int32] = []
+        let piece = model.tokenizer.encode(Self.promptText)
+        while prompt.count < promptTokens { prompt += piece }
+        prompt = Array(prompt.prefix(promptTokens))
+
+        let session = try InferenceSession(model: model, contextLength: promptTokens + genTokens + 1, threads: threads)
+        var promptRates: [Double] = [], genRates: [Double] = []
+        // One untimed warm-up pass pages the weights in.
+        _ = try session.evaluate(Array(prompt.prefix(8)))
+        for rep in 0..<reps {
+            session.reset()
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var logits = try session.evaluate(prompt)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<genTokens {
+                var best = 0
+                for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+                logits = try session.evaluate([Int32(best)])
+            }
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            promptRates.append(Double(promptTokens) / (Double(t1 - t0) / 1e9))
+            genRates.append(Double(genTokens) / (Double(t2 - t1) / 1e9))
+            log(String(format: "rep %d: prompt %.1f tok/s, decode %.1f tok/s", rep + 1, promptRates.last!, genRates.last!))
+        }
+        let cfg = model.config
+        return Report(
+            model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount,
+            promptTokens: promptTokens, genTokens: genTokens, reps: reps, loadSeconds: loadSeconds,
+            promptTokensPerS: Stats(promptRates), genTokensPerS: Stats(genRates),
+            peakRssBytes: Self.peakRSS(), modelFileBytes: model.file.fileSize,
+            kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2)
+    }
+
+    /// Peak resident set size of this process, in bytes.
+    static func peakRSS() -> Int {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return usage.ru_maxrss * 1024
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        return usage.ru_maxrss
+        #endif
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import GGUF
+@testable import Inference
+
+/// Where the engine tests find the real model and the golden llama.cpp outputs.
+enum TestSupport {
+    struct MissingModel: Error, CustomStringConvertible {
+        let path: String
+        var description: String { "model not found at \(path); run scripts/fetch-model.sh or set OUTPOST_MODEL" }
+    }
+
+    static var modelPath: String {
+        let env = ProcessInfo.processInfo.environment
+        if let p = env["OUTPOST_MODEL"], !p.isEmpty { return p }
+        let cache = env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")
+        return (cache as NSString).appendingPathComponent("outpost/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    }
+
+    /// The GGUF file, opened once for all tests.
+    static let file: Result<GGUFFile, Error> = {
+        let path = modelPath
+        guard FileManager.default.fileExists(atPath: path) else { return .failure(MissingModel(path: path)) }
+        return Result { try GGUFFile(path: path) }
+    }()
+
+    static let tokenizer: Result<Tokenizer, Error> = file.flatMap { f in Result { try Tokenizer(gguf: f) } }
+
+    /// A golden file copied into Fixtures/ beside this source file.
+    static func fixture(_ name: String) throws -> Any {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures").appendingPathComponent(name)
+        return try JSONSerialization.jsonObject(with: Data(contentsOf: url))
+    }
+
+    static func hexBytes(_ hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = hex.startIndex
+        while i < hex.endIndex {
+            let j = hex.index(i, offsetBy: 2)
+            out.append(UInt8(hex[i..<j], radix: 16)!)
+            i = j
+        }
+        return out
+    }
+}
