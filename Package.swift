@@ -10,6 +10,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
@@ -24,24 +29,50 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
-        .target(name: "Inference", dependencies: ["GGUF", "CQuants"]),
         .target(name: "PeerSync", dependencies: ["OutpostCore", "CMosquitto"]),
+        .target(
+            name: "LocalAPI",
+            dependencies: [
+                "OutpostCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "OutpostCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
 
+        // The composition root.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(name: "Inference", dependencies: ["GGUF", "CQuants"]),
+
         // The command-line executable.
         .executableTarget(
             name: "outpost",
             dependencies: [
                 "GGUF",
-                "Inference",
                 "CQuants",
                 "AnswerCache",
                 "OutpostCore",
+                "Inference",
+                "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
@@ -52,12 +83,13 @@ let package = Package(
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .gnu11

@@ -121,6 +121,13 @@ public final class GGUFFile: @unchecked Sendable {
         return try data(for: t)
     }
 
+    /// Raw bytes of the file in `range` (e.g. the header region, for fingerprints), or nil when
+    /// the range is not inside the file.
+    public func rawBytes(_ range: Range<Int>) -> UnsafeRawBufferPointer? {
+        guard range.lowerBound >= 0, range.upperBound <= fileSize, let base else { return nil }
+        return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
+    }
+
     /// Advises the kernel how the tensor data will be read (e.g. `MADV_WILLNEED` at load).
     public func adviseWillNeed() {
         if case .mapped(let p, let size) = storage {

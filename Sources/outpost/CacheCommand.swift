@@ -10,7 +10,7 @@ struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
         abstract: "Answer cache tools.",
-        subcommands: [Bench.self, Check.self, CrashFill.self]
+        subcommands: [CacheStats.self, CacheInvalidate.self, Bench.self, Check.self, CrashFill.self]
     )
 }
 

@@ -6,7 +6,8 @@ struct Outpost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
-        subcommands: [Model.self, Bench.self, Cache.self, Tokenize.self, Detokenize.self, Generate.self, Logits.self, PerplexityCommand.self]
+        subcommands: [Run.self, Ask.self, Model.self, Tokenize.self, Detokenize.self, Generate.self, Logits.self,
+                      PerplexityCommand.self, Bench.self, Cache.self]
     )
 
     /// Errors the commands raise are printed as one line on stderr with exit status 1; argument

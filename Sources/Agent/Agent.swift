@@ -1,0 +1,151 @@
+import AnswerCache
+import Foundation
+import LocalAPI
+import Logging
+import OutpostCore
+import ServiceLifecycle
+
+/// The composition root: loads the model, opens the answer cache, serves the local API, and
+/// runs them in one service group until SIGTERM/SIGINT, then drains.
+public struct Agent: Sendable {
+    public let configuration: AgentConfiguration
+    let logger: Logger
+    let renderMetrics: @Sendable () -> String
+
+    public init(configuration: AgentConfiguration, logger: Logger, renderMetrics: @escaping @Sendable () -> String) {
+        self.configuration = configuration
+        self.logger = logger
+        self.renderMetrics = renderMetrics
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public func run() async throws {
+        let c = configuration
+        let environment = ProcessInfo.processInfo.environment
+        let notifier = SystemdNotifier(environment: environment)
+        do {
+            try FileManager.default.createDirectory(atPath: c.stateDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw StartError(description: "cannot create the state directory \(c.stateDirectory): \(error.localizedDescription)")
+        }
+
+        let loadStart = Date()
+        let runtime: ModelRuntime
+        do {
+            runtime = try ModelRuntime(path: c.modelPath, threads: c.threads, contextLength: c.contextLength)
+        } catch {
+            throw StartError(description: "cannot load the model \(c.modelPath): \(error)")
+        }
+        logger.info("model loaded", metadata: [
+            "model": "\(c.modelPath)", "fingerprint": "\(runtime.fingerprint.prefix(16))",
+            "context": "\(runtime.contextLength)", "threads": "\(c.threads)",
+            "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(loadStart)))",
+        ])
+
+        var cacheConfig = AnswerCache.Configuration(path: c.cacheFile)
+        cacheConfig.memoryBudgetBytes = c.cache.memoryBudgetBytes
+        cacheConfig.diskBudgetBytes = c.cache.diskBudgetBytes
+        cacheConfig.batchSize = c.cache.batchSize
+        cacheConfig.queueCapacity = c.cache.queueCapacity
+        cacheConfig.flushIntervalMillis = UInt64(c.cache.flushIntervalMillis)
+        cacheConfig.defaultTTLMillis = UInt64(c.cache.ttlSeconds) * 1000
+        cacheConfig.defaultStaleWhileRevalidateMillis = UInt64(c.cache.staleWhileRevalidateSeconds) * 1000
+        let cache: AnswerCache
+        do {
+            cache = try AnswerCache(configuration: cacheConfig)
+        } catch {
+            throw StartError(description: "cannot open the answer cache \(c.cacheFile): \(error)")
+        }
+
+        let service = AgentService(configuration: c, runtime: runtime, cache: cache,
+                                   metrics: AgentMetrics(render: renderMetrics), logger: logger)
+        var apiConfig = LocalAPIServer.Configuration(socketPath: c.socketPath, socketGroup: c.socketGroup)
+        apiConfig.idleTimeout = .seconds(c.idleTimeoutSeconds)
+        apiConfig.defaults = c.defaults
+        let logger = self.logger
+        let api: LocalAPIServer
+        do {
+            api = try LocalAPIServer(configuration: apiConfig, service: service, logger: logger) {
+                service.markReady()
+                notifier.notify("READY=1\nSTATUS=answering on \(c.socketPath)")
+                logger.info("agent ready", metadata: ["socket": "\(c.socketPath)", "kernel": "\(service.kernel)",
+                                                      "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(loadStart)))"])
+            }
+        } catch {
+            cache.close()
+            throw StartError(description: "\(error)")
+        }
+
+        // Shutdown runs in reverse order: the API stops accepting and finishes its requests
+        // first, then generation is closed, then the cache queue is written out.
+        var groupConfig = ServiceGroupConfiguration(
+            services: [
+                .init(service: CacheService(cache: cache, logger: logger)),
+                .init(service: DrainService(scheduler: service.scheduler, notifier: notifier)),
+                .init(service: WatchdogService(notifier: notifier, service: service),
+                      successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: api),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+        groupConfig.maximumGracefulShutdownDuration = .seconds(c.shutdownGraceSeconds)
+        groupConfig.maximumCancellationDuration = .seconds(5)
+        let group = ServiceGroup(configuration: groupConfig)
+        try await group.run()
+        logger.info("agent stopped")
+    }
+}
+
+/// Keeps the answer cache open while the agent runs; on shutdown writes everything queued.
+struct CacheService: Service {
+    let cache: AnswerCache
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let cache = self.cache
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                cache.close()
+                c.resume()
+            }
+        }
+        logger.info("answer cache flushed and closed", metadata: ["fills": "\(cache.stats().fills)"])
+    }
+}
+
+/// On shutdown (after the API has stopped): refuses new generations and stops any still running.
+struct DrainService: Service {
+    let scheduler: GenerationScheduler
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        notifier.notify("STOPPING=1")
+        scheduler.close(cancelRunning: true)
+    }
+}
+
+/// Pings the systemd watchdog while the agent is healthy (model loaded, API serving).
+struct WatchdogService: Service {
+    let notifier: SystemdNotifier
+    let service: AgentService
+
+    func run() async throws {
+        guard let interval = notifier.watchdogInterval else {
+            try? await gracefulShutdown()
+            return
+        }
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if service.isReady, await service.health().ready {
+                notifier.notify("WATCHDOG=1")
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import OutpostCore
+
+/// Everything `outpost run` needs, resolved from (lowest first) embedded defaults, the config
+/// file, `OUTPOST_*` environment variables and command-line flags.
+public struct AgentConfiguration: Sendable, Equatable {
+    public var modelPath: String
+    public var stateDirectory: String
+    public var socketPath: String
+    public var socketGroup: String?
+    public var gatewayID: String
+    /// Generation threads.
+    public var threads: Int
+    /// KV-cache size in tokens (prompt + answer); bounded by the model's own context length.
+    public var contextLength: Int
+    /// Requests waiting for the model beyond the one running; more are refused with 503.
+    public var maxQueuedRequests: Int = 8
+    /// Largest `max_tokens` a request may ask for.
+    public var maxTokensLimit: Int = 2048
+    public var idleTimeoutSeconds: Int = 30
+    /// How long a graceful shutdown waits for in-flight requests before cancelling them.
+    public var shutdownGraceSeconds: Int = 10
+    /// Sampling defaults for fields a request leaves out.
+    public var defaults = SamplingParameters(temperature: 0, maxTokens: 256)
+    public var cache = Cache()
+
+    public struct Cache: Sendable, Equatable {
+        public var memoryBudgetBytes = 64 << 20
+        public var diskBudgetBytes = 1 << 30
+        public var ttlSeconds = 24 * 3600
+        public var staleWhileRevalidateSeconds = 3600
+        public var flushIntervalMillis = 100
+        public var batchSize = 512
+        public var queueCapacity = 65_536
+        public init() {}
+    }
+
+    public var cacheFile: String { (stateDirectory as NSString).appendingPathComponent("cache.sqlite") }
+
+    public struct Error: Swift.Error, CustomStringConvertible, Sendable {
+        public let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Flags given on the command line (nil = not given).
+    public struct Overrides: Sendable {
+        public var configFile: String?
+        public var modelPath: String?
+        public var stateDirectory: String?
+        public var socketPath: String?
+        public var socketGroup: String?
+        public var gatewayID: String?
+        public var threads: Int?
+        public var contextLength: Int?
+        public init() {}
+    }
+
+    /// Resolves the configuration. `environment` is the process environment (injected for tests).
+    public static func resolve(_ flags: Overrides, environment: [String: String]) throws -> AgentConfiguration {
+        let env = environment.filter { !$0.value.isEmpty }
+        let home = env["HOME"] ?? NSHomeDirectory()
+
+        // Embedded defaults.
+        let stateDefault = env["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
+            ?? ((env["XDG_STATE_HOME"] ?? (home as NSString).appendingPathComponent(".local/state")) as NSString)
+                .appendingPathComponent("outpost")
+        let cacheHome = env["XDG_CACHE_HOME"] ?? (home as NSString).appendingPathComponent(".cache")
+        let modelDefault = ((env["OUTPOST_MODEL_CACHE"] ?? (cacheHome as NSString).appendingPathComponent("outpost/models"))
+            as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+        var c = AgentConfiguration(
+            modelPath: modelDefault, stateDirectory: stateDefault, socketPath: "", socketGroup: nil,
+            gatewayID: ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "outpost",
+            threads: max(1, min(4, ProcessInfo.processInfo.activeProcessorCount)), contextLength: 2048)
+        var socketFromFile: String?
+
+        // Config file.
+        if let path = flags.configFile ?? env["OUTPOST_CONFIG"] {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw Error("cannot read config file \(path): \(error.localizedDescription)")
+            }
+            let file = try ConfigFile.parse(data, path: path)
+            try file.apply(to: &c, socket: &socketFromFile)
+        }
+
+        // Environment.
+        if let v = env["OUTPOST_MODEL"] { c.modelPath = v }
+        if let v = env["OUTPOST_STATE_DIR"] { c.stateDirectory = v }
+        if let v = env["OUTPOST_SOCKET"] { socketFromFile = v }
+        if let v = env["OUTPOST_SOCKET_GROUP"] { c.socketGroup = v }
+        if let v = env["OUTPOST_GATEWAY_ID"] { c.gatewayID = v }
+        if let v = env["OUTPOST_THREADS"] { c.threads = try positive(Int(v), "OUTPOST_THREADS=\(v)") }
+        if let v = env["OUTPOST_CTX"] { c.contextLength = try positive(Int(v), "OUTPOST_CTX=\(v)") }
+
+        // Flags.
+        if let v = flags.modelPath { c.modelPath = v }
+        if let v = flags.stateDirectory { c.stateDirectory = v }
+        if let v = flags.socketPath { socketFromFile = v }
+        if let v = flags.socketGroup { c.socketGroup = v }
+        if let v = flags.gatewayID { c.gatewayID = v }
+        if let v = flags.threads { c.threads = try positive(v, "--threads \(v)") }
+        if let v = flags.contextLength { c.contextLength = try positive(v, "--ctx \(v)") }
+
+        c.socketPath = socketFromFile ?? defaultSocket(env: env, stateDirectory: c.stateDirectory)
+        return c
+    }
+
+    /// `$RUNTIME_DIRECTORY/outpost.sock` (systemd), else `$XDG_RUNTIME_DIR/outpost/outpost.sock`,
+    /// else `outpost.sock` in the state directory.
+    static func defaultSocket(env: [String: String], stateDirectory: String) -> String {
+        if let r = env["RUNTIME_DIRECTORY"].map({ String($0.split(separator: ":").first ?? "") }), !r.isEmpty {
+            return (r as NSString).appendingPathComponent("outpost.sock")
+        }
+        if let x = env["XDG_RUNTIME_DIR"] {
+            return (x as NSString).appendingPathComponent("outpost/outpost.sock")
+        }
+        return (stateDirectory as NSString).appendingPathComponent("outpost.sock")
+    }
+
+    static func positive(_ v: Int?, _ what: String) throws -> Int {
+        guard let v, v > 0 else { throw Error("\(what): must be a positive integer") }
+        return v
+    }
+}

@@ -1,0 +1,42 @@
+import AnswerCache
+import CoreMetrics
+import Foundation
+
+/// The agent's metrics through swift-metrics (the executable bootstraps the backend; Prometheus
+/// text comes from `render`). Names follow `outpost_<module>_<name>`.
+final class AgentMetrics: @unchecked Sendable {
+    // @unchecked: swift-metrics handlers are thread-safe; the rest is immutable.
+    private let cachedRequests = Counter(label: "outpost_agent_requests_total", dimensions: [("cached", "true")])
+    private let generatedRequests = Counter(label: "outpost_agent_requests_total", dimensions: [("cached", "false")])
+    private let tokens = Counter(label: "outpost_agent_generated_tokens_total")
+    private let latency = CoreMetrics.Timer(label: "outpost_agent_request_duration_seconds")
+    private let queueDepth = Gauge(label: "outpost_agent_queue_depth")
+    private let cacheGauges: [(KeyPath<AnswerCacheStats, Int>, Gauge)] = [
+        (\.hits, Gauge(label: "outpost_cache_hits")),
+        (\.staleHits, Gauge(label: "outpost_cache_stale_hits")),
+        (\.misses, Gauge(label: "outpost_cache_misses")),
+        (\.fills, Gauge(label: "outpost_cache_fills")),
+        (\.fillsDropped, Gauge(label: "outpost_cache_fills_dropped")),
+        (\.flushes, Gauge(label: "outpost_cache_flushes")),
+        (\.queueDepth, Gauge(label: "outpost_cache_queue_depth")),
+        (\.entries, Gauge(label: "outpost_cache_entries")),
+        (\.bytes, Gauge(label: "outpost_cache_bytes")),
+        (\.invalidationsApplied, Gauge(label: "outpost_cache_invalidations_applied")),
+    ]
+    let render: @Sendable () -> String
+
+    init(render: @escaping @Sendable () -> String) {
+        self.render = render
+    }
+
+    func request(cached: Bool, seconds: Double, completionTokens: Int) {
+        (cached ? cachedRequests : generatedRequests).increment()
+        if completionTokens > 0 { tokens.increment(by: completionTokens) }
+        latency.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func update(cache stats: AnswerCacheStats, queueDepth depth: Int) {
+        for (path, gauge) in cacheGauges { gauge.record(Double(stats[keyPath: path])) }
+        queueDepth.record(Double(depth))
+    }
+}

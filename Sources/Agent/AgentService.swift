@@ -1,0 +1,179 @@
+import AnswerCache
+import CQuants
+import Foundation
+import Inference
+import Logging
+import OutpostCore
+
+/// The agent's `AnswerService`: every door's queries go through the answer cache to the model.
+final class AgentService: AnswerService, @unchecked Sendable {
+    // @unchecked: every stored property is immutable or itself thread-safe.
+    let configuration: AgentConfiguration
+    let runtime: ModelRuntime
+    let cache: AnswerCache
+    let scheduler: GenerationScheduler
+    let metrics: AgentMetrics
+    let logger: Logger
+    let started = Date()
+    let kernel: String
+    private let readyFlag = GenerationScheduler.CancelFlag()
+
+    init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.runtime = runtime
+        self.cache = cache
+        self.scheduler = GenerationScheduler(maxQueued: configuration.maxQueuedRequests)
+        self.metrics = metrics
+        self.logger = logger
+        self.kernel = String(cString: cq_kernel_name())
+    }
+
+    var modelName: String { runtime.name }
+
+    func markReady() { readyFlag.set() }
+    var isReady: Bool { readyFlag.isSet }
+
+    func answer(_ query: Query, onPiece: @escaping @Sendable (String) async -> Void) async throws -> AnsweredQuery {
+        let start = DispatchTime.now()
+        let sampling = query.sampling
+        guard sampling.maxTokens <= configuration.maxTokensLimit else {
+            throw ServiceError.tooLong("max_tokens \(sampling.maxTokens) is above this agent's limit of \(configuration.maxTokensLimit)")
+        }
+        let promptIds = runtime.promptTokens(query)
+        guard promptIds.count + sampling.maxTokens <= runtime.contextLength else {
+            throw ServiceError.tooLong("the prompt (\(promptIds.count) tokens) plus max_tokens (\(sampling.maxTokens)) "
+                + "exceed the context of \(runtime.contextLength) tokens")
+        }
+        var timings = Timings()
+        func finish(_ answer: Answer, cached: Bool, stale: Bool, key: CacheKey?) -> AnsweredQuery {
+            timings.totalMs = Self.millis(since: start)
+            metrics.request(cached: cached, seconds: timings.totalMs / 1000, completionTokens: cached ? 0 : answer.completionTokens)
+            return AnsweredQuery(answer: answer, cached: cached, stale: stale, cacheKey: key, gateway: configuration.gatewayID,
+                                 kernel: kernel, timings: timings)
+        }
+
+        guard query.isCacheable else {
+            let answer = try await generate(promptIds, sampling, onPiece: onPiece, timings: &timings)
+            return finish(answer, cached: false, stale: false, key: nil)
+        }
+        let key = CacheKey.derive(modelFingerprint: runtime.fingerprint, chatTemplate: runtime.templateSource, query: query)
+        let ttl = UInt64(configuration.cache.ttlSeconds) * 1000
+        let swr = UInt64(configuration.cache.staleWhileRevalidateSeconds) * 1000
+
+        if query.cacheMode == .refresh {
+            let startedAt = cache.clock.tick()
+            let answer = try await generate(promptIds, sampling, onPiece: onPiece, timings: &timings)
+            cache.fill(key, answer: answer, namespace: query.namespace, tags: query.tags, ttlMillis: ttl,
+                       staleWhileRevalidateMillis: swr, startedAt: startedAt)
+            return finish(answer, cached: false, stale: false, key: key)
+        }
+
+        switch cache.lookup(key) {
+        case .fresh(let answer):
+            await onPiece(answer.text)
+            return finish(answer, cached: true, stale: false, key: key)
+        case .stale(let answer):
+            cache.refresh(for: key, namespace: query.namespace, tags: query.tags) { [self] in
+                var t = Timings()
+                return try await generate(promptIds, sampling, onPiece: { _ in }, timings: &t)
+            }
+            await onPiece(answer.text)
+            return finish(answer, cached: true, stale: true, key: key)
+        case .miss:
+            let leader = TimingsBox()
+            let answer = try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
+                var t = Timings()
+                let a = try await generate(promptIds, sampling, onPiece: onPiece, timings: &t)
+                leader.set(t)
+                return a
+            }
+            if let t = leader.value {
+                timings = t
+                return finish(answer, cached: false, stale: false, key: key)
+            }
+            // Another request computed it while we waited: hand over the whole text.
+            await onPiece(answer.text)
+            return finish(answer, cached: false, stale: false, key: key)
+        }
+    }
+
+    /// Runs the model for `promptIds`, streaming text to `onPiece`.
+    private func generate(_ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
+                          onPiece: @escaping @Sendable (String) async -> Void, timings: inout Timings) async throws -> Answer {
+        let submitted = DispatchTime.now()
+        let (pieces, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
+        let runtime = self.runtime
+        let scheduler = self.scheduler
+        @Sendable func job() async throws -> (GenerationResult, Double) {
+            do {
+                return try await scheduler.run { flag in
+                    defer { continuation.finish() }
+                    let begun = DispatchTime.now()
+                    let r = try runtime.generate(promptIds, sampling: sampling, isCancelled: { flag.isSet }) { piece in
+                        continuation.yield(piece)
+                    }
+                    return (r, Double(begun.uptimeNanoseconds - submitted.uptimeNanoseconds) / 1e6)
+                }
+            } catch {
+                continuation.finish()  // refused or cancelled before it ran: nothing more will come
+                throw error
+            }
+        }
+        async let result = job()
+        for await piece in pieces { await onPiece(piece) }
+        let (r, queueMs) = try await result
+        timings.queueMs = queueMs
+        timings.promptMs = r.promptTokensPerSecond > 0 ? Double(r.promptIds.count) / r.promptTokensPerSecond * 1000 : 0
+        timings.generateMs = r.tokensPerSecond > 0 ? Double(r.ids.count) / r.tokensPerSecond * 1000 : 0
+        let finish: Answer.FinishReason = r.finishReason == .length || r.finishReason == .contextFull ? .length : .stop
+        return Answer(text: r.text, finishReason: finish, promptTokens: r.promptIds.count, completionTokens: r.ids.count)
+    }
+
+    static func millis(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+    }
+
+    func health() async -> HealthReport {
+        HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
+                     configVersion: 0, broker: "disabled", gateway: configuration.gatewayID,
+                     uptimeSeconds: Date().timeIntervalSince(started))
+    }
+
+    func cacheStatistics() async -> [String: Int] {
+        let s = cache.stats()
+        return [
+            "hits": s.hits, "stale_hits": s.staleHits, "misses": s.misses, "fills": s.fills,
+            "fills_dropped": s.fillsDropped, "fills_discarded": s.fillsDiscarded, "flushes": s.flushes,
+            "flush_latency_last_us": s.flushLatencyLastMicros, "flush_latency_max_us": s.flushLatencyMaxMicros,
+            "queue_depth": s.queueDepth, "entries": s.entries, "bytes": s.bytes,
+            "memory_entries": s.memoryEntries, "memory_bytes": s.memoryBytes,
+            "invalidations_applied": s.invalidationsApplied, "tombstones": s.tombstones,
+        ]
+    }
+
+    func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
+        let cache = self.cache
+        // The durable write blocks on fsync: keep it off the cooperative threads.
+        let tombstone = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Tombstone, Error>) in
+            DispatchQueue.global().async {
+                c.resume(with: Result { try cache.invalidate(scope) })
+            }
+        }
+        logger.info("cache invalidated", metadata: ["scope": "\(scope)", "hlc": "\(tombstone.hlc)"])
+        return InvalidationReceipt(scope: scope.description, hlc: tombstone.hlc.description)
+    }
+
+    func metricsText() async -> String {
+        metrics.update(cache: cache.stats(), queueDepth: scheduler.depth)
+        return metrics.render()
+    }
+}
+
+/// The leader's timings, set from inside the shared computation.
+final class TimingsBox: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var stored: Timings?
+    func set(_ t: Timings) { lock.withLock { stored = t } }
+    var value: Timings? { lock.withLock { stored } }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OutpostCore
+
+/// An OpenAI-style error: `{"error":{"type":…,"message":…,"param":…}}` with its HTTP status.
+public struct APIError: Error, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let type: String
+    public let message: String
+    public let param: String?
+    public let retryAfter: Int?
+
+    public init(status: HTTPResponse.Status, type: String, message: String, param: String? = nil, retryAfter: Int? = nil) {
+        self.status = status
+        self.type = type
+        self.message = message
+        self.param = param
+        self.retryAfter = retryAfter
+    }
+
+    public var description: String { "\(status.code) \(type): \(message)" }
+
+    public static func invalidRequest(_ message: String, param: String? = nil) -> APIError {
+        APIError(status: .badRequest, type: "invalid_request_error", message: message, param: param)
+    }
+
+    static func from(_ error: QueryError) -> APIError {
+        .invalidRequest(error.message, param: error.field)
+    }
+
+    static func from(_ error: ServiceError) -> APIError {
+        if error.isBusy {
+            return APIError(status: .serviceUnavailable, type: "server_busy", message: error.message, retryAfter: error.retryAfter)
+        } else if error.isTooLong {
+            return .invalidRequest(error.message, param: "max_tokens")
+        } else if error.isShuttingDown {
+            return APIError(status: .serviceUnavailable, type: "shutting_down", message: error.message, retryAfter: 5)
+        }
+        return APIError(status: .internalServerError, type: "server_error", message: error.message)
+    }
+
+    /// Maps any error thrown while handling a request.
+    static func from(any error: Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as QueryError: return from(e)
+        case let e as ServiceError: return from(e)
+        case let e as HTTPError:
+            switch e.status {
+            case .notFound: return APIError(status: .notFound, type: "not_found", message: "no such endpoint")
+            case .contentTooLarge:
+                return APIError(status: .contentTooLarge, type: "request_too_large",
+                                message: "the request body is larger than \(LocalAPIServer.maxBodyBytes) bytes")
+            case .methodNotAllowed: return APIError(status: .methodNotAllowed, type: "method_not_allowed", message: "method not allowed here")
+            default:
+                let status = e.status
+                return APIError(status: status, type: status.code >= 500 ? "server_error" : "invalid_request_error",
+                                message: e.body ?? status.reasonPhrase)
+            }
+        case is NIOTooManyBytesError:
+            return APIError(status: .contentTooLarge, type: "request_too_large",
+                            message: "the request body is larger than \(LocalAPIServer.maxBodyBytes) bytes")
+        case is CancellationError:
+            return APIError(status: .serviceUnavailable, type: "cancelled", message: "the request was cancelled", retryAfter: 1)
+        default:
+            return APIError(status: .internalServerError, type: "server_error", message: String(describing: error))
+        }
+    }
+
+    /// The JSON body.
+    var body: Data {
+        var inner: [String: Any] = ["type": type, "message": message]
+        inner["param"] = param ?? NSNull()
+        inner["code"] = NSNull()
+        return (try? JSONSerialization.data(withJSONObject: ["error": inner], options: [.sortedKeys])) ?? Data()
+    }
+
+    func response() -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+/// Turns every error, including the router's 404, into an OpenAI-style JSON response.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            return APIError.from(any: error).response()
+        }
+    }
+}

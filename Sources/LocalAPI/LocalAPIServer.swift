@@ -1,0 +1,197 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import OutpostCore
+import ServiceLifecycle
+
+/// The HTTP/1.1 API on the agent's Unix socket: OpenAI-compatible completions, models, health,
+/// metrics and the cache admin endpoints. A thin door: it parses and validates, then hands the
+/// query to the `AnswerService`.
+public struct LocalAPIServer: Service {
+    public static let maxBodyBytes = 1 << 20
+
+    public struct Configuration: Sendable {
+        public var socketPath: String
+        /// Group that may use the socket (mode 0660); nil keeps the agent's group.
+        public var socketGroup: String?
+        /// Connections idle this long are closed (slow or stuck clients).
+        public var idleTimeout: Duration = .seconds(30)
+        /// Open connections; more wait in the listen backlog.
+        public var maxConnections = 256
+        /// Sampling defaults applied to fields a request leaves out.
+        public var defaults: SamplingParameters = SamplingParameters()
+
+        public init(socketPath: String, socketGroup: String? = nil) {
+            self.socketPath = socketPath
+            self.socketGroup = socketGroup
+        }
+    }
+
+    let configuration: Configuration
+    let service: any AnswerService
+    let logger: Logger
+    let socketGuard: UnixSocketGuard
+    let onReady: @Sendable () async -> Void
+
+    /// Claims the socket path (refusing a live agent's) before anything else starts.
+    public init(configuration: Configuration, service: any AnswerService, logger: Logger,
+                onReady: @escaping @Sendable () async -> Void = {}) throws {
+        self.configuration = configuration
+        self.service = service
+        self.logger = logger
+        self.socketGuard = try UnixSocketGuard(path: configuration.socketPath)
+        self.onReady = onReady
+    }
+
+    public func run() async throws {
+        let router = Router()
+        router.middlewares.add(ErrorMiddleware())
+        addRoutes(to: router)
+        let guardRef = socketGuard
+        let group = configuration.socketGroup
+        let logger = self.logger
+        let onReady = self.onReady
+        let app = Application(
+            router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
+            configuration: .init(address: .unixDomainSocket(path: configuration.socketPath), serverName: "outpost",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            onServerRunning: { _ in
+                do {
+                    try guardRef.setPermissions(mode: 0o660, group: group)
+                } catch {
+                    logger.error("socket permissions", metadata: ["error": "\(error)"])
+                }
+                await onReady()
+            },
+            logger: logger
+        )
+        try await app.runService()
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        let service = self.service
+        let defaults = configuration.defaults
+        router.post("/v1/chat/completions") { request, _ in
+            try await Self.complete(request, kind: .chat, service: service, defaults: defaults)
+        }
+        router.post("/v1/completions") { request, _ in
+            try await Self.complete(request, kind: .completion, service: service, defaults: defaults)
+        }
+        router.get("/v1/models") { _, _ in
+            let model: [String: Any] = ["id": service.modelName, "object": "model", "created": 0, "owned_by": "outpost"]
+            return Self.json(["object": "list", "data": [model]])
+        }
+        router.get("/health") { _, _ in
+            let report = await service.health()
+            let data = (try? JSONEncoder().encode(report)) ?? Data()
+            return Response(status: report.ready ? .ok : .serviceUnavailable,
+                            headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/metrics") { _, _ in
+            let text = await service.metricsText()
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/cache/stats") { _, _ in
+            Self.json(await service.cacheStatistics())
+        }
+        router.post("/v1/cache/invalidate") { request, _ in
+            let body = try await request.body.collect(upTo: Self.maxBodyBytes)
+            let scope = try Self.invalidationScope(Data(buffer: body))
+            let receipt = try await service.invalidate(scope)
+            return Self.json(["invalidated": receipt.scope, "hlc": receipt.hlc, "durable": true])
+        }
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"],
+                 body: .init(byteBuffer: ByteBuffer(bytes: OpenAIResponse.json(object))))
+    }
+
+    /// `{"key":hex}`, `{"tag":t}`, `{"namespace":n}` or `{"all":true}` — exactly one.
+    static func invalidationScope(_ body: Data) throws -> InvalidationScope {
+        guard case .object(let o) = try JSONValue.parse(body) else {
+            throw APIError.invalidRequest("the body must be a JSON object with one of key, tag, namespace, all")
+        }
+        let given = ["key", "tag", "namespace", "all"].filter { o[$0] != nil && o[$0] != .null }
+        guard given.count == 1 else {
+            throw APIError.invalidRequest("give exactly one of key, tag, namespace, all (got \(given.count))")
+        }
+        let f = CompletionRequest.Fields(object: o)
+        switch given[0] {
+        case "key": return .key(try CacheKey(hex: try f.string("key") ?? ""))
+        case "tag":
+            let t = try f.string("tag") ?? ""
+            try Query.validateLabel(t, field: "tag")
+            return .tag(t)
+        case "namespace":
+            let n = try f.string("namespace") ?? ""
+            try Query.validateLabel(n, field: "namespace")
+            return .namespace(n)
+        default:
+            guard try f.bool("all") == true else { throw APIError.invalidRequest("all must be true", param: "all") }
+            return .all
+        }
+    }
+
+    static func complete(_ request: Request, kind: CompletionRequest.Kind, service: any AnswerService,
+                         defaults: SamplingParameters) async throws -> Response {
+        let body = try await request.body.collect(upTo: maxBodyBytes)
+        let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind, defaults: defaults)
+        let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let created = Int(Date().timeIntervalSince1970)
+        let model = service.modelName
+        if !parsed.stream {
+            let answered = try await service.answer(parsed.query) { _ in }
+            return json(OpenAIResponse.whole(kind, id: id, created: created, model: model, answered: answered))
+        }
+        // Streaming: generation runs in its own task feeding a bounded stream; the body writer
+        // drains it. If the client goes away the writer throws and the generation is cancelled.
+        let (pieces, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
+        let generation = Task {
+            let first = FirstFlag()
+            do {
+                let answered = try await service.answer(parsed.query) { piece in
+                    continuation.yield(OpenAIResponse.sse(OpenAIResponse.chunk(kind, id: id, created: created, model: model,
+                                                                               piece: piece, first: first.take())))
+                }
+                continuation.yield(OpenAIResponse.sse(OpenAIResponse.finalChunk(kind, id: id, created: created, model: model,
+                                                                                 answered: answered)))
+            } catch {
+                let e = APIError.from(any: error)
+                continuation.yield(OpenAIResponse.sse(["error": ["type": e.type, "message": e.message]]))
+            }
+            continuation.yield(OpenAIResponse.sseDone)
+            continuation.finish()
+        }
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            do {
+                for await data in pieces {
+                    try await writer.write(ByteBuffer(bytes: data))
+                }
+                try await writer.finish(nil)
+            } catch {
+                generation.cancel()
+                throw error
+            }
+        })
+    }
+}
+
+/// True the first time only (the first streamed chunk carries the role).
+final class FirstFlag: @unchecked Sendable {
+    // @unchecked: guarded by `lock`.
+    private let lock = NSLock()
+    private var taken = false
+    func take() -> Bool {
+        lock.withLock {
+            defer { taken = true }
+            return !taken
+        }
+    }
+}

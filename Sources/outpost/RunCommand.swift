@@ -1,0 +1,179 @@
+import Agent
+import ArgumentParser
+import CoreMetrics
+import Foundation
+import Logging
+import Prometheus
+
+/// Flags that say where the agent is (shared by `run` and the socket clients).
+struct AgentLocationOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (JSON); also $OUTPOST_CONFIG.") var config: String?
+    @Option(name: .long, help: "State directory (cache database); default $STATE_DIRECTORY or ~/.local/state/outpost.") var stateDir: String?
+    @Option(name: .long, help: "Unix socket path; default $RUNTIME_DIRECTORY/outpost.sock, $XDG_RUNTIME_DIR/outpost/outpost.sock or the state directory.") var socket: String?
+
+    func overrides() -> AgentConfiguration.Overrides {
+        var o = AgentConfiguration.Overrides()
+        o.configFile = config
+        o.stateDirectory = stateDir
+        o.socketPath = socket
+        return o
+    }
+
+    func resolve() throws -> AgentConfiguration {
+        do {
+            return try AgentConfiguration.resolve(overrides(), environment: ProcessInfo.processInfo.environment)
+        } catch let e as AgentConfiguration.Error {
+            throw CLIError(e.description)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent: the model behind an OpenAI-compatible API on a Unix socket, with the answer cache.",
+        discussion: "Runs on embedded defaults with no arguments. Flags win over $OUTPOST_* variables, which win over the config file.")
+
+    @OptionGroup var location: AgentLocationOptions
+    @Option(name: .long, help: "GGUF model file; default $OUTPOST_MODEL or the fetched default model.") var model: String?
+    @Option(name: .long, help: "Group allowed to use the socket (mode 0660).") var socketGroup: String?
+    @Option(name: .long, help: "Gateway id; default the host name.") var id: String?
+    @Option(name: .long, help: "Generation threads.") var threads: Int?
+    @Option(name: .long, help: "KV-cache size in tokens (prompt + answer).") var ctx: Int?
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+
+    func run() async throws {
+        var overrides = location.overrides()
+        overrides.modelPath = model
+        overrides.socketGroup = socketGroup
+        overrides.gatewayID = id
+        overrides.threads = threads
+        overrides.contextLength = ctx
+        let configuration: AgentConfiguration
+        do {
+            configuration = try AgentConfiguration.resolve(overrides, environment: ProcessInfo.processInfo.environment)
+        } catch let e as AgentConfiguration.Error {
+            throw CLIError(e.description)
+        }
+        let levelName = logLevel ?? ProcessInfo.processInfo.environment["OUTPOST_LOG_LEVEL"] ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else { throw CLIError("unknown log level \(levelName)") }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        // Files the agent creates are for its own user and group only (the socket is set to 0660).
+        umask(0o007)
+        let logger = Logger(label: "outpost")
+        do {
+            try await Agent(configuration: configuration, logger: logger, renderMetrics: { registry.emitToString() }).run()
+        } catch let e as Agent.StartError {
+            throw CLIError(e.description)
+        }
+    }
+}
+
+struct Ask: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Ask the running agent a question; streams the answer.")
+
+    @OptionGroup var location: AgentLocationOptions
+    @Argument(help: "The question.") var question: String
+    @Option(name: .long, help: "System message.") var system: String?
+    @Option(name: .long, help: "Most tokens to generate.") var maxTokens: Int?
+    @Option(name: .long, help: "Sampling temperature (0: greedy, cached).") var temperature: Double?
+    @Option(name: .long, help: "Cache mode: use, refresh, bypass.") var cache: String?
+    @Flag(name: .long, help: "Print the whole response JSON instead of streaming text.") var json = false
+
+    func run() async throws {
+        let socketPath = try location.resolve().socketPath
+        var messages: [[String: Any]] = []
+        if let system { messages.append(["role": "system", "content": system]) }
+        messages.append(["role": "user", "content": question])
+        var body: [String: Any] = ["messages": messages, "stream": !json]
+        if let maxTokens { body["max_tokens"] = maxTokens }
+        if let temperature { body["temperature"] = temperature }
+        if let cache { body["cache"] = cache }
+        let data = try JSONSerialization.data(withJSONObject: body)
+        let client = UnixSocketClient(path: socketPath)
+        if json {
+            let r = try client.request("POST", "/v1/chat/completions", body: data)
+            FileHandle.standardOutput.write(r.body)
+            FileHandle.standardOutput.write(Data("\n".utf8))
+            guard r.status == 200 else { throw ExitCode(1) }
+            return
+        }
+        var pending = Data()
+        var failure: String?
+        var status = 0
+        let r = try client.request("POST", "/v1/chat/completions", body: data) { chunk in
+            pending.append(chunk)
+            while let range = pending.range(of: Data("\n\n".utf8)) {
+                let event = String(decoding: pending[pending.startIndex..<range.lowerBound], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex..<range.upperBound)
+                for line in event.split(separator: "\n") where line.hasPrefix("data: ") {
+                    let payload = line.dropFirst(6)
+                    if payload == "[DONE]" { continue }
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else { continue }
+                    if let e = o["error"] as? [String: Any] {
+                        failure = e["message"] as? String ?? "error"
+                    } else if let choices = o["choices"] as? [[String: Any]],
+                              let delta = choices.first?["delta"] as? [String: Any],
+                              let text = delta["content"] as? String {
+                        FileHandle.standardOutput.write(Data(text.utf8))
+                    }
+                }
+            }
+            status = 200
+        }
+        if r.status != 200 {
+            let message = ((try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any])
+                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? "HTTP \(r.status)"
+            throw CLIError(message)
+        }
+        _ = status
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        if let failure { throw CLIError(failure) }
+    }
+}
+
+/// `outpost cache stats` over the socket.
+struct CacheStats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stats", abstract: "Counters of the running agent's answer cache (JSON).")
+    @OptionGroup var location: AgentLocationOptions
+
+    func run() async throws {
+        let r = try UnixSocketClient(path: try location.resolve().socketPath).request("GET", "/v1/cache/stats")
+        FileHandle.standardOutput.write(r.body)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        guard r.status == 200 else { throw ExitCode(1) }
+    }
+}
+
+/// `outpost cache invalidate` over the socket: durable on the agent before it returns.
+struct CacheInvalidate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "invalidate", abstract: "Invalidate cached answers on the running agent.")
+    @OptionGroup var location: AgentLocationOptions
+    @Option(name: .long, help: "One cache key (64 hex digits).") var key: String?
+    @Option(name: .long, help: "Every answer with this tag.") var tag: String?
+    @Option(name: .long, help: "Every answer in this namespace.") var namespace: String?
+    @Flag(name: .long, help: "Everything.") var all = false
+
+    func validate() throws {
+        let given = [key != nil, tag != nil, namespace != nil, all].filter { $0 }.count
+        guard given == 1 else { throw ValidationError("give exactly one of --key, --tag, --namespace, --all") }
+    }
+
+    func run() async throws {
+        var body: [String: Any] = [:]
+        if let key { body["key"] = key }
+        if let tag { body["tag"] = tag }
+        if let namespace { body["namespace"] = namespace }
+        if all { body["all"] = true }
+        let r = try UnixSocketClient(path: try location.resolve().socketPath)
+            .request("POST", "/v1/cache/invalidate", body: try JSONSerialization.data(withJSONObject: body))
+        FileHandle.standardOutput.write(r.body)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+        guard r.status == 200 else { throw ExitCode(1) }
+    }
+}
