@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore",
+                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
