@@ -29,7 +29,7 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
-        .target(name: "PeerSync", dependencies: ["CMosquitto"]),
+        .target(name: "PeerSync", dependencies: ["OutpostCore", "CMosquitto"]),
         .target(
             name: "LocalAPI",
             dependencies: [
@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore",
+                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -76,11 +76,14 @@ let package = Package(
             ]
         ),
 
+        // The fleet benchmark (scripts/bench-fleet.sh): N gateways on one broker, in one process.
+        .executableTarget(name: "FleetBench", dependencies: ["PeerSync", "AnswerCache", "OutpostCore"]),
+
         // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostTesting"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),

@@ -3,6 +3,7 @@ import Foundation
 import LocalAPI
 import Logging
 import OutpostCore
+import PeerSync
 import ServiceLifecycle
 
 /// The composition root: loads the model, opens the answer cache, serves the local API, and
@@ -80,16 +81,39 @@ public struct Agent: Sendable {
             throw StartError(description: "\(error)")
         }
 
+        var peerService: PeerSyncService?
+        if let m = c.mqtt {
+            do {
+                var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
+                pc.username = m.user
+                pc.passwordFile = m.passwordFile
+                pc.caFile = m.caFile
+                pc.certFile = m.certFile
+                pc.keyFile = m.keyFile
+                pc.samplingDefaults = c.defaults
+                let outbox = try InvalidationOutbox(cache: cache)
+                let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
+                service.attach(peer, outbox: outbox)
+                peerService = PeerSyncService(peer: peer, logger: logger)
+            } catch {
+                cache.close()
+                throw StartError(description: "cannot join the fleet over MQTT: \(error)")
+            }
+        }
+
         // Shutdown runs in reverse order: the API stops accepting and finishes its requests
         // first, then generation is closed, then the cache queue is written out.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: CacheService(cache: cache, logger: logger)),
+            .init(service: DrainService(scheduler: service.scheduler, notifier: notifier)),
+            .init(service: WatchdogService(notifier: notifier, service: service),
+                  successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: api),
+        ]
+        // Last, so it stops first: no new MQTT requests while the rest drains.
+        if let peerService { services.append(.init(service: peerService)) }
         var groupConfig = ServiceGroupConfiguration(
-            services: [
-                .init(service: CacheService(cache: cache, logger: logger)),
-                .init(service: DrainService(scheduler: service.scheduler, notifier: notifier)),
-                .init(service: WatchdogService(notifier: notifier, service: service),
-                      successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: api),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -23,6 +23,24 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Sampling defaults for fields a request leaves out.
     public var defaults = SamplingParameters(temperature: 0, maxTokens: 256)
     public var cache = Cache()
+    /// The fleet over MQTT; nil runs local-only.
+    public var mqtt: MQTT?
+
+    /// `--mqtt URL --fleet F [--mqtt-user U --mqtt-password-file P --mqtt-ca CA --mqtt-cert C --mqtt-key K]`
+    /// or the config file's `mqtt` section. The gateway id is `gatewayID`.
+    public struct MQTT: Sendable, Equatable {
+        public var url: String
+        public var fleet: String
+        public var user: String?
+        public var passwordFile: String?
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public init(url: String, fleet: String) {
+            self.url = url
+            self.fleet = fleet
+        }
+    }
 
     public struct Cache: Sendable, Equatable {
         public var memoryBudgetBytes = 64 << 20
@@ -52,6 +70,13 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var gatewayID: String?
         public var threads: Int?
         public var contextLength: Int?
+        public var mqttURL: String?
+        public var fleet: String?
+        public var mqttUser: String?
+        public var mqttPasswordFile: String?
+        public var mqttCA: String?
+        public var mqttCert: String?
+        public var mqttKey: String?
         public init() {}
     }
 
@@ -91,6 +116,10 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let v = env["OUTPOST_GATEWAY_ID"] { c.gatewayID = v }
         if let v = env["OUTPOST_THREADS"] { c.threads = try positive(Int(v), "OUTPOST_THREADS=\(v)") }
         if let v = env["OUTPOST_CTX"] { c.contextLength = try positive(Int(v), "OUTPOST_CTX=\(v)") }
+        var mqttURL = c.mqtt?.url
+        var fleet = c.mqtt?.fleet
+        if let v = env["OUTPOST_MQTT"] { mqttURL = v }
+        if let v = env["OUTPOST_FLEET"] { fleet = v }
 
         // Flags.
         if let v = flags.modelPath { c.modelPath = v }
@@ -100,6 +129,25 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let v = flags.gatewayID { c.gatewayID = v }
         if let v = flags.threads { c.threads = try positive(v, "--threads \(v)") }
         if let v = flags.contextLength { c.contextLength = try positive(v, "--ctx \(v)") }
+        if let v = flags.mqttURL { mqttURL = v }
+        if let v = flags.fleet { fleet = v }
+        if let url = mqttURL {
+            guard let fleet, !fleet.isEmpty else { throw Error("--mqtt needs --fleet (or mqtt.fleet in the config file)") }
+            var m = c.mqtt ?? MQTT(url: url, fleet: fleet)
+            m.url = url
+            m.fleet = fleet
+            if let v = env["OUTPOST_MQTT_USER"] { m.user = v }
+            if let v = env["OUTPOST_MQTT_PASSWORD_FILE"] { m.passwordFile = v }
+            if let v = flags.mqttUser { m.user = v }
+            if let v = flags.mqttPasswordFile { m.passwordFile = v }
+            if let v = flags.mqttCA { m.caFile = v }
+            if let v = flags.mqttCert { m.certFile = v }
+            if let v = flags.mqttKey { m.keyFile = v }
+            c.mqtt = m
+        } else if fleet != nil || flags.mqttUser != nil || flags.mqttPasswordFile != nil || flags.mqttCA != nil
+                    || flags.mqttCert != nil || flags.mqttKey != nil {
+            throw Error("--fleet and the --mqtt-* flags need --mqtt URL")
+        }
 
         c.socketPath = socketFromFile ?? defaultSocket(env: env, stateDirectory: c.stateDirectory)
         return c

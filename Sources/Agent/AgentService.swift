@@ -4,6 +4,8 @@ import Foundation
 import Inference
 import Logging
 import OutpostCore
+import PeerSync
+import Synchronization
 
 /// The agent's `AnswerService`: every door's queries go through the answer cache to the model.
 final class AgentService: AnswerService, @unchecked Sendable {
@@ -17,6 +19,15 @@ final class AgentService: AnswerService, @unchecked Sendable {
     let started = Date()
     let kernel: String
     private let readyFlag = GenerationScheduler.CancelFlag()
+    /// The fleet link, when the agent runs with `--mqtt` (set once, before the group runs).
+    private let peer = Mutex<PeerSync?>(nil)
+    /// The durable outbox of invalidations for the fleet (in the cache file), with `peer`.
+    private let outbox = Mutex<InvalidationOutbox?>(nil)
+
+    func attach(_ peer: PeerSync, outbox: InvalidationOutbox) {
+        self.peer.withLock { $0 = peer }
+        self.outbox.withLock { $0 = outbox }
+    }
 
     init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics, logger: Logger) {
         self.configuration = configuration
@@ -135,7 +146,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func health() async -> HealthReport {
         HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
-                     configVersion: 0, broker: "disabled", gateway: configuration.gatewayID,
+                     configVersion: 0, broker: peer.withLock { $0 }?.brokerState ?? "disabled", gateway: configuration.gatewayID,
                      uptimeSeconds: Date().timeIntervalSince(started))
     }
 
@@ -153,12 +164,20 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
         let cache = self.cache
-        // The durable write blocks on fsync: keep it off the cooperative threads.
+        let outbox = self.outbox.withLock { $0 }
+        // The durable writes block on fsync: keep them off the cooperative threads. The tombstone
+        // and its outbox record are both on disk before the caller hears back.
         let tombstone = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Tombstone, Error>) in
             DispatchQueue.global().async {
-                c.resume(with: Result { try cache.invalidate(scope) })
+                c.resume(with: Result {
+                    let t = try cache.invalidate(scope)
+                    try outbox?.append(t)
+                    return t
+                })
             }
         }
+        // Publish now if connected (else the outbox is published after the reconnect).
+        peer.withLock { $0 }?.publishPending()
         logger.info("cache invalidated", metadata: ["scope": "\(scope)", "hlc": "\(tombstone.hlc)"])
         return InvalidationReceipt(scope: scope.description, hlc: tombstone.hlc.description)
     }

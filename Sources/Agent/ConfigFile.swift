@@ -11,7 +11,9 @@ import OutpostCore
 ///  "generation": {"temperature": 0, "top_k": 40, "top_p": 0.95, "max_tokens": 256, "max_tokens_limit": 2048},
 ///  "limits": {"max_queued_requests": 8, "idle_timeout_s": 30, "shutdown_grace_s": 10},
 ///  "cache": {"memory_budget_mb": 64, "disk_budget_mb": 1024, "ttl_s": 86400, "stale_while_revalidate_s": 3600,
-///            "flush_interval_ms": 100, "batch_size": 512, "queue_capacity": 65536}}
+///            "flush_interval_ms": 100, "batch_size": 512, "queue_capacity": 65536},
+///  "mqtt": {"url": "mqtts://broker:8883", "fleet": "site-a", "user": "gw-1", "password_file": "...",
+///           "ca": "...", "cert": "...", "key": "..."}}
 /// ```
 struct ConfigFile {
     let root: [String: JSONValue]
@@ -22,6 +24,7 @@ struct ConfigFile {
         "socket": ["path", "group"],
         "generation": ["temperature", "top_k", "top_p", "max_tokens", "max_tokens_limit", "repeat_penalty"],
         "limits": ["max_queued_requests", "idle_timeout_s", "shutdown_grace_s"],
+        "mqtt": ["url", "fleet", "user", "password_file", "ca", "cert", "key"],
         "cache": ["memory_budget_mb", "disk_budget_mb", "ttl_s", "stale_while_revalidate_s", "flush_interval_ms",
                   "batch_size", "queue_capacity"],
     ]
@@ -97,6 +100,23 @@ struct ConfigFile {
             if let v = try cache.int("flush_interval_ms") { c.cache.flushIntervalMillis = v }
             if let v = try cache.int("batch_size") { c.cache.batchSize = v }
             if let v = try cache.int("queue_capacity") { c.cache.queueCapacity = v }
+        }
+        let mqtt = section("mqtt")
+        try wrap("mqtt") {
+            let url = try mqtt.string("url")
+            let fleet = try mqtt.string("fleet")
+            if url != nil || fleet != nil || !mqtt.object.isEmpty {
+                guard let url, let fleet else {
+                    throw QueryError.invalidParameter("url and fleet", "are both required to join a fleet")
+                }
+                var m = AgentConfiguration.MQTT(url: url, fleet: fleet)
+                m.user = try mqtt.string("user")
+                m.passwordFile = try mqtt.string("password_file")
+                m.caFile = try mqtt.string("ca")
+                m.certFile = try mqtt.string("cert")
+                m.keyFile = try mqtt.string("key")
+                c.mqtt = m
+            }
         }
         for (name, v) in [("model.threads", c.threads), ("model.context_length", c.contextLength),
                           ("generation.max_tokens_limit", c.maxTokensLimit),

@@ -26,7 +26,7 @@ final class AnswerStore: Sendable {
 
     /// "OUTP": marks the file as Outpost's answer cache in the SQLite header.
     static let applicationID: Int64 = 0x4F55_5450
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
 
     let options: Options
     /// Used by the flusher thread only (one flush at a time), to encode before taking the write lock.
@@ -127,6 +127,7 @@ final class AnswerStore: Sendable {
             PRIMARY KEY(kind, value)
         ) WITHOUT ROWID;
         """,
+        InvalidationOutbox.migration,
     ]
 
     /// The first eight bytes of a key as the integer the key index holds.

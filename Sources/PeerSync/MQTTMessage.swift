@@ -31,4 +31,10 @@ public enum MQTTEvent: Sendable, Equatable {
     /// The broker acknowledged a QoS ≥ 1 publish (PUBACK), or a QoS 0 publish left.
     case published(messageID: Int32, reasonCode: Int32)
     case subscribed(messageID: Int32, grantedQoS: [Int32])
+    /// Follows `.connected` when the gateway had a session and the broker no longer holds it
+    /// (messages sent while it was away are gone). Produced by `MQTTConnection`.
+    case sessionLost
+    /// A connect attempt failed before any CONNACK; the next one is due in `retryInMillis`.
+    /// Produced by `MQTTConnection`.
+    case connectFailed(detail: String, retryInMillis: UInt64)
 }

@@ -1,5 +1,6 @@
 import CMosquitto
 import Foundation
+import Synchronization
 
 /// The one thin wrapper over libmosquitto: every call that returns a `MOSQ_ERR_*` code throws a
 /// `PeerSyncError` instead, and the callbacks (which run on libmosquitto's network thread) are
@@ -20,10 +21,32 @@ public final class MosquittoClient: @unchecked Sendable {
     private let box: Unmanaged<EventBox>
     private var loopRunning = false
 
-    /// The state the C callbacks see: only the stream's continuation, which is Sendable.
+    /// Sees every event first, on the network thread, and returns the events to put on the stream
+    /// (the event itself, nothing, or more).
+    public typealias Observer = @Sendable (MQTTEvent) -> [MQTTEvent]
+
+    /// The state the C callbacks see: the stream's continuation and the observer, both Sendable.
     final class EventBox: Sendable {
         let continuation: AsyncStream<MQTTEvent>.Continuation
-        init(_ continuation: AsyncStream<MQTTEvent>.Continuation) { self.continuation = continuation }
+        let observer: Observer?
+        /// Events not delivered because the stream's buffer was full.
+        let dropped = Atomic<Int>(0)
+        init(_ continuation: AsyncStream<MQTTEvent>.Continuation, observer: Observer?) {
+            self.continuation = continuation
+            self.observer = observer
+        }
+
+        func deliver(_ event: MQTTEvent) {
+            guard let observer else {
+                yield(event)
+                return
+            }
+            for e in observer(event) { yield(e) }
+        }
+
+        private func yield(_ event: MQTTEvent) {
+            if case .dropped = continuation.yield(event) { dropped.wrappingAdd(1, ordering: .relaxed) }
+        }
     }
 
     private static let libraryInit: Void = { _ = mosquitto_lib_init() }()
@@ -31,13 +54,15 @@ public final class MosquittoClient: @unchecked Sendable {
     /// - Parameters:
     ///   - cleanStart: false keeps the session (subscriptions, queued QoS 1 messages) across reconnects.
     ///   - eventBuffer: how many undelivered events are kept before the oldest unread are kept and new ones dropped.
-    public init(clientID: String, cleanStart: Bool, protocolVersion: ProtocolVersion = .v5, eventBuffer: Int = 10_000) throws {
+    ///   - observer: sees each event first on the network thread (see `Observer`).
+    public init(clientID: String, cleanStart: Bool, protocolVersion: ProtocolVersion = .v5, eventBuffer: Int = 10_000,
+                observer: Observer? = nil) throws {
         _ = Self.libraryInit
         self.clientID = clientID
         self.protocolVersion = protocolVersion
         var continuation: AsyncStream<MQTTEvent>.Continuation!
         events = AsyncStream(bufferingPolicy: .bufferingOldest(eventBuffer)) { continuation = $0 }
-        let box = Unmanaged.passRetained(EventBox(continuation))
+        let box = Unmanaged.passRetained(EventBox(continuation, observer: observer))
         guard let h = mosquitto_new(clientID, cleanStart, box.toOpaque()) else {
             box.release()
             throw PeerSyncError.mosquitto(Int32(MOSQ_ERR_NOMEM.rawValue), "mosquitto_new")
@@ -71,21 +96,21 @@ public final class MosquittoClient: @unchecked Sendable {
 
     private func installCallbacks() {
         mosquitto_connect_v5_callback_set(handle) { _, userdata, rc, flags, _ in
-            MosquittoClient.box(userdata)?.continuation.yield(.connected(reasonCode: rc, sessionPresent: flags & 1 == 1))
+            MosquittoClient.box(userdata)?.deliver(.connected(reasonCode: rc, sessionPresent: flags & 1 == 1))
         }
         mosquitto_disconnect_v5_callback_set(handle) { _, userdata, rc, _ in
-            MosquittoClient.box(userdata)?.continuation.yield(.disconnected(reasonCode: rc))
+            MosquittoClient.box(userdata)?.deliver(.disconnected(reasonCode: rc))
         }
         mosquitto_publish_v5_callback_set(handle) { _, userdata, mid, rc, _ in
-            MosquittoClient.box(userdata)?.continuation.yield(.published(messageID: mid, reasonCode: rc))
+            MosquittoClient.box(userdata)?.deliver(.published(messageID: mid, reasonCode: rc))
         }
         mosquitto_subscribe_v5_callback_set(handle) { _, userdata, mid, count, granted, _ in
             let qos = (0..<Int(max(count, 0))).map { granted?[$0] ?? -1 }
-            MosquittoClient.box(userdata)?.continuation.yield(.subscribed(messageID: mid, grantedQoS: qos))
+            MosquittoClient.box(userdata)?.deliver(.subscribed(messageID: mid, grantedQoS: qos))
         }
         mosquitto_message_v5_callback_set(handle) { _, userdata, message, props in
             guard let message, let box = MosquittoClient.box(userdata) else { return }
-            box.continuation.yield(.message(MosquittoClient.convert(message.pointee, props)))
+            box.deliver(.message(MosquittoClient.convert(message.pointee, props)))
         }
     }
 
@@ -113,6 +138,14 @@ public final class MosquittoClient: @unchecked Sendable {
         }
         return MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain,
                            responseTopic: responseTopic, correlationData: correlation)
+    }
+
+    /// Events dropped because nobody read `events` fast enough (its buffer was full).
+    public var droppedEvents: Int { box.takeUnretainedValue().dropped.load(ordering: .relaxed) }
+
+    /// Puts an event on `events` (for the owner of the network thread: connect failures).
+    func events(yield event: MQTTEvent) {
+        box.takeUnretainedValue().deliver(event)
     }
 
     // MARK: Calls
@@ -163,17 +196,74 @@ public final class MosquittoClient: @unchecked Sendable {
         try check(mosquitto_reconnect_async(handle), "reconnect")
     }
 
-    /// Subscribes; returns the message id that the `.subscribed` event will carry.
+    /// Subscribes; returns the message id that the `.subscribed` event will carry. v5 only:
+    /// `noLocal` asks the broker not to send this client its own publications (not allowed on a
+    /// shared subscription); `retained: false` asks it never to send retained messages.
     @discardableResult
-    public func subscribe(_ pattern: String, qos: Int32 = 1) throws -> Int32 {
+    public func subscribe(_ pattern: String, qos: Int32 = 1, noLocal: Bool = false, retained: Bool = true) throws -> Int32 {
         var mid: Int32 = 0
-        try check(mosquitto_subscribe(handle, &mid, pattern, qos), "subscribe to \(pattern)")
+        if protocolVersion == .v5 {
+            var options = noLocal ? Int32(MQTT_SUB_OPT_NO_LOCAL.rawValue) : 0
+            if !retained { options |= Int32(MQTT_SUB_OPT_SEND_RETAIN_NEVER.rawValue) }
+            try check(mosquitto_subscribe_v5(handle, &mid, pattern, qos, options, nil), "subscribe to \(pattern)")
+        } else {
+            try check(mosquitto_subscribe(handle, &mid, pattern, qos), "subscribe to \(pattern)")
+        }
         return mid
+    }
+
+    /// Bounds the QoS 1 messages in flight: `receiveMaximum` (v5, announced to the broker: how many
+    /// unacknowledged messages it may send us) and `sendMaximum` (how many of ours may await a PUBACK;
+    /// libmosquitto queues the rest).
+    public func setFlowLimits(receiveMaximum: Int, sendMaximum: Int) throws {
+        let receive = Int32(min(max(receiveMaximum, 1), 65_535))
+        let send = Int32(min(max(sendMaximum, 1), 65_535))
+        if protocolVersion == .v5 {
+            try check(mosquitto_int_option(handle, MOSQ_OPT_RECEIVE_MAXIMUM, receive), "set receive maximum")
+            try check(mosquitto_int_option(handle, MOSQ_OPT_SEND_MAXIMUM, send), "set send maximum")
+        } else {
+            try check(mosquitto_max_inflight_messages_set(handle, UInt32(send)), "set in-flight maximum")
+        }
+    }
+
+    /// Tells libmosquitto that other threads publish while one thread of the caller's runs
+    /// `loop(timeoutMillis:)`, so packets are queued for the loop thread instead of written from
+    /// the caller's thread. Not with `startLoop()` (libmosquitto's own thread), which refuses it.
+    public func setThreaded() throws {
+        try check(mosquitto_threaded_set(handle, true), "set threaded mode")
+    }
+
+    /// Sends small packets at once (replies are latency-bound, not throughput-bound).
+    public func setTCPNoDelay() throws {
+        try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "set TCP_NODELAY")
+    }
+
+    /// One turn of the network loop on the calling thread (for a caller that owns the loop thread):
+    /// waits up to `timeoutMillis` for traffic, reads, writes, keeps alive. Returns libmosquitto's
+    /// code: success, or why the connection is unusable (the caller reconnects).
+    public func loop(timeoutMillis: Int32) -> Int32 {
+        mosquitto_loop(handle, timeoutMillis, 1)
     }
 
     /// Publishes; returns the message id that the `.published` event will carry.
     @discardableResult
     public func publish(_ message: MQTTMessage) throws -> Int32 {
+        let (rc, mid) = try publishReturningCode(message)
+        try check(rc, "publish to \(message.topic)")
+        return mid
+    }
+
+    /// Publishes and reports whether libmosquitto kept the message: a QoS ≥ 1 message published
+    /// without a connection is queued in its session state and sent after the reconnect (it then
+    /// reports `MOSQ_ERR_NO_CONN` although the message is kept).
+    func publishKeepingQueued(_ message: MQTTMessage) throws -> Int32 {
+        let (rc, mid) = try publishReturningCode(message)
+        if rc == Int32(MOSQ_ERR_NO_CONN.rawValue), message.qos > 0, mid != 0 { return mid }
+        try check(rc, "publish to \(message.topic)")
+        return mid
+    }
+
+    private func publishReturningCode(_ message: MQTTMessage) throws -> (Int32, Int32) {
         var mid: Int32 = 0
         var props: OpaquePointer?
         defer { mosquitto_property_free_all(&props) }
@@ -191,13 +281,17 @@ public final class MosquittoClient: @unchecked Sendable {
         let rc = message.payload.withUnsafeBytes {
             mosquitto_publish_v5(handle, &mid, message.topic, Int32($0.count), $0.baseAddress, message.qos, message.retain, props)
         }
-        try check(rc, "publish to \(message.topic)")
-        return mid
+        return (rc, mid)
     }
 
     public func disconnect() throws {
         try check(mosquitto_disconnect(handle), "disconnect")
     }
+
+    /// The connection's socket, or -1 (for tests that cut the connection as a network failure would).
+    var socketDescriptor: Int32 { mosquitto_socket(handle) }
+
+
 
     /// Stops the network thread (after `disconnect`, or forcibly).
     public func stopLoop(force: Bool = false) {

@@ -6,6 +6,10 @@ public struct PeerSyncError: Error, CustomStringConvertible, Sendable {
     private enum Code: Sendable {
         case library
         case invalidURL
+        case notConnected
+        case queueFull
+        case invalidConfiguration
+        case unreadableFile
     }
 
     private let code: Code
@@ -32,6 +36,29 @@ public struct PeerSyncError: Error, CustomStringConvertible, Sendable {
         }
         return PeerSyncError(.library, returnCode: rc, operation: operation, detail: "\(message) (rc \(rc))")
     }
+
+    static func notConnected(_ operation: String) -> PeerSyncError {
+        PeerSyncError(.notConnected, returnCode: nil, operation: operation,
+                      detail: "not connected to the broker; it is retried after the reconnect")
+    }
+
+    static func queueFull(_ operation: String, limit: Int) -> PeerSyncError {
+        PeerSyncError(.queueFull, returnCode: nil, operation: operation,
+                      detail: "\(limit) messages already await the broker's acknowledgement; try again later")
+    }
+
+    static func invalidConfiguration(_ detail: String) -> PeerSyncError {
+        PeerSyncError(.invalidConfiguration, returnCode: nil, operation: "configure MQTT", detail: detail)
+    }
+
+    static func unreadableFile(_ path: String, _ why: String) -> PeerSyncError {
+        PeerSyncError(.unreadableFile, returnCode: nil, operation: "read \(path)", detail: why)
+    }
+
+    public var isNotConnected: Bool { code == .notConnected }
+    public var isQueueFull: Bool { code == .queueFull }
+    public var isInvalidURL: Bool { code == .invalidURL }
+    public var isInvalidConfiguration: Bool { code == .invalidConfiguration }
 
     static func invalidURL(_ url: String, _ why: String) -> PeerSyncError {
         PeerSyncError(.invalidURL, returnCode: nil, operation: "parse broker URL \"\(url)\"", detail: why)

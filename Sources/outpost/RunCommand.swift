@@ -40,6 +40,13 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Generation threads.") var threads: Int?
     @Option(name: .long, help: "KV-cache size in tokens (prompt + answer).") var ctx: Int?
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(name: .long, help: "Join a fleet on this MQTT broker: mqtt://host[:1883] or mqtts://host[:8883]; also $OUTPOST_MQTT.") var mqtt: String?
+    @Option(name: .long, help: "Fleet name (topics under outpost/<fleet>); also $OUTPOST_FLEET.") var fleet: String?
+    @Option(name: .long, help: "MQTT user name.") var mqttUser: String?
+    @Option(name: .long, help: "File holding the MQTT password.") var mqttPasswordFile: String?
+    @Option(name: .long, help: "CA file to verify the broker (mqtts://).") var mqttCa: String?
+    @Option(name: .long, help: "Client certificate for the broker (mqtts://).") var mqttCert: String?
+    @Option(name: .long, help: "Client key for the broker (mqtts://).") var mqttKey: String?
 
     func run() async throws {
         var overrides = location.overrides()
@@ -48,6 +55,13 @@ struct Run: AsyncParsableCommand {
         overrides.gatewayID = id
         overrides.threads = threads
         overrides.contextLength = ctx
+        overrides.mqttURL = mqtt
+        overrides.fleet = fleet
+        overrides.mqttUser = mqttUser
+        overrides.mqttPasswordFile = mqttPasswordFile
+        overrides.mqttCA = mqttCa
+        overrides.mqttCert = mqttCert
+        overrides.mqttKey = mqttKey
         let configuration: AgentConfiguration
         do {
             configuration = try AgentConfiguration.resolve(overrides, environment: ProcessInfo.processInfo.environment)

@@ -558,7 +558,7 @@ func fileBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
         cache.close()
         let report = try AnswerCache.check(path: configuration.path)
         #expect(report.ok && report.integrity == ["ok"])
-        #expect(report.entries == 9 && report.tombstones == 1 && report.schemaVersion == 1)
+        #expect(report.entries == 9 && report.tombstones == 1 && report.schemaVersion == Int(AnswerStore.schemaVersion))
         let foreign = dir.file("foreign.sqlite")
         do { try SQLiteDatabase(path: foreign.path).execute("CREATE TABLE t(x)") }
         let before = try fileBytes(foreign)

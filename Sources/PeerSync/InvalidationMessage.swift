@@ -1,0 +1,121 @@
+import Foundation
+import OutpostCore
+
+/// The payload on `…/cache/invalidate`:
+/// `{"origin":"gw-1","hlc":"1732530000123.4","scope":{"tag":"prices"}}`.
+/// The clock reading travels as the string `wallMillis.logical`, since a 64-bit reading does not
+/// fit a JSON number exactly. `scope` holds exactly one of `key` (64 hex digits), `tag`,
+/// `namespace` (strings) or `all` (`true`). Optional `epoch` and `seq` place it in the origin's
+/// outbox, so a receiver can tell a gap (something missed) from a duplicate.
+public struct InvalidationMessage: Sendable, Hashable {
+    public let origin: String
+    public let tombstone: Tombstone
+    public let position: PeerPosition?
+
+    public init(origin: String, tombstone: Tombstone, position: PeerPosition? = nil) {
+        self.origin = origin
+        self.tombstone = tombstone
+        self.position = position
+    }
+
+    public func encoded() -> [UInt8] {
+        let scope: [String: JSONValue]
+        switch tombstone.scope {
+        case .key(let k): scope = ["key": .string(k.hex)]
+        case .tag(let t): scope = ["tag": .string(t)]
+        case .namespace(let n): scope = ["namespace": .string(n)]
+        case .all: scope = ["all": .bool(true)]
+        }
+        var o: [String: JSONValue] = [
+            "origin": .string(origin), "hlc": .string(tombstone.hlc.description), "scope": .object(scope),
+        ]
+        if let position {
+            o["epoch"] = .string(position.epoch)
+            o["seq"] = .number(Double(position.sequence))
+        }
+        return JSONValue.object(o).encoded()
+    }
+
+    /// Parses and validates a received payload; throws `QueryError` naming what is wrong.
+    public init(payload: [UInt8]) throws(QueryError) {
+        guard case .object(let o) = try JSONValue.parse(Data(payload)) else {
+            throw .malformed("an invalidation must be a JSON object")
+        }
+        guard case .string(let origin)? = o["origin"] else { throw .invalidParameter("origin", "must be a string") }
+        do { try FleetTopics.validateName(origin, what: "origin") } catch {
+            throw .invalidParameter("origin", "must be a gateway id (1 to 128 bytes, no /, +, #, $)")
+        }
+        guard case .string(let hlcText)? = o["hlc"], let hlc = HLCTimestamp(hlcText), hlc != .zero else {
+            throw .invalidParameter("hlc", "must be a clock reading \"wallMillis.logical\"")
+        }
+        guard case .object(let s)? = o["scope"], s.count == 1, let (kind, value) = s.first else {
+            throw .invalidParameter("scope", "must be an object with exactly one of key, tag, namespace, all")
+        }
+        let scope: InvalidationScope
+        switch (kind, value) {
+        case ("key", .string(let hex)): scope = .key(try CacheKey(hex: hex))
+        case ("tag", .string(let t)):
+            try Query.validateLabel(t, field: "scope.tag")
+            scope = .tag(t)
+        case ("namespace", .string(let n)):
+            try Query.validateLabel(n, field: "scope.namespace")
+            scope = .namespace(n)
+        case ("all", .bool(true)): scope = .all
+        default:
+            throw .invalidParameter("scope", "must be {\"key\":hex} or {\"tag\":s} or {\"namespace\":s} or {\"all\":true}")
+        }
+        self.origin = origin
+        tombstone = Tombstone(scope: scope, hlc: hlc)
+        position = try Self.position(o)
+    }
+
+    /// `epoch` and `seq`, both or neither.
+    static func position(_ o: [String: JSONValue]) throws(QueryError) -> PeerPosition? {
+        switch (o["epoch"], o["seq"]) {
+        case (nil, nil): return nil
+        case (.string(let epoch)?, .number(let seq)?):
+            guard !epoch.isEmpty, epoch.utf8.count <= 64, !epoch.contains(where: { $0 == " " || $0.isNewline }) else {
+                throw .invalidParameter("epoch", "must be 1 to 64 characters without spaces")
+            }
+            guard seq >= 1, seq <= 9_007_199_254_740_992, seq == seq.rounded() else {
+                throw .invalidParameter("seq", "must be a positive integer")
+            }
+            return PeerPosition(epoch: epoch, sequence: Int64(seq))
+        default:
+            throw .invalidParameter("epoch", "and seq go together: a string and a positive integer")
+        }
+    }
+}
+
+/// The retained payload on `…/cache/watermark/<gateway>`: the last sequence of the gateway's
+/// outbox that the broker acknowledged, `{"origin":"gw-1","epoch":"…","seq":42}`. A peer that
+/// applied less from that epoch missed something and drops what it cannot vouch for.
+public struct WatermarkMessage: Sendable, Hashable {
+    public let origin: String
+    public let position: PeerPosition
+
+    public init(origin: String, position: PeerPosition) {
+        self.origin = origin
+        self.position = position
+    }
+
+    public func encoded() -> [UInt8] {
+        JSONValue.object([
+            "origin": .string(origin), "epoch": .string(position.epoch), "seq": .number(Double(position.sequence)),
+        ]).encoded()
+    }
+
+    public init(payload: [UInt8]) throws(QueryError) {
+        guard case .object(let o) = try JSONValue.parse(Data(payload)) else {
+            throw .malformed("a watermark must be a JSON object")
+        }
+        guard case .string(let origin)? = o["origin"], (try? FleetTopics.validateName(origin, what: "origin")) != nil else {
+            throw .invalidParameter("origin", "must be a gateway id")
+        }
+        guard let position = try InvalidationMessage.position(o) else {
+            throw .invalidParameter("seq", "is required")
+        }
+        self.origin = origin
+        self.position = position
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import OutpostCore
+
+extension PeerSync {
+    /// How a gateway joins its fleet over MQTT (`outpost run --mqtt URL --fleet F --id ID …`).
+    public struct Configuration: Sendable {
+        public var broker: BrokerURL
+        public var fleet: String
+        public var gatewayID: String
+        /// Topic root; `outpost/<fleet>` when nil.
+        public var topicRoot: String?
+        public var protocolVersion: MosquittoClient.ProtocolVersion = .v5
+        public var username: String?
+        /// A file holding the password (trailing newline ignored), so it is not on the command line.
+        public var passwordFile: String?
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var keepaliveSeconds: Int32 = 30
+        public var sessionExpirySeconds: UInt32 = 7 * 24 * 3600
+        /// Requests answered at once.
+        public var maxConcurrentRequests = 8
+        /// Requests waiting for one of those slots (in arrival order); beyond them a request gets
+        /// a "busy" error reply at once.
+        public var maxWaitingRequests = 256
+        /// Largest request payload accepted; larger ones get an error reply.
+        public var maxPayloadBytes = 1 << 20
+        /// Sampling defaults for requests that do not set them.
+        public var samplingDefaults = SamplingParameters()
+        /// How often the retained status is refreshed.
+        public var statusIntervalSeconds: Double = 30
+        public var initialBackoffMillis: UInt64 = 100
+        public var maximumBackoffMillis: UInt64 = 30_000
+        public var receiveMaximum = 64
+        public var sendMaximum = 64
+        public var maxQueued = 4096
+
+        public init(broker: BrokerURL, fleet: String, gatewayID: String) {
+            self.broker = broker
+            self.fleet = fleet
+            self.gatewayID = gatewayID
+        }
+
+        /// The password from `passwordFile` (nil when there is none).
+        func password() throws(PeerSyncError) -> String? {
+            guard let passwordFile else { return nil }
+            guard let data = FileManager.default.contents(atPath: passwordFile) else {
+                throw .unreadableFile(passwordFile, "cannot read the MQTT password file")
+            }
+            guard var text = String(data: data, encoding: .utf8) else {
+                throw .unreadableFile(passwordFile, "the MQTT password file is not UTF-8")
+            }
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            return text
+        }
+    }
+}

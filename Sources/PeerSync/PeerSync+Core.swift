@@ -1,0 +1,373 @@
+import Dispatch
+import Foundation
+import OutpostCore
+import Synchronization
+
+extension PeerSync {
+    /// The state shared by the network thread (invalidations, outbox acknowledgements, session
+    /// loss: handled synchronously in the observer) and the request handlers (Swift tasks).
+    final class Core: Sendable {
+        let configuration: Configuration
+        let topics: FleetTopics
+        let service: any AnswerService
+        let target: any InvalidationTarget
+        let log: any InvalidationLog
+        /// This gateway's outbox epoch (sequence numbers of its invalidations count within it).
+        let epoch: String
+        let counters = Mutex<[String: Int]>([:])
+        let startedNanos = DispatchTime.now().uptimeNanoseconds
+        private let connectionRef = Mutex<MQTTConnection?>(nil)
+        let state = Mutex(State())
+        /// Largest invalidation payload read (a valid one is well under 1 KiB).
+        static let maxInvalidationBytes = 64 << 10
+        static let outboxBatch = 64
+
+        struct State: Sendable {
+            var seenRequests = RecentSet<RequestIdentity>(capacity: 4096)
+            var seenInvalidations = RecentSet<String>(capacity: 8192)
+            /// Requests being answered (at most `maxConcurrentRequests`).
+            var activeRequests = 0
+            /// Requests admitted but not yet waiting for a slot, and those waiting (FIFO).
+            var reserved = 0
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            var shuttingDown = false
+            var started = false
+            /// Outbox records published and awaiting PUBACK: message id → sequence.
+            var outboxInFlight: [Int32: Int64] = [:]
+            var outboxBatchEnd: Int64?
+            var sessionRecorded = false
+            var completionCounter = 0
+            /// Peers' outbox positions applied, cached from the log (bounded: cleared when full).
+            var positions: [String: PeerPosition] = [:]
+        }
+
+        /// Where a peer's numbered invalidation or watermark stands against what was applied.
+        enum Verdict: Equatable {
+            /// First contact with this origin (or a new epoch of it): nothing to compare with.
+            case baseline
+            /// Already applied (a redelivery), or a watermark we are level with.
+            case seen
+            case next
+            /// Something between was never received.
+            case gap
+        }
+
+        /// What identifies one request across QoS 1 redeliveries.
+        struct RequestIdentity: Hashable, Sendable {
+            let replyTopic: String
+            let correlation: [UInt8]
+        }
+
+            init(configuration: Configuration, topics: FleetTopics, service: any AnswerService,
+             target: any InvalidationTarget, log: any InvalidationLog, epoch: String) {
+            self.epoch = epoch
+            self.configuration = configuration
+            self.topics = topics
+            self.service = service
+            self.target = target
+            self.log = log
+        }
+
+        func attach(_ connection: MQTTConnection) {
+            connectionRef.withLock { $0 = connection }
+        }
+
+        var connection: MQTTConnection? { connectionRef.withLock { $0 } }
+
+        func count(_ name: String, _ n: Int = 1) {
+            counters.withLock { $0[name, default: 0] += n }
+        }
+
+        func brokerState() -> String {
+            guard let c = connection else { return "disconnected" }
+            return c.isConnected ? "connected" : "connecting"
+        }
+
+        // MARK: Network thread
+
+        /// Runs on libmosquitto's network thread, before the event reaches the stream. Whatever is
+        /// made durable here is durable before the PUBACK is written (packets queued in a callback
+        /// go out after it returns).
+        func observe(_ event: MQTTEvent) -> [MQTTEvent] {
+            switch event {
+            case .connected(0, _):
+                subscribe()
+                let record = state.withLock { s -> Bool in
+                    s.outboxInFlight.removeAll()
+                    s.outboxBatchEnd = nil
+                    defer { s.sessionRecorded = true }
+                    return !s.sessionRecorded
+                }
+                if record {
+                    do { try log.recordSession() } catch { count("log_errors") }
+                }
+                pumpOutbox()
+                return [event]
+            case .sessionLost:
+                // The broker lost our session: invalidations sent while we were away may be gone.
+                // Drop everything we cannot vouch for (locally; peers are not told).
+                dropUnvouched("session_losses")
+                return [event]
+            case .message(let m) where m.topic == topics.invalidations:
+                receiveInvalidation(m)
+                return []
+            case .message(let m) where topics.isWatermark(m.topic):
+                receiveWatermark(m)
+                return []
+            case .published(let mid, _):
+                outboxAcknowledged(mid)
+                return [event]
+            default:
+                return [event]
+            }
+        }
+
+        private func subscribe() {
+            guard let c = connection else { return }
+            do {
+                // Requests and invalidations are events, not state: a retained one is never replayed
+                // (v5; a v3.1.1 session would receive it again on each resubscription, and the
+                // request and invalidation de-duplication absorbs that).
+                try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false)
+                try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false)
+                try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false)
+                // Watermarks are retained: on every (re)subscription each peer's latest arrives.
+                try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true)
+            } catch {
+                count("subscribe_errors")
+            }
+        }
+
+        func receiveInvalidation(_ m: MQTTMessage) {
+            guard m.payload.count <= Self.maxInvalidationBytes else {
+                count("invalidations_rejected")
+                return
+            }
+            let message: InvalidationMessage
+            do { message = try InvalidationMessage(payload: m.payload) } catch {
+                count("invalidations_rejected")
+                return
+            }
+            if message.origin == topics.gateway {
+                count("invalidations_own")
+                return
+            }
+            var verdict = Verdict.baseline
+            if let position = message.position {
+                verdict = classify(position, origin: message.origin)
+                if verdict == .seen {
+                    count("invalidations_duplicate")
+                    return
+                }
+            } else {
+                let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
+                guard state.withLock({ $0.seenInvalidations.insert(identity) }) else {
+                    count("invalidations_duplicate")
+                    return
+                }
+            }
+            if verdict == .gap { dropUnvouched("gaps") }
+            do {
+                try target.apply(remote: message.tombstone)
+                count("invalidations_applied")
+            } catch {
+                // Not applied (clock drift, disk error): not recorded, so a redelivery is tried again.
+                if message.position == nil {
+                    let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
+                    state.withLock { s in s.seenInvalidations = s.seenInvalidations.removing(identity) }
+                }
+                count("invalidations_rejected")
+                return
+            }
+            if let position = message.position { record(position, origin: message.origin) }
+        }
+
+        func receiveWatermark(_ m: MQTTMessage) {
+            guard m.payload.count <= Self.maxInvalidationBytes, let w = try? WatermarkMessage(payload: m.payload),
+                  m.topic == "\(topics.root)/cache/watermark/\(w.origin)"
+            else {
+                count("watermarks_rejected")
+                return
+            }
+            guard w.origin != topics.gateway else { return }
+            switch classify(w.position, origin: w.origin) {
+            case .seen:
+                return
+            case .baseline:
+                record(w.position, origin: w.origin)
+            case .next, .gap:
+                // The peer's broker-acknowledged outbox is ahead of what reached us: we missed some.
+                dropUnvouched("gaps")
+                record(w.position, origin: w.origin)
+            }
+        }
+
+        func classify(_ p: PeerPosition, origin: String) -> Verdict {
+            guard let known = position(origin: origin), known.epoch == p.epoch else { return .baseline }
+            if p.sequence <= known.sequence { return .seen }
+            return p.sequence == known.sequence + 1 ? .next : .gap
+        }
+
+        private func position(origin: String) -> PeerPosition? {
+            if let p = state.withLock({ $0.positions[origin] }) { return p }
+            guard let p = try? log.peerPosition(origin: origin) else { return nil }
+            state.withLock { s in
+                if s.positions.count >= 10_000 { s.positions.removeAll() }
+                s.positions[origin] = p
+            }
+            return p
+        }
+
+        private func record(_ p: PeerPosition, origin: String) {
+            state.withLock { s in
+                if s.positions.count >= 10_000 { s.positions.removeAll() }
+                s.positions[origin] = p
+            }
+            do { try log.recordPeerPosition(p, origin: origin) } catch { count("log_errors") }
+        }
+
+        /// Invalidates everything locally (not announced): this gateway cannot prove it saw every
+        /// invalidation of its peers.
+        func dropUnvouched(_ reason: String) {
+            count(reason)
+            do { _ = try target.invalidate(.all) } catch { count("invalidation_errors") }
+        }
+
+        // MARK: Outbox
+
+        /// Publishes the next batch of outbox records when connected and no batch awaits PUBACKs.
+        func pumpOutbox() {
+            guard let c = connection, c.isConnected else { return }
+            state.withLock { s in
+                guard s.outboxInFlight.isEmpty, !s.shuttingDown else { return }
+                let batch: [PendingInvalidation]
+                do { batch = try log.pending(limit: Self.outboxBatch) } catch {
+                    counters.withLock { $0["log_errors", default: 0] += 1 }
+                    return
+                }
+                for record in batch {
+                    let message = MQTTMessage(
+                        topic: topics.invalidations,
+                        payload: InvalidationMessage(origin: topics.gateway, tombstone: record.tombstone,
+                                                     position: PeerPosition(epoch: epoch, sequence: record.sequence)).encoded(),
+                        qos: 1)
+                    // Held under the state lock so a fast PUBACK cannot arrive before the id is recorded.
+                    guard let mid = try? c.publish(message, requireConnection: true) else { break }
+                    s.outboxInFlight[mid] = record.sequence
+                    s.outboxBatchEnd = record.sequence
+                }
+            }
+        }
+
+        private func outboxAcknowledged(_ mid: Int32) {
+            let done: Int64? = state.withLock { s in
+                guard s.outboxInFlight.removeValue(forKey: mid) != nil else { return nil }
+                counters.withLock { $0["invalidations_published", default: 0] += 1 }
+                guard s.outboxInFlight.isEmpty, let end = s.outboxBatchEnd else { return nil }
+                s.outboxBatchEnd = nil
+                return end
+            }
+            guard let done else { return }
+            do { try log.markPublished(through: done) } catch { count("log_errors") }
+            // Tell peers how far the broker has taken our outbox (retained: latecomers see it too).
+            if let c = connection {
+                let w = WatermarkMessage(origin: topics.gateway, position: PeerPosition(epoch: epoch, sequence: done))
+                if (try? c.publish(MQTTMessage(topic: topics.watermark, payload: w.encoded(), qos: 1, retain: true),
+                                   requireConnection: true)) == nil {
+                    count("publish_errors")
+                }
+            }
+            pumpOutbox()
+        }
+
+        // MARK: Status
+
+        static func offlineStatus(gateway: String) -> [UInt8] {
+            JSONValue.object(["state": .string("offline"), "gateway": .string(gateway)]).encoded()
+        }
+
+        func onlineStatus() async -> [UInt8] {
+            let health = await service.health()
+            let cache = await service.cacheStatistics()
+            var cacheObject: [String: JSONValue] = [:]
+            for (k, v) in cache { cacheObject[k] = .number(Double(v)) }
+            let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedNanos) / 1e9
+            return JSONValue.object([
+                "state": .string("online"),
+                "gateway": .string(topics.gateway),
+                "fleet": .string(topics.fleet),
+                "ready": .bool(health.ready),
+                "model": .string(service.modelName),
+                "model_fingerprint": .string(health.modelFingerprint),
+                "kernel": .string(health.kernel),
+                "config_version": .number(Double(health.configVersion)),
+                "cache": .object(cacheObject),
+                "uptime_s": .number((uptime * 1000).rounded() / 1000),
+            ]).encoded()
+        }
+
+        func publishStatus() async {
+            guard let c = connection, c.isConnected else { return }
+            let payload = await onlineStatus()
+            do {
+                try c.publish(MQTTMessage(topic: topics.status, payload: payload, qos: 1, retain: true), requireConnection: true)
+                count("status_published")
+            } catch {
+                count("publish_errors")
+            }
+        }
+
+        /// Refreshes the retained status every `statusIntervalSeconds` and retries the outbox every
+        /// second (a safety net: it is also pumped on connect, on each acknowledgement and on `announce`).
+        func statusLoop() async {
+            var lastStatus = UInt64(0)
+            let interval = UInt64(max(configuration.statusIntervalSeconds, 0.1) * 1e9)
+            while !Task.isCancelled {
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now - lastStatus >= interval, connection?.isConnected == true {
+                    await publishStatus()
+                    lastStatus = now
+                }
+                pumpOutbox()
+                do { try await Task.sleep(for: .seconds(1)) } catch { return }
+            }
+        }
+
+        /// Stops taking requests and publishes the offline status (before the clean DISCONNECT).
+        func shutDown() {
+            state.withLock { $0.shuttingDown = true }
+            guard let c = connection, c.isConnected else { return }
+            _ = try? c.publish(MQTTMessage(topic: topics.status, payload: Self.offlineStatus(gateway: topics.gateway),
+                                           qos: 1, retain: true), requireConnection: true)
+        }
+
+        // MARK: Async side
+
+        func handle(_ event: MQTTEvent, in group: inout DiscardingTaskGroup) {
+            switch event {
+            case .connected(0, _):
+                count("connects")
+                group.addTask { [self] in await publishStatus() }
+            case .connectFailed:
+                count("connect_failures")
+            case .message(let m):
+                if topics.isRequest(m.topic) {
+                    accept(m, in: &group)
+                } else {
+                    count("messages_ignored")
+                }
+            default:
+                break
+            }
+        }
+    }
+}
+
+extension RecentSet {
+    /// A copy without `element` (rare: only when applying an invalidation failed).
+    func removing(_ element: Element) -> RecentSet {
+        var copy = RecentSet(capacity: capacity)
+        for e in orderedMembers where e != element { _ = copy.insert(e) }
+        return copy
+    }
+}

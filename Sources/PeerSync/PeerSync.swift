@@ -1,0 +1,104 @@
+import Dispatch
+import Foundation
+import OutpostCore
+import Synchronization
+
+/// A gateway's presence in its fleet over MQTT (DESIGN.md, "MQTT"):
+/// - answers requests from `…/req` (shared subscription) and `…/gw/<id>/req` through an
+///   `AnswerService`, replying to the v5 Response Topic with the Correlation Data, or to the
+///   v3.1.1 `reply_to` with the request's `id`;
+/// - publishes local invalidations from a durable outbox (`announce`), and applies peers'
+///   invalidations through the cache's durable path before libmosquitto acknowledges them;
+/// - on a lost session, invalidates everything locally, since it cannot vouch for what it missed;
+/// - keeps a retained status (online, model, kernel, config version, cache counts, uptime), with
+///   a Last Will that marks the gateway offline.
+///
+/// `run()` runs until cancelled, then publishes the offline status and disconnects cleanly.
+public final class PeerSync: Sendable {
+    public let configuration: Configuration
+    public let topics: FleetTopics
+    let core: Core
+    let connection: MQTTConnection
+
+    public init(configuration: Configuration, service: any AnswerService, target: any InvalidationTarget,
+                log: any InvalidationLog) throws {
+        guard configuration.maxConcurrentRequests > 0, configuration.maxWaitingRequests >= 0, configuration.maxPayloadBytes > 0 else {
+            throw PeerSyncError.invalidConfiguration("request limits must be positive")
+        }
+        let topics = try FleetTopics(fleet: configuration.fleet, gateway: configuration.gatewayID, root: configuration.topicRoot)
+        self.configuration = configuration
+        self.topics = topics
+        let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log,
+                        epoch: try log.epoch())
+        self.core = core
+        var options = MQTTConnection.Options(url: configuration.broker, clientID: "outpost-\(configuration.fleet)-\(configuration.gatewayID)")
+        options.protocolVersion = configuration.protocolVersion
+        options.keepaliveSeconds = configuration.keepaliveSeconds
+        options.sessionExpirySeconds = configuration.sessionExpirySeconds
+        options.username = configuration.username
+        options.password = try configuration.password()
+        options.caFile = configuration.caFile
+        options.certFile = configuration.certFile
+        options.keyFile = configuration.keyFile
+        options.will = MQTTMessage(topic: topics.status, payload: Core.offlineStatus(gateway: configuration.gatewayID),
+                                   qos: 1, retain: true)
+        options.receiveMaximum = configuration.receiveMaximum
+        options.sendMaximum = configuration.sendMaximum
+        options.maxQueued = configuration.maxQueued
+        options.initialBackoffMillis = configuration.initialBackoffMillis
+        options.maximumBackoffMillis = configuration.maximumBackoffMillis
+        options.hadSession = try log.hadSession()
+        connection = try MQTTConnection(options: options, observer: { core.observe($0) })
+        core.attach(connection)
+    }
+
+    /// Connects and serves until the task is cancelled; then refuses new requests, lets those in
+    /// progress finish, publishes the offline status and disconnects (the will is not sent).
+    /// Runs once: a second call throws.
+    public func run() async throws {
+        guard core.state.withLock({ s -> Bool in
+            defer { s.started = true }
+            return !s.started
+        }) else {
+            throw PeerSyncError.invalidConfiguration("PeerSync.run() was called twice; make a new PeerSync instead")
+        }
+        connection.start()
+        let events = connection.events
+        await withDiscardingTaskGroup { group in
+            group.addTask { [core] in
+                await core.statusLoop()
+            }
+            for await event in events {
+                if Task.isCancelled { break }
+                core.handle(event, in: &group)
+            }
+            group.cancelAll()
+        }
+        core.shutDown()
+        connection.stop()
+    }
+
+    /// Makes a local invalidation durable in the outbox and publishes it (now if connected, else
+    /// after the reconnect). Call it after the cache has applied the invalidation.
+    public func announce(_ tombstone: Tombstone) throws {
+        try core.log.append(tombstone)
+        core.pumpOutbox()
+    }
+
+    /// Publishes what the outbox holds now, if connected (for callers that append to the
+    /// `InvalidationLog` themselves, e.g. in the same blocking section as the invalidation).
+    public func publishPending() {
+        core.pumpOutbox()
+    }
+
+    /// `connected`, `connecting` or `disconnected`, for `/health`.
+    public var brokerState: String { core.brokerState() }
+
+    /// Counters (`requests`, `replies`, `requests_refused`, `invalidations_applied`, …).
+    public func statistics() -> [String: Int] {
+        var counters = core.counters.withLock { $0 }
+        counters["events_dropped"] = connection.client.droppedEvents
+        counters["publications_unacknowledged"] = connection.outstanding
+        return counters
+    }
+}
