@@ -35,6 +35,11 @@ public struct AgentConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// Public keys trusted for fleet configs (`--trust-key`, repeatable for rotation).
+    public var trustedKeyFiles: [String] = []
+    /// A signed fleet config to apply at start (`--fleet-config`).
+    public var fleetConfigFile: String?
+
     public var cacheFile: String { (stateDirectory as NSString).appendingPathComponent("cache.sqlite") }
 
     public struct Error: Swift.Error, CustomStringConvertible, Sendable {
@@ -52,6 +57,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var gatewayID: String?
         public var threads: Int?
         public var contextLength: Int?
+        public var trustedKeyFiles: [String] = []
+        public var fleetConfigFile: String?
         public init() {}
     }
 
@@ -100,6 +107,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let v = flags.gatewayID { c.gatewayID = v }
         if let v = flags.threads { c.threads = try positive(v, "--threads \(v)") }
         if let v = flags.contextLength { c.contextLength = try positive(v, "--ctx \(v)") }
+        c.trustedKeyFiles = flags.trustedKeyFiles
+        c.fleetConfigFile = flags.fleetConfigFile
 
         c.socketPath = socketFromFile ?? defaultSocket(env: env, stateDirectory: c.stateDirectory)
         return c

@@ -40,6 +40,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "Generation threads.") var threads: Int?
     @Option(name: .long, help: "KV-cache size in tokens (prompt + answer).") var ctx: Int?
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: String?
+    @Option(name: .customLong("trust-key"), help: "Public key file trusted for fleet configs (repeatable, for rotation).")
+    var trustKeys: [String] = []
+    @Option(name: .long, help: "Signed fleet config to apply at start (needs --trust-key).") var fleetConfig: String?
 
     func run() async throws {
         var overrides = location.overrides()
@@ -48,6 +51,8 @@ struct Run: AsyncParsableCommand {
         overrides.gatewayID = id
         overrides.threads = threads
         overrides.contextLength = ctx
+        overrides.trustedKeyFiles = trustKeys
+        overrides.fleetConfigFile = fleetConfig
         let configuration: AgentConfiguration
         do {
             configuration = try AgentConfiguration.resolve(overrides, environment: ProcessInfo.processInfo.environment)
