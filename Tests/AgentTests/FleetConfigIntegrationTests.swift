@@ -81,4 +81,40 @@ import Testing
         #expect(o["version"] as? Int == 1)
         #expect(((o["config"] as? [String: Any])?["model"] as? [String: Any])?["path"] as? String == model)
     }
+
+    @Test func killNineDuringAnApplyLeavesOldOrNewLiveNeverAMix() throws {
+        let keys = try TemporaryDirectory(prefix: "outpost-fleet-keys")
+        defer { keys.remove() }
+        #expect(try OutpostBinary.run(["config", "keygen", "--out", keys.file("keys").path, "--key-id", "ops"]).status == 0)
+        let pub = keys.file("keys/fleet.pub").path
+        let model = try TestModel.path()
+        let old = try Self.sign(keys, #"{"model":{"path":"\#(model)"},"generation":{"max_tokens":16}}"#, version: 1, name: "old")
+        let new = try Self.sign(keys, #"{"model":{"path":"\#(model)"},"generation":{"max_tokens":8}}"#, version: 2, name: "new")
+        let dir = try TemporaryDirectory(prefix: "outpost-agent")
+        var agents: [AgentProcess] = []
+        defer { withExtendedLifetime(agents) {} }
+
+        let first = try Self.agent(["--trust-key", pub, "--fleet-config", old], dir)
+        agents.append(first)
+        #expect(first.stop() == 0)
+
+        // Killed while starting up with the new config: before, during or after its persist/switch/check.
+        let crashing = try AgentProcess(extraArguments: ["--trust-key", pub, "--fleet-config", new], directory: dir, waitReady: false)
+        agents.append(crashing)
+        Thread.sleep(forTimeInterval: 3)
+        crashing.kill9()
+
+        let restarted = try Self.agent(["--trust-key", pub], dir)
+        agents.append(restarted)
+        let version = try #require(try Self.health(restarted)["config_version"] as? Int)
+        #expect(version == 1 || version == 2)
+        let show = try OutpostBinary.run(["config", "show", "--state-dir", first.stateDirectory])
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        #expect(o["state"] as? String == "committed")
+        #expect(o["version"] as? Int == version)
+        let maxTokens = ((o["config"] as? [String: Any])?["generation"] as? [String: Any])?["max_tokens"] as? Int
+        #expect(maxTokens == (version == 1 ? 16 : 8), "version \(version) with max_tokens \(maxTokens ?? -1): a mix")
+        #expect(try Self.answers(restarted))
+        #expect(restarted.stop() == 0)
+    }
 }
