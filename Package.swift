@@ -45,12 +45,18 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
+        // Signed fleet configuration: verify, persist, apply, roll back. zstd payloads are decoded
+        // by a closure the composition root passes in (AnswerCache's wrapper), so this stays a leaf.
+        .target(
+            name: "FleetConfig",
+            dependencies: ["OutpostCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
 
         // The composition root.
         .target(
             name: "Agent",
             dependencies: [
-                "AnswerCache", "CQuants", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
+                "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,6 +72,7 @@ let package = Package(
                 "GGUF",
                 "CQuants",
                 "AnswerCache",
+                "FleetConfig",
                 "OutpostCore",
                 "Inference",
                 "Agent",
@@ -87,6 +94,7 @@ let package = Package(
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),

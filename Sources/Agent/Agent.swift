@@ -24,20 +24,23 @@ public struct Agent: Sendable {
     }
 
     public func run() async throws {
-        let c = configuration
         let environment = ProcessInfo.processInfo.environment
         let notifier = SystemdNotifier(environment: environment)
         do {
-            try FileManager.default.createDirectory(atPath: c.stateDirectory, withIntermediateDirectories: true,
+            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o750])
         } catch {
-            throw StartError(description: "cannot create the state directory \(c.stateDirectory): \(error.localizedDescription)")
+            throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
         }
 
         let loadStart = Date()
+        // The fleet config (if any) is applied before anything else loads; its health check may
+        // already have loaded the model it names.
+        let fleet = try await startFleetConfig()
+        let c = fleet.target.configuration
         let runtime: ModelRuntime
         do {
-            runtime = try ModelRuntime(path: c.modelPath, threads: c.threads, contextLength: c.contextLength)
+            runtime = try fleet.target.takeRuntime() ?? ModelRuntime(path: c.modelPath, threads: c.threads, contextLength: c.contextLength)
         } catch {
             throw StartError(description: "cannot load the model \(c.modelPath): \(error)")
         }
@@ -63,7 +66,7 @@ public struct Agent: Sendable {
         }
 
         let service = AgentService(configuration: c, runtime: runtime, cache: cache,
-                                   metrics: AgentMetrics(render: renderMetrics), logger: logger)
+                                   metrics: AgentMetrics(render: renderMetrics), fleetConfig: fleet.applier, logger: logger)
         var apiConfig = LocalAPIServer.Configuration(socketPath: c.socketPath, socketGroup: c.socketGroup)
         apiConfig.idleTimeout = .seconds(c.idleTimeoutSeconds)
         apiConfig.defaults = c.defaults

@@ -53,6 +53,11 @@ public struct AgentConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// Public keys trusted for fleet configs (`--trust-key`, repeatable for rotation).
+    public var trustedKeyFiles: [String] = []
+    /// A signed fleet config to apply at start (`--fleet-config`).
+    public var fleetConfigFile: String?
+
     public var cacheFile: String { (stateDirectory as NSString).appendingPathComponent("cache.sqlite") }
 
     public struct Error: Swift.Error, CustomStringConvertible, Sendable {
@@ -77,6 +82,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var mqttCA: String?
         public var mqttCert: String?
         public var mqttKey: String?
+        public var trustedKeyFiles: [String] = []
+        public var fleetConfigFile: String?
         public init() {}
     }
 
@@ -148,6 +155,8 @@ public struct AgentConfiguration: Sendable, Equatable {
                     || flags.mqttCert != nil || flags.mqttKey != nil {
             throw Error("--fleet and the --mqtt-* flags need --mqtt URL")
         }
+        c.trustedKeyFiles = flags.trustedKeyFiles
+        c.fleetConfigFile = flags.fleetConfigFile
 
         c.socketPath = socketFromFile ?? defaultSocket(env: env, stateDirectory: c.stateDirectory)
         return c

@@ -1,5 +1,6 @@
 import AnswerCache
 import CQuants
+import FleetConfig
 import Foundation
 import Inference
 import Logging
@@ -15,6 +16,8 @@ final class AgentService: AnswerService, @unchecked Sendable {
     let cache: AnswerCache
     let scheduler: GenerationScheduler
     let metrics: AgentMetrics
+    /// The fleet config applied at start; `/health` reports its version.
+    let fleetConfig: ConfigApplier
     let logger: Logger
     let started = Date()
     let kernel: String
@@ -29,12 +32,14 @@ final class AgentService: AnswerService, @unchecked Sendable {
         self.outbox.withLock { $0 = outbox }
     }
 
-    init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics, logger: Logger) {
+    init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics,
+         fleetConfig: ConfigApplier, logger: Logger) {
         self.configuration = configuration
         self.runtime = runtime
         self.cache = cache
         self.scheduler = GenerationScheduler(maxQueued: configuration.maxQueuedRequests)
         self.metrics = metrics
+        self.fleetConfig = fleetConfig
         self.logger = logger
         self.kernel = String(cString: cq_kernel_name())
     }
@@ -146,7 +151,8 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func health() async -> HealthReport {
         HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
-                     configVersion: 0, broker: peer.withLock { $0 }?.brokerState ?? "disabled", gateway: configuration.gatewayID,
+                     configVersion: Int(await fleetConfig.configVersion), broker: peer.withLock { $0 }?.brokerState ?? "disabled",
+                     gateway: configuration.gatewayID,
                      uptimeSeconds: Date().timeIntervalSince(started))
     }
 

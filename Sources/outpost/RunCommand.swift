@@ -47,6 +47,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "CA file to verify the broker (mqtts://).") var mqttCa: String?
     @Option(name: .long, help: "Client certificate for the broker (mqtts://).") var mqttCert: String?
     @Option(name: .long, help: "Client key for the broker (mqtts://).") var mqttKey: String?
+    @Option(name: .customLong("trust-key"), help: "Public key file trusted for fleet configs (repeatable, for rotation).")
+    var trustKeys: [String] = []
+    @Option(name: .long, help: "Signed fleet config to apply at start (needs --trust-key).") var fleetConfig: String?
 
     func run() async throws {
         var overrides = location.overrides()
@@ -62,6 +65,8 @@ struct Run: AsyncParsableCommand {
         overrides.mqttCA = mqttCa
         overrides.mqttCert = mqttCert
         overrides.mqttKey = mqttKey
+        overrides.trustedKeyFiles = trustKeys
+        overrides.fleetConfigFile = fleetConfig
         let configuration: AgentConfiguration
         do {
             configuration = try AgentConfiguration.resolve(overrides, environment: ProcessInfo.processInfo.environment)

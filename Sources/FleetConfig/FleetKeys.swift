@@ -1,0 +1,102 @@
+import Crypto
+import Foundation
+
+/// A public key the gateway trusts for fleet configs. Key files are text:
+///
+/// ```
+/// outpost-fleet-public-key v1
+/// key_id: ops-2026
+/// ed25519: <base64 of the 32-byte raw public key>
+/// ```
+///
+/// Private keys (`fleet.key`, mode 0600) have the same shape with `outpost-fleet-private-key v1` and
+/// the 32-byte raw private key. Several trusted keys may be given at once, for rotation.
+public struct TrustedKey: @unchecked Sendable {
+    // @unchecked: Curve25519 keys are immutable values; swift-crypto 3.12 does not mark them Sendable.
+    public static let header = "outpost-fleet-public-key v1"
+    public let keyID: String
+    public let publicKey: Curve25519.Signing.PublicKey
+
+    public init(keyID: String, publicKey: Curve25519.Signing.PublicKey) {
+        self.keyID = keyID
+        self.publicKey = publicKey
+    }
+
+    public static func load(path: String) throws(FleetConfigError) -> TrustedKey {
+        let (keyID, raw) = try KeyFile.read(path: path, header: header)
+        do { return TrustedKey(keyID: keyID, publicKey: try .init(rawRepresentation: raw)) } catch {
+            throw .keyFile(path, "not an Ed25519 public key")
+        }
+    }
+
+    public var fileText: String { KeyFile.text(header: Self.header, keyID: keyID, raw: publicKey.rawRepresentation) }
+}
+
+/// The private key that signs fleet configs (`outpost config sign`).
+public struct SigningKey: @unchecked Sendable {
+    // @unchecked: as TrustedKey.
+    public static let header = "outpost-fleet-private-key v1"
+    public let keyID: String
+    public let privateKey: Curve25519.Signing.PrivateKey
+
+    public init(keyID: String, privateKey: Curve25519.Signing.PrivateKey) {
+        self.keyID = keyID
+        self.privateKey = privateKey
+    }
+
+    /// A new key; its id is given or derived from the public key (first 8 bytes of its SHA-256, hex).
+    public static func generate(keyID: String? = nil) -> SigningKey {
+        let key = Curve25519.Signing.PrivateKey()
+        let derived = SHA256.hash(data: key.publicKey.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return SigningKey(keyID: keyID ?? derived, privateKey: key)
+    }
+
+    public static func load(path: String) throws(FleetConfigError) -> SigningKey {
+        let (keyID, raw) = try KeyFile.read(path: path, header: header)
+        do { return SigningKey(keyID: keyID, privateKey: try .init(rawRepresentation: raw)) } catch {
+            throw .keyFile(path, "not an Ed25519 private key")
+        }
+    }
+
+    public var trustedKey: TrustedKey { TrustedKey(keyID: keyID, publicKey: privateKey.publicKey) }
+    public var fileText: String { KeyFile.text(header: Self.header, keyID: keyID, raw: privateKey.rawRepresentation) }
+
+    /// Signs `payload` (carried byte for byte) into an envelope.
+    public func sign(payload: [UInt8], version: UInt64, target: String = "fleet", encoding: String = "json",
+                     issuedAt: Int64, expiresAt: Int64? = nil) throws(FleetConfigError) -> ConfigEnvelope {
+        var envelope = ConfigEnvelope(version: version, issuedAt: issuedAt, expiresAt: expiresAt, target: target,
+                                      encoding: encoding, payload: payload, signature: [], keyID: keyID)
+        do { envelope.signature = Array(try privateKey.signature(for: envelope.signedMessage)) } catch {
+            throw .keyFile(keyID, "signing failed: \(error)")
+        }
+        return envelope
+    }
+}
+
+enum KeyFile {
+    static func text(header: String, keyID: String, raw: Data) -> String {
+        "\(header)\nkey_id: \(keyID)\ned25519: \(raw.base64EncodedString())\n"
+    }
+
+    static func read(path: String, header: String) throws(FleetConfigError) -> (String, Data) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw .keyFile(path, "cannot be read") }
+        guard data.count < 4096, let text = String(data: data, encoding: .utf8) else { throw .keyFile(path, "not a key file") }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard lines.first == header else { throw .keyFile(path, "the first line must be \"\(header)\"") }
+        var keyID: String?
+        var raw: Data?
+        for line in lines.dropFirst() where !line.isEmpty {
+            if line.hasPrefix("key_id:") {
+                keyID = line.dropFirst(7).trimmingCharacters(in: .whitespaces)
+            } else if line.hasPrefix("ed25519:") {
+                raw = Data(base64Encoded: line.dropFirst(8).trimmingCharacters(in: .whitespaces))
+                if raw == nil { throw .keyFile(path, "the ed25519 line is not base64") }
+            } else {
+                throw .keyFile(path, "unexpected line \"\(line.prefix(40))\"")
+            }
+        }
+        guard let keyID, !keyID.isEmpty else { throw .keyFile(path, "no key_id line") }
+        guard let raw, raw.count == 32 else { throw .keyFile(path, "the ed25519 line must hold 32 bytes") }
+        return (keyID, raw)
+    }
+}

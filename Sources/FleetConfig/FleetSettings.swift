@@ -1,0 +1,130 @@
+import Foundation
+import OutpostCore
+
+/// The settings a fleet config may carry, validated: every key known, every value of its type.
+/// Keys mirror the agent's config file (`Sources/Agent/ConfigFile.swift`) where they overlap:
+///
+/// ```json
+/// {"model": {"path": "/var/lib/outpost/models/m.gguf"},
+///  "generation": {"temperature": 0, "top_k": 40, "top_p": 0.95, "max_tokens": 256, "max_tokens_limit": 2048,
+///                 "repeat_penalty": 1.1},
+///  "cache": {"memory_budget_mb": 64, "disk_budget_mb": 1024, "ttl_s": 86400, "stale_while_revalidate_s": 3600,
+///            "flush_interval_ms": 100, "batch_size": 512, "queue_capacity": 65536},
+///  "mqtt": {"topic_root": "outpost/site-a"},
+///  "invalidate": {"tags": ["kb-v7"], "namespaces": ["faq"]}}
+/// ```
+public struct FleetSettings: Sendable, Equatable {
+    enum Kind { case nonEmptyString, number, positiveInteger, nonNegativeInteger, stringList }
+
+    static let schema: [String: [String: Kind]] = [
+        "model": ["path": .nonEmptyString],
+        "generation": ["temperature": .number, "top_k": .nonNegativeInteger, "top_p": .number,
+                       "max_tokens": .positiveInteger, "max_tokens_limit": .positiveInteger, "repeat_penalty": .number],
+        "cache": ["memory_budget_mb": .nonNegativeInteger, "disk_budget_mb": .nonNegativeInteger,
+                  "ttl_s": .nonNegativeInteger, "stale_while_revalidate_s": .nonNegativeInteger,
+                  "flush_interval_ms": .positiveInteger, "batch_size": .positiveInteger, "queue_capacity": .positiveInteger],
+        "mqtt": ["topic_root": .nonEmptyString],
+        "invalidate": ["tags": .stringList, "namespaces": .stringList],
+    ]
+
+    /// Section → field → value; only keys from the schema.
+    public private(set) var sections: [String: [String: JSONValue]]
+
+    public init() { sections = [:] }
+
+    /// Validates a decoded payload.
+    public init(json value: JSONValue) throws(FleetConfigError) {
+        guard case .object(let root) = value else { throw .invalidPayload("must be a JSON object") }
+        var sections: [String: [String: JSONValue]] = [:]
+        for key in root.keys.sorted() {
+            guard let fields = Self.schema[key] else { throw .unknownKey(key) }
+            guard case .object(let section) = root[key]! else { throw .invalidPayload("\"\(key)\" must be an object") }
+            for field in section.keys.sorted() {
+                guard let kind = fields[field] else { throw .unknownKey("\(key).\(field)") }
+                try Self.check(section[field]!, kind, name: "\(key).\(field)")
+            }
+            sections[key] = section
+        }
+        if case .number(let t)? = sections["generation"]?["temperature"], t < 0 || t > 2 {
+            throw .invalidPayload("generation.temperature must be between 0 and 2")
+        }
+        if case .number(let p)? = sections["generation"]?["top_p"], p <= 0 || p > 1 {
+            throw .invalidPayload("generation.top_p must be above 0 and at most 1")
+        }
+        if case .number(let r)? = sections["generation"]?["repeat_penalty"], r <= 0 {
+            throw .invalidPayload("generation.repeat_penalty must be positive")
+        }
+        if case .number(let m)? = sections["generation"]?["max_tokens"],
+           case .number(let l)? = sections["generation"]?["max_tokens_limit"], m > l {
+            throw .invalidPayload("generation.max_tokens must not exceed generation.max_tokens_limit")
+        }
+        self.sections = sections
+    }
+
+    /// Parses and validates payload bytes (JSON).
+    public init(payload: [UInt8]) throws(FleetConfigError) {
+        let value: JSONValue
+        do { value = try JSONValue.parse(Data(payload)) } catch { throw .invalidPayload(error.message) }
+        try self.init(json: value)
+    }
+
+    private static func check(_ v: JSONValue, _ kind: Kind, name: String) throws(FleetConfigError) {
+        switch (kind, v) {
+        case (.nonEmptyString, .string(let s)) where !s.isEmpty: return
+        case (.number, .number(let d)) where d.isFinite: return
+        case (.positiveInteger, .number(let d)) where d == d.rounded() && d >= 1 && d <= 1e15: return
+        case (.nonNegativeInteger, .number(let d)) where d == d.rounded() && d >= 0 && d <= 1e15: return
+        case (.stringList, .array(let a)) where a.allSatisfy({ if case .string(let s) = $0 { !s.isEmpty } else { false } }): return
+        default: break
+        }
+        let expected = switch kind {
+        case .nonEmptyString: "a non-empty string"
+        case .number: "a number"
+        case .positiveInteger: "a positive integer"
+        case .nonNegativeInteger: "an integer, 0 or more"
+        case .stringList: "a list of non-empty strings"
+        }
+        throw .invalidPayload("\(name) must be \(expected)")
+    }
+
+    /// `override` laid over `self` field by field: a field the override sets wins; every other field
+    /// keeps the fleet value.
+    public func merged(with override: FleetSettings) -> FleetSettings {
+        var result = self
+        for (section, fields) in override.sections {
+            result.sections[section, default: [:]].merge(fields) { _, new in new }
+        }
+        return result
+    }
+
+    public subscript(section: String, field: String) -> JSONValue? { sections[section]?[field] }
+
+    public var modelPath: String? {
+        if case .string(let s)? = self["model", "path"] { s } else { nil }
+    }
+
+    /// Tags and namespaces to invalidate once this config is applied.
+    public var invalidation: (tags: [String], namespaces: [String]) {
+        func list(_ f: String) -> [String] {
+            guard case .array(let a)? = self["invalidate", f] else { return [] }
+            return a.compactMap { if case .string(let s) = $0 { s } else { nil } }
+        }
+        return (list("tags"), list("namespaces"))
+    }
+
+    /// The settings as JSON (keys sorted), which `init(payload:)` reads back.
+    public func encoded() -> Data {
+        func any(_ v: JSONValue) -> Any {
+            switch v {
+            case .null: NSNull()
+            case .bool(let b): b
+            case .number(let d): d == d.rounded() && abs(d) < 1e15 ? Int64(d) as Any : d as Any
+            case .string(let s): s
+            case .array(let a): a.map(any)
+            case .object(let o): o.mapValues(any)
+            }
+        }
+        let object = sections.mapValues { $0.mapValues(any) }
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    }
+}
