@@ -5,13 +5,17 @@
 #   - a cached replay over the socket: p50/p99 of POST /v1/chat/completions that hit the cache,
 #     on one keep-alive connection, N requests (the path a local client sees);
 #   - peak RSS (VmHWM) against model file + KV cache + 40 MiB.
-# Usage: scripts/bench-agent.sh [N=2000]   (builds the release binary if needed)
+# Usage: scripts/bench-agent.sh [N=2000]   (builds the release binary, or uses $OUTPOST_BINARY)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-2000}"
 model="$(scripts/fetch-model.sh)"
-swift build -c release --product outpost >&2
-bin="$(swift build -c release --show-bin-path)/outpost"
+if [ -n "${OUTPOST_BINARY:-}" ]; then
+  bin="$OUTPOST_BINARY"
+else
+  swift build -c release --product outpost >&2
+  bin="$(swift build -c release --show-bin-path)/outpost"
+fi
 work="$(mktemp -d /tmp/outpost-bench.XXXXXX)"
 sock="$work/o.sock"
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
