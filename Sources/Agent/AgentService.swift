@@ -171,15 +171,11 @@ final class AgentService: AnswerService, @unchecked Sendable {
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
         let cache = self.cache
         let outbox = self.outbox.withLock { $0 }
-        // The durable writes block on fsync: keep them off the cooperative threads. The tombstone
-        // and its outbox record are both on disk before the caller hears back.
+        // The durable write blocks on fsync: keep it off the cooperative threads. The tombstone
+        // and its outbox record are committed in one transaction before the caller hears back.
         let tombstone = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Tombstone, Error>) in
             DispatchQueue.global().async {
-                c.resume(with: Result {
-                    let t = try cache.invalidate(scope)
-                    try outbox?.append(t)
-                    return t
-                })
+                c.resume(with: Result { try cache.invalidate(scope, recordingIn: outbox) })
             }
         }
         // Publish now if connected (else the outbox is published after the reconnect).
@@ -190,6 +186,9 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func metricsText() async -> String {
         metrics.update(cache: cache.stats(), queueDepth: scheduler.depth)
+        if let peer = peer.withLock({ $0 }) {
+            metrics.update(peer: peer.statistics(), connected: peer.brokerState == "connected")
+        }
         return metrics.render()
     }
 }
