@@ -49,16 +49,23 @@ final class AgentService: AnswerService, @unchecked Sendable {
     func markReady() { readyFlag.set() }
     var isReady: Bool { readyFlag.isSet }
 
+    /// The prompt's tokens, checked against the context. Only a generation needs them: a cache
+    /// hit is answered without tokenizing.
+    private func prompt(_ query: Query) throws -> [Int32] {
+        let ids = runtime.promptTokens(query)
+        let maxTokens = query.sampling.maxTokens
+        guard ids.count + maxTokens <= runtime.contextLength else {
+            throw ServiceError.tooLong("the prompt (\(ids.count) tokens) plus max_tokens (\(maxTokens)) "
+                + "exceed the context of \(runtime.contextLength) tokens")
+        }
+        return ids
+    }
+
     func answer(_ query: Query, onPiece: @escaping @Sendable (String) async -> Void) async throws -> AnsweredQuery {
         let start = DispatchTime.now()
         let sampling = query.sampling
         guard sampling.maxTokens <= configuration.maxTokensLimit else {
             throw ServiceError.tooLong("max_tokens \(sampling.maxTokens) is above this agent's limit of \(configuration.maxTokensLimit)")
-        }
-        let promptIds = runtime.promptTokens(query)
-        guard promptIds.count + sampling.maxTokens <= runtime.contextLength else {
-            throw ServiceError.tooLong("the prompt (\(promptIds.count) tokens) plus max_tokens (\(sampling.maxTokens)) "
-                + "exceed the context of \(runtime.contextLength) tokens")
         }
         var timings = Timings()
         func finish(_ answer: Answer, cached: Bool, stale: Bool, key: CacheKey?) -> AnsweredQuery {
@@ -69,7 +76,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         }
 
         guard query.isCacheable else {
-            let answer = try await generate(promptIds, sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &timings)
             return finish(answer, cached: false, stale: false, key: nil)
         }
         let key = CacheKey.derive(modelFingerprint: runtime.fingerprint, chatTemplate: runtime.templateSource, query: query)
@@ -78,7 +85,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
         if query.cacheMode == .refresh {
             let startedAt = cache.clock.tick()
-            let answer = try await generate(promptIds, sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &timings)
             cache.fill(key, answer: answer, namespace: query.namespace, tags: query.tags, ttlMillis: ttl,
                        staleWhileRevalidateMillis: swr, startedAt: startedAt)
             return finish(answer, cached: false, stale: false, key: key)
@@ -91,7 +98,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         case .stale(let answer):
             cache.refresh(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                return try await generate(promptIds, sampling, onPiece: { _ in }, timings: &t)
+                return try await generate(try prompt(query), sampling, onPiece: { _ in }, timings: &t)
             }
             await onPiece(answer.text)
             return finish(answer, cached: true, stale: true, key: key)
@@ -99,7 +106,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
             let leader = TimingsBox()
             let answer = try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                let a = try await generate(promptIds, sampling, onPiece: onPiece, timings: &t)
+                let a = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &t)
                 leader.set(t)
                 return a
             }
