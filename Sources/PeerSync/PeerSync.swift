@@ -91,6 +91,13 @@ public final class PeerSync: Sendable {
         core.pumpOutbox()
     }
 
+    /// Sets the status topic's `config` object (the outcome of the last fleet config) and
+    /// republishes the retained status now if connected (else it goes out on the next connect).
+    public func reportConfig(_ status: JSONValue) async {
+        core.state.withLock { $0.configStatus = status }
+        await core.publishStatus()
+    }
+
     /// `connected`, `connecting` or `disconnected`, for `/health`.
     public var brokerState: String { core.brokerState() }
 

@@ -35,7 +35,7 @@ final class RecordingTarget: ConfigTarget, @unchecked Sendable {
         let target = RecordingTarget()
         let a = try applier(dir, target)
         let status = await a.apply(try Fleet.signed(#"{"model":{"path":"/m1"}}"#, version: 3), now: Fleet.now)
-        #expect(status == ConfigStatus(version: 3, state: .applied, at: Fleet.now))
+        #expect(status == ConfigStatus(version: 3, state: .applied, source: .fleet, at: Fleet.now))
         #expect(await a.configVersion == 3)
         #expect(target.switches == ["/m1"])
 
