@@ -12,6 +12,8 @@ import Testing
 /// real `mosquitto`: applied live, a gateway's override winning field by field, bad ones rejected
 /// with the reason on the retained status topic, a missing model rolled back, and `invalidate`
 /// dropping tagged answers here and at a peer. Everything asynchronous is polled (`eventually`).
+/// The tests are synchronous, as the other agent tests: they block in `curl` and in polling, which
+/// inside an async test would hold one of the (two) cooperative threads the other suites need.
 @Suite(.serialized) struct FleetConfigMQTTTests {
     /// A test-side MQTT client: publishes configs and keeps every status message it sees.
     final class Operator: Sendable {
@@ -23,7 +25,7 @@ import Testing
         let inbox = Inbox()
         private let collector: Task<Void, Never>
 
-        init(broker: MosquittoBroker, fleet: String = "site") async throws {
+        init(broker: MosquittoBroker, fleet: String = "site") throws {
             client = try MosquittoClient(clientID: "op-\(UUID().uuidString.prefix(8))", cleanStart: true)
             let events = client.events
             let inbox = self.inbox
@@ -34,9 +36,9 @@ import Testing
             }
             try client.startLoop()
             try client.connect(host: "127.0.0.1", port: broker.port)
-            try await Task.sleep(for: .milliseconds(100))
+            usleep(100_000)
             try client.subscribe("outpost/\(fleet)/gw/+/status", qos: 1)
-            try await Task.sleep(for: .milliseconds(100))
+            usleep(100_000)
         }
 
         deinit {
@@ -131,11 +133,11 @@ import Testing
         ((try show(agent)["config"] as? [String: Any])?[section] as? [String: Any])?[field]
     }
 
-    @Test func retainedConfigsAreAppliedLiveAndTheGatewayOverrideWinsFieldByField() async throws {
+    @Test func retainedConfigsAreAppliedLiveAndTheGatewayOverrideWinsFieldByField() throws {
         let broker = try MosquittoBroker()
         let keys = try Keys()
         defer { keys.dir.remove() }
-        let op = try await Operator(broker: broker)
+        let op = try Operator(broker: broker)
         let a = try Self.agent(broker, id: "gw-a", trust: keys.pub)
         let story = "Write a long story about a dragon and a knight."
 
@@ -182,12 +184,12 @@ import Testing
         #expect(a.stop() == 0)
     }
 
-    @Test func badConfigsAreRejectedWithTheReasonAndAMissingModelIsRolledBackWhileTheAgentAnswers() async throws {
+    @Test func badConfigsAreRejectedWithTheReasonAndAMissingModelIsRolledBackWhileTheAgentAnswers() throws {
         let broker = try MosquittoBroker()
         let keys = try Keys()
         let other = try Keys()  // same key id, another key: a forged signature
         defer { keys.dir.remove(); other.dir.remove() }
-        let op = try await Operator(broker: broker)
+        let op = try Operator(broker: broker)
         let a = try Self.agent(broker, id: "gw-a", trust: keys.pub)
         let topic = "outpost/site/config"
 
@@ -221,7 +223,7 @@ import Testing
         }
         // Expired: signed to expire in a second, published after.
         let expiring = try keys.sign(#"{"generation":{"max_tokens":9}}"#, version: 4, expires: "1")
-        try await Task.sleep(for: .seconds(2))
+        sleep(2)
         try op.publish(topic, expiring, retain: false)
         try Self.eventually("the expired config reported") { op.config(of: "gw-a")?["reason"] as? String == "expired" }
         #expect(try Self.health(a)["config_version"] as? Int == 1)
@@ -239,11 +241,11 @@ import Testing
         #expect(a.stop() == 0)
     }
 
-    @Test func invalidateInAConfigDropsTaggedAnswersHereAndAtAPeer() async throws {
+    @Test func invalidateInAConfigDropsTaggedAnswersHereAndAtAPeer() throws {
         let broker = try MosquittoBroker()
         let keys = try Keys()
         defer { keys.dir.remove() }
-        let op = try await Operator(broker: broker)
+        let op = try Operator(broker: broker)
         let a = try Self.agent(broker, id: "gw-a", trust: keys.pub)
         let b = try Self.agent(broker, id: "gw-b", trust: nil)  // trusts no key: only the sync reaches it
         let tagged = #","max_tokens":4,"cache_tags":["kb-v1"]"#
