@@ -102,7 +102,14 @@ public struct Agent: Sendable {
                 let outbox = try InvalidationOutbox(cache: cache)
                 let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
                 service.attach(peer, outbox: outbox)
-                peerService = PeerSyncService(peer: peer, logger: logger)
+                let joined = pc
+                let ps = PeerSyncService(peer: peer, logger: logger, make: { root in
+                    var moved = joined
+                    moved.topicRoot = root
+                    return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
+                }, install: { service.attach($0, outbox: outbox) })
+                fleet.target.attach(peerService: ps, root: peer.topics.root)
+                peerService = ps
             } catch {
                 cache.close()
                 throw StartError(description: "cannot join the fleet over MQTT: \(error)")

@@ -16,9 +16,9 @@ import PeerSync
 /// Live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
 /// `cache.stale_while_revalidate_s` (read per fill), `model.path`. At the next start only:
 /// `cache.memory_budget_mb`, `disk_budget_mb`, `flush_interval_ms`, `batch_size`, `queue_capacity`
-/// (they size the cache's memory tier, store and write-behind queue when it opens) and
-/// `mqtt.topic_root` (the broker session, its subscriptions and the Last Will are made for one
-/// root); `restartRequired` lists those that differ from what runs.
+/// (they size the cache's memory tier, store and write-behind queue when it opens);
+/// `restartRequired` lists those that differ from what runs. `mqtt.topic_root` moves the MQTT link
+/// (`PeerSyncService.requestTopicRoot`) once the config is switched to.
 final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`.
     let base: AgentConfiguration
@@ -27,8 +27,11 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     private var current: AgentConfiguration
     private var checked: (path: String, runtime: ModelRuntime)?
     private var service: AgentService?
-    /// The configuration the agent started with (what the cache and the MQTT link were made from).
+    /// The configuration the agent started with (what the cache was made from).
     private var started: AgentConfiguration?
+    /// The MQTT link and the topic root last asked of it.
+    private var peerService: PeerSyncService?
+    private var root: String?
 
     init(base: AgentConfiguration, deadline: Duration = .seconds(60)) {
         self.base = base
@@ -56,6 +59,14 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
         }
     }
 
+    /// From now on, move the MQTT link when a config changes the topic root.
+    func attach(peerService: PeerSyncService, root: String) {
+        lock.withLock {
+            self.peerService = peerService
+            self.root = root
+        }
+    }
+
     /// Settings of the live configuration that only take effect at the next start, by config key.
     var restartRequired: [String] {
         lock.withLock {
@@ -67,7 +78,6 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
             if a.cache.flushIntervalMillis != b.cache.flushIntervalMillis { keys.append("cache.flush_interval_ms") }
             if a.cache.batchSize != b.cache.batchSize { keys.append("cache.batch_size") }
             if a.cache.queueCapacity != b.cache.queueCapacity { keys.append("cache.queue_capacity") }
-            if a.mqtt?.topicRoot != b.mqtt?.topicRoot { keys.append("mqtt.topic_root") }
             return keys
         }
     }
@@ -88,7 +98,15 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
             runtime = try await loadAndTest(next)
         }
         service.switchLive(next, runtime: runtime)
-        lock.withLock { current = next }
+        let move: (PeerSyncService, String)? = lock.withLock {
+            current = next
+            guard let peerService, let m = next.mqtt else { return nil }
+            let wanted = m.topicRoot ?? "outpost/\(m.fleet)"
+            guard wanted != root else { return nil }
+            root = wanted
+            return (peerService, wanted)
+        }
+        if let (peerService, root) = move { peerService.requestTopicRoot(root) }
     }
 
     func healthCheck(_ settings: FleetSettings) async throws(FleetConfigError) {

@@ -28,7 +28,12 @@ final class AgentService: AnswerService, @unchecked Sendable {
     /// The durable outbox of invalidations for the fleet (in the cache file), with `peer`.
     private let outbox = Mutex<InvalidationOutbox?>(nil)
 
+    /// The last fleet config outcome, as the status's `config` object (carried over to a new
+    /// PeerSync when the topic root moves).
+    private let configStatus = Mutex<JSONValue?>(nil)
+
     func attach(_ peer: PeerSync, outbox: InvalidationOutbox) {
+        if let status = configStatus.withLock({ $0 }) { peer.setConfigStatus(status) }
         self.peer.withLock { $0 = peer }
         self.outbox.withLock { $0 = outbox }
     }
@@ -200,12 +205,13 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     /// Publishes a fleet config outcome as the MQTT status's `config` object (when in a fleet).
     func reportConfig(_ status: ConfigStatus, restartRequired: [String]) async {
-        guard let peer = peer.withLock({ $0 }) else { return }
         var json = status.json
         if case .object(var o) = json {
             o["restart_required"] = .array(restartRequired.map(JSONValue.string))
             json = .object(o)
         }
+        configStatus.withLock { $0 = json }
+        guard let peer = peer.withLock({ $0 }) else { return }
         await peer.reportConfig(json)
     }
 

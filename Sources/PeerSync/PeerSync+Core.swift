@@ -146,6 +146,21 @@ extension PeerSync {
             }
         }
 
+        /// Every topic `subscribe()` subscribes.
+        var subscriptions: [String] {
+            [topics.sharedFleetRequests, topics.gatewayRequests, topics.invalidations, topics.watermarks]
+                + (configuration.onConfig != nil ? [topics.fleetConfig, topics.gatewayConfig] : [])
+        }
+
+        /// Drops this gateway's subscriptions from its broker session (before it moves to another
+        /// topic root: the session outlives this client, and would keep them).
+        func unsubscribe() {
+            guard let c = connection else { return }
+            for topic in subscriptions {
+                do { try c.client.unsubscribe(topic) } catch { count("subscribe_errors") }
+            }
+        }
+
         func receiveInvalidation(_ m: MQTTMessage) {
             guard m.payload.count <= Self.maxInvalidationBytes else {
                 count("invalidations_rejected")

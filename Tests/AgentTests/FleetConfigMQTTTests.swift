@@ -37,7 +37,7 @@ import Testing
             try client.startLoop()
             try client.connect(host: "127.0.0.1", port: broker.port)
             usleep(100_000)
-            try client.subscribe("outpost/\(fleet)/gw/+/status", qos: 1)
+            try client.subscribe("+/+/gw/+/status", qos: 1)
             usleep(100_000)
         }
 
@@ -51,11 +51,16 @@ import Testing
             try client.publish(MQTTMessage(topic: topic, payload: payload, qos: 1, retain: retain))
         }
 
-        /// The `config` object of the newest status of `gateway`.
+        /// The `config` object of the newest status of `gateway` (under `outpost/site`).
         func config(of gateway: String) -> [String: Any]? {
-            let last = inbox.messages.withLock { $0.last { $0.topic.hasSuffix("/gw/\(gateway)/status") } }
-            guard let last, let o = try? JSONSerialization.jsonObject(with: Data(last.payload)) as? [String: Any] else { return nil }
-            return o["config"] as? [String: Any]
+            status(on: "outpost/site/gw/\(gateway)/status")?["config"] as? [String: Any]
+        }
+
+        /// The newest status published on `topic`.
+        func status(on topic: String) -> [String: Any]? {
+            let last = inbox.messages.withLock { $0.last { $0.topic == topic } }
+            guard let last else { return nil }
+            return (try? JSONSerialization.jsonObject(with: Data(last.payload))) as? [String: Any]
         }
     }
 
@@ -277,5 +282,48 @@ import Testing
         #expect(Self.cached(try Self.ask(a, "What is the capital of France?", fields: tagged)) == true)
         #expect(a.stop() == 0)
         #expect(b.stop() == 0)
+    }
+
+    @Test func aConfigMovingTheTopicRootMovesTheGatewayLive() throws {
+        let broker = try MosquittoBroker()
+        let keys = try Keys()
+        defer { keys.dir.remove() }
+        let op = try Operator(broker: broker)
+        let a = try Self.agent(broker, id: "gw-a", trust: keys.pub)
+        let dir = try TemporaryDirectory(prefix: "outpost-root")
+        defer { dir.remove() }
+
+        try op.publish("outpost/site/config", try keys.sign(#"{"mqtt":{"topic_root":"fleets/b"}}"#, version: 1), retain: true)
+        try Self.eventually("the status under the new root says config 1 applied") {
+            let status = op.status(on: "fleets/b/gw/gw-a/status")
+            let config = status?["config"] as? [String: Any]
+            return status?["state"] as? String == "online" && config?["version"] as? Int == 1
+                && config?["state"] as? String == "applied"
+        }
+        try Self.eventually("the old root's status says offline") {
+            op.status(on: "outpost/site/gw/gw-a/status")?["state"] as? String == "offline"
+        }
+        try Self.eventually("connected again") { try Self.health(a)["broker"] as? String == "connected" }
+
+        // Asked under the new root: answered.
+        let rr = ["-V", "5", "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-W", "60",
+                  "-t", "fleets/b/gw/gw-a/req", "-e", "replies/root", "-m", #"{"messages":[{"role":"user","content":"Hi"}],"max_tokens":3}"#]
+        let reply = AgentMQTTTests.json(try AgentMQTTTests.tool("mosquitto_rr", rr, in: dir))
+        #expect((reply?["outpost"] as? [String: Any])?["gateway"] as? String == "gw-a", "\(reply ?? [:])")
+
+        // Configs now come from the new root.
+        try op.publish("fleets/b/config", try keys.sign(#"{"mqtt":{"topic_root":"fleets/b"},"generation":{"max_tokens":2}}"#, version: 2),
+                       retain: true)
+        try Self.eventually("config 2 from the new root applied") { try Self.health(a)["config_version"] as? Int == 2 }
+        #expect(Self.completionTokens(try Self.ask(a, "Tell me about dragons.")) == 2)
+
+        // After a restart the committed root is used from the start.
+        #expect(a.stop() == 0)
+        try a.start(waitReady: false)
+        try a.waitReady(timeout: 300)
+        try Self.eventually("connected after the restart") { try Self.health(a)["broker"] as? String == "connected" }
+        let again = AgentMQTTTests.json(try AgentMQTTTests.tool("mosquitto_rr", rr, in: dir))
+        #expect((again?["outpost"] as? [String: Any])?["gateway"] as? String == "gw-a", "\(again ?? [:])")
+        #expect(a.stop() == 0)
     }
 }
