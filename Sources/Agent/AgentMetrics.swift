@@ -1,6 +1,7 @@
 import AnswerCache
 import CoreMetrics
 import Foundation
+import Synchronization
 
 /// The agent's metrics through swift-metrics (the executable bootstraps the backend; Prometheus
 /// text comes from `render`). Names follow `outpost_<module>_<name>`.
@@ -23,6 +24,9 @@ final class AgentMetrics: @unchecked Sendable {
         (\.bytes, Gauge(label: "outpost_cache_bytes")),
         (\.invalidationsApplied, Gauge(label: "outpost_cache_invalidations_applied")),
     ]
+    /// PeerSync's counters, one gauge each (`outpost_mqtt_<counter>`), made on first sight.
+    private let peerGauges = Mutex<[String: Gauge]>([:])
+    private let brokerConnected = Gauge(label: "outpost_mqtt_connected")
     let render: @Sendable () -> String
 
     init(render: @escaping @Sendable () -> String) {
@@ -44,5 +48,23 @@ final class AgentMetrics: @unchecked Sendable {
     func update(cache stats: AnswerCacheStats, queueDepth depth: Int) {
         for (path, gauge) in cacheGauges { gauge.record(Double(stats[keyPath: path])) }
         queueDepth.record(Double(depth))
+    }
+
+    /// PeerSync's counters (requests, replies, invalidations sent and applied, gaps, session
+    /// losses, …) and whether the broker connection is up.
+    func update(peer counters: [String: Int], connected: Bool) {
+        brokerConnected.record(connected ? 1 : 0)
+        for (name, value) in counters {
+            let gauge = peerGauges.withLock { gauges in
+                if let g = gauges[name] { return g }
+                let label = "outpost_mqtt_" + String(name.unicodeScalars.map {
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0)) ? Character($0) : "_"
+                })
+                let g = Gauge(label: label)
+                gauges[name] = g
+                return g
+            }
+            gauge.record(Double(value))
+        }
     }
 }

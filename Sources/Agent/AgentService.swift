@@ -63,17 +63,24 @@ final class AgentService: AnswerService, @unchecked Sendable {
     func markReady() { readyFlag.set() }
     var isReady: Bool { readyFlag.isSet }
 
+    /// The prompt's tokens, checked against the context. Only a generation needs them: a cache
+    /// hit is answered without tokenizing.
+    private func prompt(_ query: Query, _ runtime: ModelRuntime) throws -> [Int32] {
+        let ids = runtime.promptTokens(query)
+        let maxTokens = query.sampling.maxTokens
+        guard ids.count + maxTokens <= runtime.contextLength else {
+            throw ServiceError.tooLong("the prompt (\(ids.count) tokens) plus max_tokens (\(maxTokens)) "
+                + "exceed the context of \(runtime.contextLength) tokens")
+        }
+        return ids
+    }
+
     func answer(_ query: Query, onPiece: @escaping @Sendable (String) async -> Void) async throws -> AnsweredQuery {
         let start = DispatchTime.now()
         let (configuration, runtime) = live.withLock { $0 }
         let sampling = query.sampling
         guard sampling.maxTokens <= configuration.maxTokensLimit else {
             throw ServiceError.tooLong("max_tokens \(sampling.maxTokens) is above this agent's limit of \(configuration.maxTokensLimit)")
-        }
-        let promptIds = runtime.promptTokens(query)
-        guard promptIds.count + sampling.maxTokens <= runtime.contextLength else {
-            throw ServiceError.tooLong("the prompt (\(promptIds.count) tokens) plus max_tokens (\(sampling.maxTokens)) "
-                + "exceed the context of \(runtime.contextLength) tokens")
         }
         var timings = Timings()
         func finish(_ answer: Answer, cached: Bool, stale: Bool, key: CacheKey?) -> AnsweredQuery {
@@ -84,7 +91,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         }
 
         guard query.isCacheable else {
-            let answer = try await generate(runtime, promptIds, sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &timings)
             return finish(answer, cached: false, stale: false, key: nil)
         }
         let key = CacheKey.derive(modelFingerprint: runtime.fingerprint, chatTemplate: runtime.templateSource, query: query)
@@ -93,7 +100,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
         if query.cacheMode == .refresh {
             let startedAt = cache.clock.tick()
-            let answer = try await generate(runtime, promptIds, sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &timings)
             cache.fill(key, answer: answer, namespace: query.namespace, tags: query.tags, ttlMillis: ttl,
                        staleWhileRevalidateMillis: swr, startedAt: startedAt)
             return finish(answer, cached: false, stale: false, key: key)
@@ -106,7 +113,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         case .stale(let answer):
             cache.refresh(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                return try await generate(runtime, promptIds, sampling, onPiece: { _ in }, timings: &t)
+                return try await generate(runtime, try prompt(query, runtime), sampling, onPiece: { _ in }, timings: &t)
             }
             await onPiece(answer.text)
             return finish(answer, cached: true, stale: true, key: key)
@@ -114,7 +121,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
             let leader = TimingsBox()
             let answer = try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                let a = try await generate(runtime, promptIds, sampling, onPiece: onPiece, timings: &t)
+                let a = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &t)
                 leader.set(t)
                 return a
             }
@@ -186,15 +193,11 @@ final class AgentService: AnswerService, @unchecked Sendable {
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
         let cache = self.cache
         let outbox = self.outbox.withLock { $0 }
-        // The durable writes block on fsync: keep them off the cooperative threads. The tombstone
-        // and its outbox record are both on disk before the caller hears back.
+        // The durable write blocks on fsync: keep it off the cooperative threads. The tombstone
+        // and its outbox record are committed in one transaction before the caller hears back.
         let tombstone = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Tombstone, Error>) in
             DispatchQueue.global().async {
-                c.resume(with: Result {
-                    let t = try cache.invalidate(scope)
-                    try outbox?.append(t)
-                    return t
-                })
+                c.resume(with: Result { try cache.invalidate(scope, recordingIn: outbox) })
             }
         }
         // Publish now if connected (else the outbox is published after the reconnect).
@@ -217,6 +220,9 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func metricsText() async -> String {
         metrics.update(cache: cache.stats(), queueDepth: scheduler.depth)
+        if let peer = peer.withLock({ $0 }) {
+            metrics.update(peer: peer.statistics(), connected: peer.brokerState == "connected")
+        }
         return metrics.render()
     }
 }

@@ -17,16 +17,29 @@ final class ModelRuntime: @unchecked Sendable {
     private let generator: Generator
 
     init(path: String, threads: Int, contextLength: Int) throws {
-        let file = try GGUFFile(path: path)
-        file.adviseWillNeed()
-        model = try LlamaModel(file: file)
+        (model, fingerprint) = try Self.load(path)
+        // The parsed metadata went with the `GGUFFile` (the model keeps only the mapping and what
+        // it built from it): hand the freed heap back to the system.
+        #if canImport(Glibc)
+        _ = outpost_malloc_trim(0)
+        #endif
         template = try model.chatTemplate()
         templateSource = model.chatTemplateSource ?? template.family.rawValue
         self.contextLength = min(contextLength, model.config.contextLength)
         let session = try InferenceSession(model: model, contextLength: self.contextLength, threads: threads)
         generator = Generator(session: session)
-        fingerprint = Self.fingerprint(file)
         name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+    }
+
+    /// Maps and parses the file, builds the model and its fingerprint, then lets the kernel drop
+    /// the header and vocabulary pages, which nothing reads again.
+    private static func load(_ path: String) throws -> (LlamaModel, String) {
+        let file = try GGUFFile(path: path)
+        file.adviseWillNeed()
+        let model = try LlamaModel(file: file)
+        let fingerprint = Self.fingerprint(file)
+        file.releaseHeaderPages()
+        return (model, fingerprint)
     }
 
     /// SHA-256 over the file size, the whole header/metadata/tensor-table region and the first
@@ -69,3 +82,10 @@ final class ModelRuntime: @unchecked Sendable {
         try generator.generate(promptIds: promptIds, options: Self.options(sampling), isCancelled: isCancelled, onText: onText)
     }
 }
+
+#if canImport(Glibc)
+/// glibc's `malloc_trim` (declared in `<malloc.h>`, which the Glibc module does not export):
+/// returns freed heap memory to the system.
+@_silgen_name("malloc_trim")
+private func outpost_malloc_trim(_ pad: Int) -> Int32
+#endif

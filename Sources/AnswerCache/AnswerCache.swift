@@ -196,9 +196,15 @@ public final class AnswerCache: Sendable {
     /// queue at once, and committed to disk with `synchronous=FULL` before it returns.
     @discardableResult
     public func invalidate(_ scope: InvalidationScope) throws(AnswerCacheError) -> Tombstone {
+        try invalidate(scope, recordingIn: nil)
+    }
+
+    /// A local invalidation that is also to be announced to peers: the tombstone and its record in
+    /// `outbox` (which must be this cache's) are committed in one transaction.
+    public func invalidate(_ scope: InvalidationScope, recordingIn outbox: InvalidationOutbox?) throws(AnswerCacheError) -> Tombstone {
         try scope.validate()
         let tombstone = Tombstone(scope: scope, hlc: clock.tick())
-        try apply(tombstone)
+        try apply(tombstone, outboxCapacity: outbox?.capacity)
         return tombstone
     }
 
@@ -209,14 +215,14 @@ public final class AnswerCache: Sendable {
         try apply(tombstone)
     }
 
-    private func apply(_ tombstone: Tombstone) throws(AnswerCacheError) {
+    private func apply(_ tombstone: Tombstone, outboxCapacity: Int? = nil) throws(AnswerCacheError) {
         core.state.withLock { s in
             s.memory.removeAll {
                 $0.hlc <= tombstone.hlc && tombstone.scope.covers(key: $0.key, namespace: $0.namespace, tags: $0.tags)
             }
             _ = s.queue.invalidate(tombstone)
         }
-        _ = try core.store.invalidate(tombstone)
+        _ = try core.store.invalidate(tombstone, outboxCapacity: outboxCapacity)
         core.state.withLock { $0.stats.invalidationsApplied += 1 }
         configuration.onDurable?(.invalidated(tombstone))
     }

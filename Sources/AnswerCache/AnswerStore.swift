@@ -147,6 +147,7 @@ final class AnswerStore: Sendable {
         let deleteNamespace: SQLiteStatement
         let deleteAll: SQLiteStatement
         let evict: SQLiteStatement
+        let outboxInsert: SQLiteStatement
         let pageSize: Int64
 
         init(db: SQLiteDatabase) throws(AnswerCacheError) {
@@ -187,6 +188,7 @@ final class AnswerStore: Sendable {
             deleteAll = try db.prepare("DELETE FROM entries WHERE hlc <= ?2", persistent: true)
             evict = try db.prepare(
                 "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY last_access_ms LIMIT ?1)", persistent: true)
+            outboxInsert = try db.prepare(InvalidationOutbox.insertSQL, persistent: true)
             pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
         }
 
@@ -341,8 +343,10 @@ final class AnswerStore: Sendable {
     }
 
     /// Records the tombstone and deletes what it covers in one transaction committed with
-    /// `synchronous=FULL`: when this returns, the invalidation survives a power cut.
-    func invalidate(_ tombstone: Tombstone) throws(AnswerCacheError) -> Int {
+    /// `synchronous=FULL`: when this returns, the invalidation survives a power cut. With
+    /// `outboxCapacity`, the tombstone's outbox record is written in the same transaction, so a
+    /// crash cannot keep the one without the other.
+    func invalidate(_ tombstone: Tombstone, outboxCapacity: Int? = nil) throws(AnswerCacheError) -> Int {
         try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> Int in
             try w.db.execute("PRAGMA synchronous=FULL")
             defer { try? w.db.execute("PRAGMA synchronous=NORMAL") }
@@ -353,6 +357,9 @@ final class AnswerStore: Sendable {
                 try w.tombstone.bind(2, tombstone.scope.storageValue)
                 try w.tombstone.bind(3, hlc)
                 try w.tombstone.step()
+                if let outboxCapacity {
+                    try InvalidationOutbox.record(tombstone, capacity: outboxCapacity, in: w.db, insert: w.outboxInsert)
+                }
                 let delete: SQLiteStatement
                 switch tombstone.scope {
                 case .key(let k):

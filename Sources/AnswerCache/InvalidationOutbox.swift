@@ -36,7 +36,7 @@ public final class InvalidationOutbox: InvalidationLog {
             db = try SQLiteDatabase(path: path, flags: [.readWrite, .noMutex])
             db.setBusyTimeout(milliseconds: 5000)
             try db.execute("PRAGMA synchronous=FULL")
-            insert = try db.prepare("INSERT INTO outbox(kind, value, hlc) VALUES (?1, ?2, ?3)", persistent: true)
+            insert = try db.prepare(InvalidationOutbox.insertSQL, persistent: true)
             select = try db.prepare("SELECT seq, kind, value, hlc FROM outbox ORDER BY seq LIMIT ?1", persistent: true)
             delete = try db.prepare("DELETE FROM outbox WHERE seq <= ?1", persistent: true)
             getState = try db.prepare("SELECT value FROM peer_state WHERE name = ?1", persistent: true)
@@ -58,24 +58,33 @@ public final class InvalidationOutbox: InvalidationLog {
         try tombstone.scope.validate()
         try db.withLock { (c: inout Connection) throws(AnswerCacheError) in
             try c.db.transaction { () throws(AnswerCacheError) in
-                let count = try c.db.scalarInt("SELECT count(*) FROM outbox") ?? 0
-                if count >= Int64(capacity) {
-                    // Collapse: everything pending becomes one `all` at the newest clock reading.
-                    let newest = try c.db.scalarInt("SELECT max(hlc) FROM outbox") ?? 0
-                    try c.db.execute("DELETE FROM outbox")
-                    try Self.insert(c, Tombstone(scope: .all, hlc: HLCTimestamp(rawValue: UInt64(bitPattern: newest))))
-                }
-                try Self.insert(c, tombstone)
+                try Self.record(tombstone, capacity: capacity, in: c.db, insert: c.insert)
             }
         }
     }
 
-    private static func insert(_ c: Connection, _ t: Tombstone) throws(AnswerCacheError) {
-        defer { c.insert.reset() }
-        try c.insert.bind(1, t.scope.storageKind)
-        try c.insert.bind(2, t.scope.storageValue)
-        try c.insert.bind(3, Int64(bitPattern: t.hlc.rawValue))
-        try c.insert.step()
+    /// Adds `t` inside the caller's transaction on `db` (the cache's writer uses it to commit a
+    /// tombstone and its outbox record together). At capacity, everything pending collapses into
+    /// one `all` record at the newest clock reading first.
+    static func record(_ t: Tombstone, capacity: Int, in db: SQLiteDatabase, insert: SQLiteStatement) throws(AnswerCacheError) {
+        let count = try db.scalarInt("SELECT count(*) FROM outbox") ?? 0
+        if count >= Int64(capacity) {
+            let newest = try db.scalarInt("SELECT max(hlc) FROM outbox") ?? 0
+            try db.execute("DELETE FROM outbox")
+            try Self.insert(insert, Tombstone(scope: .all, hlc: HLCTimestamp(rawValue: UInt64(bitPattern: newest))))
+        }
+        try Self.insert(insert, t)
+    }
+
+    /// The statement `record` needs, prepared on another connection to the same file.
+    static let insertSQL = "INSERT INTO outbox(kind, value, hlc) VALUES (?1, ?2, ?3)"
+
+    private static func insert(_ statement: SQLiteStatement, _ t: Tombstone) throws(AnswerCacheError) {
+        defer { statement.reset() }
+        try statement.bind(1, t.scope.storageKind)
+        try statement.bind(2, t.scope.storageValue)
+        try statement.bind(3, Int64(bitPattern: t.hlc.rawValue))
+        try statement.step()
     }
 
     public func pending(limit: Int) throws -> [PendingInvalidation] {

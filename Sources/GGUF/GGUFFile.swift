@@ -22,13 +22,11 @@ public final class GGUFFile: @unchecked Sendable {
     /// Absolute offset of the tensor data section.
     public let dataOffset: Int
 
-    private let storage: Storage
+    /// The file's bytes. Views from `data(for:)` stay valid while the mapping lives; holding the
+    /// mapping alone (as a loaded model does) lets the parsed metadata be freed.
+    public let mapping: GGUFMapping
+    private var storage: GGUFMapping.Storage { mapping.storage }
     private let tensorIndex: [String: Int]
-
-    private enum Storage {
-        case mapped(UnsafeMutableRawPointer, Int)
-        case owned(UnsafeMutableRawBufferPointer)
-    }
 
     /// Opens and maps `path`. Throws `GGUFError` for a file that cannot be opened or is malformed.
     public convenience init(path: String) throws {
@@ -52,7 +50,7 @@ public final class GGUFFile: @unchecked Sendable {
             throw GGUFError.mapFailed(path, errno: e, reason: String(cString: strerror(e)))
         }
         do {
-            try self.init(storage: .mapped(p, size), bytes: UnsafeRawBufferPointer(start: p, count: size), path: path)
+            try self.init(storage: GGUFMapping.Storage.mapped(p, size), bytes: UnsafeRawBufferPointer(start: p, count: size), path: path)
         } catch {
             munmap(p, size)
             throw error
@@ -64,16 +62,16 @@ public final class GGUFFile: @unchecked Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
         _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
         do {
-            try self.init(storage: .owned(buffer), bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), path: name)
+            try self.init(storage: GGUFMapping.Storage.owned(buffer), bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), path: name)
         } catch {
             buffer.deallocate()
             throw error
         }
     }
 
-    private init(storage: Storage, bytes: UnsafeRawBufferPointer, path: String) throws {
+    private init(storage: GGUFMapping.Storage, bytes: UnsafeRawBufferPointer, path: String) throws {
         let parsed = try GGUFParser.parse(bytes, path: path)
-        self.storage = storage
+        self.mapping = GGUFMapping(storage: storage)
         self.path = path
         self.fileSize = bytes.count
         self.version = parsed.version
@@ -85,13 +83,6 @@ public final class GGUFFile: @unchecked Sendable {
         var index: [String: Int] = [:]
         for (i, t) in parsed.tensors.enumerated() { index[t.name] = i }
         self.tensorIndex = index
-    }
-
-    deinit {
-        switch storage {
-        case .mapped(let p, let size): munmap(p, size)
-        case .owned(let buffer): buffer.deallocate()
-        }
     }
 
     private var base: UnsafeRawPointer? {
@@ -135,6 +126,16 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Lets the kernel drop the resident pages of the header, metadata and tensor table (the
+    /// vocabulary alone is megabytes) once whatever needed them has been built. The mapping stays
+    /// valid: a later read faults the pages back in from the file.
+    public func releaseHeaderPages() {
+        guard case .mapped(let p, _) = storage else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let length = dataOffset / page * page  // never past the first tensor's page
+        if length > 0 { _ = madvise(p, length, MADV_DONTNEED) }
+    }
+
     // MARK: Typed metadata access
 
     public func string(_ key: String) -> String? { metadata[key]?.stringValue }
@@ -162,5 +163,26 @@ public final class GGUFFile: @unchecked Sendable {
             out.append(i)
         }
         return out
+    }
+}
+
+/// The memory holding a GGUF file: a read-only mapping, or a copy for files parsed from bytes.
+/// Unmapped (or freed) when the last reference goes.
+public final class GGUFMapping: @unchecked Sendable {
+    // @unchecked: immutable after init; the memory is only read.
+    enum Storage {
+        case mapped(UnsafeMutableRawPointer, Int)
+        case owned(UnsafeMutableRawBufferPointer)
+    }
+
+    let storage: Storage
+
+    init(storage: Storage) { self.storage = storage }
+
+    deinit {
+        switch storage {
+        case .mapped(let p, let size): munmap(p, size)
+        case .owned(let buffer): buffer.deallocate()
+        }
     }
 }

@@ -17,8 +17,9 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     }
 }
 
-/// One metadata value as read from a GGUF file.
-public indirect enum GGUFValue: Sendable, Equatable {
+/// One metadata value as read from a GGUF file. Not `indirect`: arrays hold their elements
+/// inline (a vocabulary is ~100k values; boxing each one costs megabytes for the life of the model).
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
     case array(elementType: GGUFValueType, values: [GGUFValue])

@@ -17,7 +17,9 @@ public final class LlamaModel: @unchecked Sendable {
         let wDown: WeightMatrix
     }
 
-    public let file: GGUFFile
+    /// The memory the weights are read from in place (the file's parsed metadata is not kept).
+    public let mapping: GGUFMapping
+    public let fileSize: Int
     public let config: LlamaConfig
     public let tokenizer: Tokenizer
     /// The Jinja source of the model's chat template, when it has one.
@@ -35,7 +37,8 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     public init(file: GGUFFile) throws {
-        self.file = file
+        self.mapping = file.mapping
+        self.fileSize = file.fileSize
         let config = try LlamaConfig(gguf: file)
         self.tokenizer = try Tokenizer(gguf: file)
         self.chatTemplateSource = file.string("tokenizer.chat_template")

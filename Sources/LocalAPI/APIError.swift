@@ -71,10 +71,9 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
 
     /// The JSON body.
     var body: Data {
-        var inner: [String: Any] = ["type": type, "message": message]
-        inner["param"] = param ?? NSNull()
-        inner["code"] = NSNull()
-        return (try? JSONSerialization.data(withJSONObject: ["error": inner], options: [.sortedKeys])) ?? Data()
+        let inner: [String: JSONValue] = ["type": .string(type), "message": .string(message),
+                                          "param": param.map { .string($0) } ?? .null, "code": .null]
+        return Data(JSONValue.object(["error": .object(inner)]).encoded())
     }
 
     func response() -> Response {

@@ -85,8 +85,9 @@ public struct LocalAPIServer: Service {
             try await Self.complete(request, kind: .completion, service: service, defaults: service.samplingDefaults ?? defaults)
         }
         router.get("/v1/models") { _, _ in
-            let model: [String: Any] = ["id": service.modelName, "object": "model", "created": 0, "owned_by": "outpost"]
-            return Self.json(["object": "list", "data": [model]])
+            let model: JSONValue = .object(["id": .string(service.modelName), "object": .string("model"), "created": .int(0),
+                                            "owned_by": .string("outpost")])
+            return Self.json(.object(["object": .string("list"), "data": .array([model])]))
         }
         router.get("/health") { _, _ in
             let report = await service.health()
@@ -100,19 +101,19 @@ public struct LocalAPIServer: Service {
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/v1/cache/stats") { _, _ in
-            Self.json(await service.cacheStatistics())
+            Self.json(.object(await service.cacheStatistics().mapValues { .int($0) }))
         }
         router.post("/v1/cache/invalidate") { request, _ in
             let body = try await request.body.collect(upTo: Self.maxBodyBytes)
             let scope = try Self.invalidationScope(Data(buffer: body))
             let receipt = try await service.invalidate(scope)
-            return Self.json(["invalidated": receipt.scope, "hlc": receipt.hlc, "durable": true])
+            return Self.json(.object(["invalidated": .string(receipt.scope), "hlc": .string(receipt.hlc), "durable": .bool(true)]))
         }
     }
 
-    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
         Response(status: status, headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(bytes: OpenAIResponse.json(object))))
+                 body: .init(byteBuffer: ByteBuffer(bytes: OpenAIResponse.json(value))))
     }
 
     /// `{"key":hex}`, `{"tag":t}`, `{"namespace":n}` or `{"all":true}` — exactly one.
@@ -166,7 +167,7 @@ public struct LocalAPIServer: Service {
                                                                                  answered: answered)))
             } catch {
                 let e = APIError.from(any: error)
-                continuation.yield(OpenAIResponse.sse(["error": ["type": e.type, "message": e.message]]))
+                continuation.yield(OpenAIResponse.sse(.object(["error": .object(["type": .string(e.type), "message": .string(e.message)])])))
             }
             continuation.yield(OpenAIResponse.sseDone)
             continuation.finish()

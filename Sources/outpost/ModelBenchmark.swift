@@ -93,7 +93,7 @@ struct ModelBenchmark {
             model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount,
             promptTokens: promptTokens, genTokens: genTokens, reps: reps, loadSeconds: loadSeconds,
             promptTokensPerS: Stats(promptRates), genTokensPerS: Stats(genRates),
-            peakRssBytes: Self.peakRSS(), modelFileBytes: model.file.fileSize,
+            peakRssBytes: Self.peakRSS(), modelFileBytes: model.fileSize,
             kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2)
     }
 

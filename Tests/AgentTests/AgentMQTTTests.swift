@@ -66,6 +66,14 @@ import Testing
         #expect(dropped)
         #expect((try b.post("/v1/chat/completions", json: Self.question).json?["outpost"] as? [String: Any])?["cached"] as? Bool == false)
 
+        // PeerSync's counters are in /metrics.
+        let metrics = try b.curl(["/metrics"]).body
+        func gauge(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(gauge("outpost_mqtt_connected") == 1)
+        #expect((gauge("outpost_mqtt_invalidations_applied") ?? 0) >= 1)
+
         // Retained status, then offline after a graceful stop.
         let sub = ["-V", "5", "-h", "127.0.0.1", "-p", "\(broker.port)", "-C", "1", "-W", "10", "-t", "outpost/site/gw/gw-a/status"]
         let online = try #require(Self.json(try Self.tool("mosquitto_sub", sub, in: dir)))

@@ -60,4 +60,35 @@ import Testing
         #expect(pending.last == last)
         #expect(throws: AnswerCacheError.self) { try InvalidationOutbox(cache: cache, capacity: 1) }
     }
+
+    @Test func aLocalInvalidationAndItsOutboxRecordAreCommittedTogether() throws {
+        let dir = try TemporaryDirectory(prefix: "outpost-outbox")
+        defer { dir.remove() }
+        let path = dir.file("cache.sqlite").path
+        let cache = try AnswerCache(configuration: AnswerCache.Configuration(path: path))
+        let outbox = try InvalidationOutbox(cache: cache, capacity: 2)
+        let key = CacheKey.derive(modelFingerprint: "m", chatTemplate: "chatml",
+                                  messages: [ChatMessage(role: "user", content: "q")],
+                                  sampling: SamplingParameters(), namespace: "default")
+        cache.fill(key, answer: Answer(text: "a"), tags: ["x"])
+        cache.flush()
+        let t1 = try cache.invalidate(.tag("x"), recordingIn: outbox)
+        #expect(try outbox.pending(limit: 10).map(\.tombstone) == [t1])
+        #expect(cache.lookup(key) == .miss)
+        // The writer's transaction honours the outbox's capacity like `append` does.
+        let t2 = try cache.invalidate(.namespace("n"), recordingIn: outbox)
+        let t3 = try cache.invalidate(.tag("y"), recordingIn: outbox)
+        let pending = try outbox.pending(limit: 10).map(\.tombstone)
+        #expect(pending.count == 2 && pending.first?.scope == .all && pending.last == t3)
+        #expect(pending.first?.hlc == t2.hlc)
+        // Without an outbox nothing is recorded.
+        _ = try cache.invalidate(.tag("z"))
+        #expect(try outbox.pending(limit: 10).count == 2)
+        cache.close()
+        // Both survive reopening, from one file.
+        let reopened = try AnswerCache(configuration: AnswerCache.Configuration(path: path))
+        #expect(try InvalidationOutbox(cache: reopened).pending(limit: 10).map(\.tombstone) == pending)
+        #expect(reopened.lookup(key) == .miss)
+        #expect(try reopened.integrityCheck() == ["ok"])
+    }
 }
