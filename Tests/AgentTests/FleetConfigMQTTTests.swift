@@ -165,10 +165,14 @@ import Testing
         #expect(Self.completionTokens(try Self.ask(a, story + " Please.")) == 3)
 
         // A newer fleet config: its new ttl is taken, its max_tokens still loses to the override.
-        let fleet2 = try keys.sign(#"{"generation":{"max_tokens":7},"cache":{"ttl_s":900}}"#, version: 2)
+        // Its batch_size sizes the write-behind queue at open: applied, but named as needing a restart.
+        let fleet2 = try keys.sign(#"{"generation":{"max_tokens":7},"cache":{"ttl_s":900,"batch_size":64}}"#, version: 2)
         try op.publish("outpost/site/config", fleet2, retain: true)
-        try Self.eventually("gw-a reports fleet config 2 applied") { try Self.health(a)["config_version"] as? Int == 2 }
-        #expect(op.config(of: "gw-a")?["state"] as? String == "applied")
+        try Self.eventually("gw-a reports fleet config 2 applied") {
+            op.config(of: "gw-a")?["version"] as? Int == 2 && op.config(of: "gw-a")?["state"] as? String == "applied"
+        }
+        #expect(try Self.health(a)["config_version"] as? Int == 2)
+        #expect(op.config(of: "gw-a")?["restart_required"] as? [String] == ["cache.batch_size"])
         #expect(Self.completionTokens(try Self.ask(a, story + " Thanks.")) == 3)
         #expect(try Self.effective(a, "cache", "ttl_s") as? Int == 900)
         #expect(try Self.effective(a, "generation", "max_tokens") as? Int == 3)
