@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "LocalAPI", "OutpostCore", "outpost", "OutpostTesting"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "LocalAPI", "OutpostCore", "PeerSync", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),

@@ -4,10 +4,21 @@ import Foundation
 import Logging
 
 extension Agent {
+    /// What `startFleetConfig` leaves for the rest of the start.
+    struct FleetStart: Sendable {
+        /// Applies configs; its configuration is the one to run with.
+        let target: AgentConfigTarget
+        let applier: ConfigApplier
+        /// The outcome at start: the `--fleet-config` file's, or a rollback's, or the committed
+        /// config applied again; nil when no fleet config was ever applied.
+        let status: ConfigStatus?
+        /// What a `--fleet-config` applied at this start asks to invalidate (done once the cache is open).
+        let pendingInvalidation: FleetSettings?
+    }
+
     /// Before the model loads: recovers the config store (a crash mid-apply rolls back), applies the
-    /// committed fleet config again, then the `--fleet-config` file if one was given. Returns the
-    /// target, whose configuration is the one to run with, and the applier for `/health`.
-    func startFleetConfig() async throws -> (target: AgentConfigTarget, applier: ConfigApplier) {
+    /// committed fleet config again, then the `--fleet-config` file if one was given.
+    func startFleetConfig() async throws -> FleetStart {
         let c = configuration
         let target = AgentConfigTarget(base: c)
         let applier: ConfigApplier
@@ -23,23 +34,26 @@ extension Agent {
             throw StartError(description: "fleet config: \(error.message)")
         }
         let now = Int64(Date().timeIntervalSince1970)
-        if let status = await applier.start(now: now) { log(status) }
+        var status = await applier.start(now: now)
+        if let status { FleetConfigService.log(status, logger: logger) }
+        if status == nil, await applier.live != .empty {
+            let live = await applier.live
+            status = ConfigStatus(version: live.versions.fleet, state: .applied, source: .fleet, at: now)
+        }
+        var pending: FleetSettings?
         if let file = c.fleetConfigFile {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw StartError(description: "cannot read the fleet config \(file)")
             }
-            log(await applier.apply(data, now: now))
+            let fileStatus = await applier.apply(data, now: now)
+            FleetConfigService.log(fileStatus, logger: logger)
+            if fileStatus.state == .applied {
+                let live = await applier.live
+                pending = fileStatus.source == .gateway ? live.gateway : live.fleet
+            }
+            // A replay of what is live (the same file given at every start) says nothing new.
+            if fileStatus.state != .rejected || status == nil { status = fileStatus }
         }
-        return (target, applier)
-    }
-
-    private func log(_ status: ConfigStatus) {
-        var metadata: Logger.Metadata = ["version": "\(status.version)", "state": "\(status.state.rawValue)"]
-        if let error = status.error { metadata["error"] = "\(error)" }
-        if status.state == .applied {
-            logger.info("fleet config applied", metadata: metadata)
-        } else {
-            logger.warning("fleet config not applied", metadata: metadata)
-        }
+        return FleetStart(target: target, applier: applier, status: status, pendingInvalidation: pending)
     }
 }

@@ -84,10 +84,15 @@ public struct Agent: Sendable {
             throw StartError(description: "\(error)")
         }
 
+        fleet.target.attach(service)
+        let configService = FleetConfigService(applier: fleet.applier, target: fleet.target, service: service, logger: logger)
         var peerService: PeerSyncService?
         if let m = c.mqtt {
             do {
                 var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
+                pc.topicRoot = m.topicRoot
+                pc.onConfig = { configService.receive($0) }
+                pc.maxConfigBytes = fleet.applier.verifier.maxEnvelopeBytes
                 pc.username = m.user
                 pc.passwordFile = m.passwordFile
                 pc.caFile = m.caFile
@@ -97,7 +102,14 @@ public struct Agent: Sendable {
                 let outbox = try InvalidationOutbox(cache: cache)
                 let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
                 service.attach(peer, outbox: outbox)
-                peerService = PeerSyncService(peer: peer, logger: logger)
+                let joined = pc
+                let ps = PeerSyncService(peer: peer, logger: logger, make: { root in
+                    var moved = joined
+                    moved.topicRoot = root
+                    return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
+                }, install: { service.attach($0, outbox: outbox) })
+                fleet.target.attach(peerService: ps, root: peer.topics.root)
+                peerService = ps
             } catch {
                 cache.close()
                 throw StartError(description: "cannot join the fleet over MQTT: \(error)")
@@ -113,8 +125,18 @@ public struct Agent: Sendable {
                   successTerminationBehavior: .gracefullyShutdownGroup),
             .init(service: api),
         ]
-        // Last, so it stops first: no new MQTT requests while the rest drains.
-        if let peerService { services.append(.init(service: peerService)) }
+        // Last, so they stop first: no new MQTT requests or configs while the rest drains.
+        if let peerService {
+            services.append(.init(service: configService))
+            services.append(.init(service: peerService))
+            // The status carries the live config from the start: what the committed config and
+            // `--fleet-config` came to (a rolled-back one included).
+            if let status = fleet.status { await service.reportConfig(status, restartRequired: []) }
+        }
+        // Invalidations of a `--fleet-config` applied at this start, now that the cache is open.
+        if let pending = fleet.pendingInvalidation {
+            await FleetConfigService.invalidate(pending, service: service, logger: logger)
+        }
         var groupConfig = ServiceGroupConfiguration(
             services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],

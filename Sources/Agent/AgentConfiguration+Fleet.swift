@@ -3,8 +3,9 @@ import Foundation
 import OutpostCore
 
 extension AgentConfiguration {
-    /// This configuration with fleet settings laid over it (`model.path`, `generation.*`, `cache.*`).
-    /// `mqtt.*` and `invalidate` are carried for the MQTT side and change nothing here.
+    /// This configuration with fleet settings laid over it (`model.path`, `generation.*`, `cache.*`,
+    /// `mqtt.topic_root` when the agent is in a fleet). `invalidate` is acted on once, when the
+    /// config carrying it is applied (`FleetConfigService`), and changes nothing here.
     func applying(_ settings: FleetSettings) throws(FleetConfigError) -> AgentConfiguration {
         var c = self
         func int(_ s: String, _ f: String) -> Int? {
@@ -27,6 +28,7 @@ extension AgentConfiguration {
         if let v = int("cache", "flush_interval_ms") { c.cache.flushIntervalMillis = v }
         if let v = int("cache", "batch_size") { c.cache.batchSize = v }
         if let v = int("cache", "queue_capacity") { c.cache.queueCapacity = v }
+        if case .string(let root)? = settings["mqtt", "topic_root"], c.mqtt != nil { c.mqtt?.topicRoot = root }
         do { try c.defaults.validate() } catch { throw .invalidPayload("generation: \(error.message)") }
         guard c.defaults.maxTokens <= c.maxTokensLimit else {
             throw .invalidPayload("generation.max_tokens \(c.defaults.maxTokens) is above max_tokens_limit \(c.maxTokensLimit)")

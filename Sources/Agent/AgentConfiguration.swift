@@ -36,6 +36,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var caFile: String?
         public var certFile: String?
         public var keyFile: String?
+        /// Topic root; `outpost/<fleet>` when nil (a fleet config's `mqtt.topic_root`).
+        public var topicRoot: String?
         public init(url: String, fleet: String) {
             self.url = url
             self.fleet = fleet

@@ -39,6 +39,12 @@ final class AgentMetrics: @unchecked Sendable {
         latency.recordNanoseconds(Int64(seconds * 1e9))
     }
 
+    /// A fleet config received over MQTT: `applied`, `rejected`, `rolled_back`, `redelivered`
+    /// (a retained one already applied), `empty` (the retained config cleared) or `dropped`.
+    func configs(outcome: String) {
+        Counter(label: "outpost_agent_fleet_configs_total", dimensions: [("outcome", outcome)]).increment()
+    }
+
     func update(cache stats: AnswerCacheStats, queueDepth depth: Int) {
         for (path, gauge) in cacheGauges { gauge.record(Double(stats[keyPath: path])) }
         queueDepth.record(Double(depth))

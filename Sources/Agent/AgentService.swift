@@ -11,8 +11,9 @@ import Synchronization
 /// The agent's `AnswerService`: every door's queries go through the answer cache to the model.
 final class AgentService: AnswerService, @unchecked Sendable {
     // @unchecked: every stored property is immutable or itself thread-safe.
-    let configuration: AgentConfiguration
-    let runtime: ModelRuntime
+    /// The configuration and model in use; a fleet config switches both at once (`switchLive`).
+    /// A request takes one snapshot at its start and runs on it to the end.
+    private let live: Mutex<(configuration: AgentConfiguration, runtime: ModelRuntime)>
     let cache: AnswerCache
     let scheduler: GenerationScheduler
     let metrics: AgentMetrics
@@ -27,15 +28,19 @@ final class AgentService: AnswerService, @unchecked Sendable {
     /// The durable outbox of invalidations for the fleet (in the cache file), with `peer`.
     private let outbox = Mutex<InvalidationOutbox?>(nil)
 
+    /// The last fleet config outcome, as the status's `config` object (carried over to a new
+    /// PeerSync when the topic root moves).
+    private let configStatus = Mutex<JSONValue?>(nil)
+
     func attach(_ peer: PeerSync, outbox: InvalidationOutbox) {
+        if let status = configStatus.withLock({ $0 }) { peer.setConfigStatus(status) }
         self.peer.withLock { $0 = peer }
         self.outbox.withLock { $0 = outbox }
     }
 
     init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics,
          fleetConfig: ConfigApplier, logger: Logger) {
-        self.configuration = configuration
-        self.runtime = runtime
+        self.live = Mutex((configuration, runtime))
         self.cache = cache
         self.scheduler = GenerationScheduler(maxQueued: configuration.maxQueuedRequests)
         self.metrics = metrics
@@ -44,14 +49,23 @@ final class AgentService: AnswerService, @unchecked Sendable {
         self.kernel = String(cString: cq_kernel_name())
     }
 
+    var configuration: AgentConfiguration { live.withLock { $0.configuration } }
+    var runtime: ModelRuntime { live.withLock { $0.runtime } }
     var modelName: String { runtime.name }
+    var samplingDefaults: OutpostCore.SamplingParameters? { configuration.defaults }
+
+    /// Switches the live configuration, and the model when `runtime` is given (requests already
+    /// running finish on the old one, which is freed after them).
+    func switchLive(_ configuration: AgentConfiguration, runtime: ModelRuntime?) {
+        live.withLock { $0 = (configuration, runtime ?? $0.runtime) }
+    }
 
     func markReady() { readyFlag.set() }
     var isReady: Bool { readyFlag.isSet }
 
     /// The prompt's tokens, checked against the context. Only a generation needs them: a cache
     /// hit is answered without tokenizing.
-    private func prompt(_ query: Query) throws -> [Int32] {
+    private func prompt(_ query: Query, _ runtime: ModelRuntime) throws -> [Int32] {
         let ids = runtime.promptTokens(query)
         let maxTokens = query.sampling.maxTokens
         guard ids.count + maxTokens <= runtime.contextLength else {
@@ -63,6 +77,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func answer(_ query: Query, onPiece: @escaping @Sendable (String) async -> Void) async throws -> AnsweredQuery {
         let start = DispatchTime.now()
+        let (configuration, runtime) = live.withLock { $0 }
         let sampling = query.sampling
         guard sampling.maxTokens <= configuration.maxTokensLimit else {
             throw ServiceError.tooLong("max_tokens \(sampling.maxTokens) is above this agent's limit of \(configuration.maxTokensLimit)")
@@ -76,7 +91,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         }
 
         guard query.isCacheable else {
-            let answer = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &timings)
             return finish(answer, cached: false, stale: false, key: nil)
         }
         let key = CacheKey.derive(modelFingerprint: runtime.fingerprint, chatTemplate: runtime.templateSource, query: query)
@@ -85,7 +100,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
         if query.cacheMode == .refresh {
             let startedAt = cache.clock.tick()
-            let answer = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &timings)
+            let answer = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &timings)
             cache.fill(key, answer: answer, namespace: query.namespace, tags: query.tags, ttlMillis: ttl,
                        staleWhileRevalidateMillis: swr, startedAt: startedAt)
             return finish(answer, cached: false, stale: false, key: key)
@@ -98,7 +113,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         case .stale(let answer):
             cache.refresh(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                return try await generate(try prompt(query), sampling, onPiece: { _ in }, timings: &t)
+                return try await generate(runtime, try prompt(query, runtime), sampling, onPiece: { _ in }, timings: &t)
             }
             await onPiece(answer.text)
             return finish(answer, cached: true, stale: true, key: key)
@@ -106,7 +121,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
             let leader = TimingsBox()
             let answer = try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
                 var t = Timings()
-                let a = try await generate(try prompt(query), sampling, onPiece: onPiece, timings: &t)
+                let a = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &t)
                 leader.set(t)
                 return a
             }
@@ -121,11 +136,10 @@ final class AgentService: AnswerService, @unchecked Sendable {
     }
 
     /// Runs the model for `promptIds`, streaming text to `onPiece`.
-    private func generate(_ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
+    private func generate(_ runtime: ModelRuntime, _ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
                           onPiece: @escaping @Sendable (String) async -> Void, timings: inout Timings) async throws -> Answer {
         let submitted = DispatchTime.now()
         let (pieces, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
-        let runtime = self.runtime
         let scheduler = self.scheduler
         @Sendable func job() async throws -> (GenerationResult, Double) {
             do {
@@ -157,7 +171,8 @@ final class AgentService: AnswerService, @unchecked Sendable {
     }
 
     func health() async -> HealthReport {
-        HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
+        let (configuration, runtime) = live.withLock { $0 }
+        return HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
                      configVersion: Int(await fleetConfig.configVersion), broker: peer.withLock { $0 }?.brokerState ?? "disabled",
                      gateway: configuration.gatewayID,
                      uptimeSeconds: Date().timeIntervalSince(started))
@@ -189,6 +204,18 @@ final class AgentService: AnswerService, @unchecked Sendable {
         peer.withLock { $0 }?.publishPending()
         logger.info("cache invalidated", metadata: ["scope": "\(scope)", "hlc": "\(tombstone.hlc)"])
         return InvalidationReceipt(scope: scope.description, hlc: tombstone.hlc.description)
+    }
+
+    /// Publishes a fleet config outcome as the MQTT status's `config` object (when in a fleet).
+    func reportConfig(_ status: ConfigStatus, restartRequired: [String]) async {
+        var json = status.json
+        if case .object(var o) = json {
+            o["restart_required"] = .array(restartRequired.map(JSONValue.string))
+            json = .object(o)
+        }
+        configStatus.withLock { $0 = json }
+        guard let peer = peer.withLock({ $0 }) else { return }
+        await peer.reportConfig(json)
     }
 
     func metricsText() async -> String {

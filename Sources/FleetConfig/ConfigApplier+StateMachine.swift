@@ -9,7 +9,7 @@ extension ConfigApplier {
             case switching(candidate: ConfigRecord, lastKnownGood: ConfigRecord, version: UInt64)
             case checking(candidate: ConfigRecord, lastKnownGood: ConfigRecord, version: UInt64)
             case committing(candidate: ConfigRecord, lastKnownGood: ConfigRecord, version: UInt64)
-            case restoring(lastKnownGood: ConfigRecord, version: UInt64, error: String)
+            case restoring(lastKnownGood: ConfigRecord, version: UInt64, error: FleetConfigError)
         }
 
         public enum Action: Sendable, Equatable {
@@ -28,6 +28,8 @@ extension ConfigApplier {
         }
 
         public private(set) var state: State
+        /// The source of the config being applied (for the statuses it reports).
+        private var source: ConfigSource?
 
         public init(live: ConfigRecord) { state = .idle(live: live) }
 
@@ -38,7 +40,7 @@ extension ConfigApplier {
 
         /// A config failed verification: nothing changes.
         public func rejected(version: UInt64, error: FleetConfigError, now: Int64) -> Action {
-            .report(ConfigStatus(version: version, state: .rejected, error: error.message, at: now))
+            .report(ConfigStatus(version: version, state: .rejected, failure: error, at: now))
         }
 
         /// A verified config arrived: persist it (and what it replaces) before touching anything live.
@@ -47,6 +49,7 @@ extension ConfigApplier {
                 preconditionFailure("ConfigApplier.StateMachine.start while an apply is in progress: \(state)")
             }
             let candidate = live.replacing(with: config)
+            source = config.source
             state = .persisting(candidate: candidate, lastKnownGood: live, version: config.version)
             return .persist(candidate: candidate, lastKnownGood: live)
         }
@@ -56,7 +59,7 @@ extension ConfigApplier {
             guard case .persisting(let candidate, let lkg, let version) = state else { return unexpected("persisted") }
             if let error {
                 state = .idle(live: lkg)
-                return .report(ConfigStatus(version: version, state: .rejected, error: error.message, at: now))
+                return .report(ConfigStatus(version: version, state: .rejected, failure: error, source: source, at: now))
             }
             state = .switching(candidate: candidate, lastKnownGood: lkg, version: version)
             return .switchTo(candidate.effective)
@@ -66,7 +69,7 @@ extension ConfigApplier {
         public mutating func switched(error: FleetConfigError?) -> Action {
             guard case .switching(let candidate, let lkg, let version) = state else { return unexpected("switched") }
             if let error {
-                state = .restoring(lastKnownGood: lkg, version: version, error: error.message)
+                state = .restoring(lastKnownGood: lkg, version: version, error: error)
                 return .restore(lkg)
             }
             state = .checking(candidate: candidate, lastKnownGood: lkg, version: version)
@@ -77,7 +80,7 @@ extension ConfigApplier {
         public mutating func checked(error: FleetConfigError?) -> Action {
             guard case .checking(let candidate, let lkg, let version) = state else { return unexpected("checked") }
             if let error {
-                state = .restoring(lastKnownGood: lkg, version: version, error: error.message)
+                state = .restoring(lastKnownGood: lkg, version: version, error: error)
                 return .restore(lkg)
             }
             var committed = candidate
@@ -91,19 +94,20 @@ extension ConfigApplier {
         public mutating func committed(error: FleetConfigError?, now: Int64) -> Action {
             guard case .committing(let candidate, let lkg, let version) = state else { return unexpected("committed") }
             if let error {
-                state = .restoring(lastKnownGood: lkg, version: version, error: error.message)
+                state = .restoring(lastKnownGood: lkg, version: version, error: error)
                 return .restore(lkg)
             }
             state = .idle(live: candidate)
-            return .report(ConfigStatus(version: version, state: .applied, at: now))
+            return .report(ConfigStatus(version: version, state: .applied, source: source, at: now))
         }
 
         /// The outcome of `.restore`.
         public mutating func restored(error: FleetConfigError?, now: Int64) -> Action {
             guard case .restoring(let lkg, let version, let reason) = state else { return unexpected("restored") }
             state = .idle(live: lkg)
-            let message = error.map { "\(reason); restoring last-known-good also failed: \($0.message)" } ?? reason
-            return .report(ConfigStatus(version: version, state: .rolledBack, error: message, at: now))
+            let message = error.map { "\(reason.message); restoring last-known-good also failed: \($0.message)" } ?? reason.message
+            return .report(ConfigStatus(version: version, state: .rolledBack, error: message, reason: reason.reason,
+                                        source: source, at: now))
         }
 
         private func unexpected(_ event: String) -> Action {

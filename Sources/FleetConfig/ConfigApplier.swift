@@ -9,12 +9,17 @@ public protocol ConfigTarget: Sendable {
 }
 
 /// Drives `StateMachine` with real I/O: verifies envelopes, runs the store's durable steps, switches
-/// and health-checks the target, and keeps the last status. One apply at a time (an actor).
+/// and health-checks the target, and keeps the last status. One apply at a time: the actor is
+/// reentrant at each `await` on the target, so applies queue behind `busy` (in arrival order).
 public actor ConfigApplier {
-    public let store: ConfigStore
-    public let verifier: ConfigVerifier
+    public nonisolated let store: ConfigStore
+    public nonisolated let verifier: ConfigVerifier
     private let target: any ConfigTarget
     private var machine: StateMachine
+    /// The live record as of the last idle moment (what `/health` reports while an apply runs).
+    private var lastLive: ConfigRecord
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
     public private(set) var lastStatus: ConfigStatus?
 
     /// Recovers the store (a pending record rolls back) but does not touch the target; call
@@ -25,15 +30,26 @@ public actor ConfigApplier {
         self.target = target
         let (live, rolledBack) = try store.recover()
         machine = StateMachine(live: live)
+        lastLive = live
         if rolledBack {
             lastStatus = ConfigStatus(version: live.versions.fleet, state: .rolledBack,
                                       error: "the agent stopped while applying a config; last-known-good restored",
-                                      at: Int64(Date().timeIntervalSince1970))
+                                      reason: "interrupted", at: Int64(Date().timeIntervalSince1970))
         }
     }
 
-    /// The live record (between applies).
-    public var live: ConfigRecord { machine.live ?? .empty }
+    /// The live record (during an apply, the one live before it).
+    public var live: ConfigRecord { machine.live ?? lastLive }
+
+    /// Whether `data` is an envelope whose version is the one already applied from its source:
+    /// a retained config delivered again (on every MQTT (re)subscription). Nothing is verified: the
+    /// caller does nothing with it.
+    public func isApplied(_ data: Data) -> Bool {
+        guard data.count <= verifier.maxEnvelopeBytes, let envelope = try? ConfigEnvelope.parse(data),
+              let source = verifier.source(of: envelope), let applied = try? store.appliedVersions()
+        else { return false }
+        return applied[source] == envelope.version
+    }
 
     /// The version `/health` reports: the fleet config's.
     public var configVersion: UInt64 { live.versions.fleet }
@@ -55,28 +71,40 @@ public actor ConfigApplier {
                 try? await target.switchTo(lkg.effective)
             } catch let storeError {
                 let status = ConfigStatus(version: live.versions.fleet, state: .rolledBack,
-                                          error: "\(error.message); restoring last-known-good failed: \(storeError.message)", at: now)
+                                          error: "\(error.message); restoring last-known-good failed: \(storeError.message)",
+                                          reason: error.reason, at: now)
                 lastStatus = status
                 return status
             }
             machine = StateMachine(live: lkg)
-            let status = ConfigStatus(version: live.versions.fleet, state: .rolledBack, error: error.message, at: now)
+            lastLive = lkg
+            let status = ConfigStatus(version: live.versions.fleet, state: .rolledBack, failure: error, at: now)
             lastStatus = status
             return status
         }
     }
 
-    /// Verifies and applies one envelope; returns (and keeps) its status.
+    /// Verifies and applies one envelope; returns (and keeps) its status. `source`, when given, is
+    /// where the envelope came from (its MQTT topic): its signed target must name the same source.
     @discardableResult
-    public func apply(_ data: Data, now: Int64) async -> ConfigStatus {
+    public func apply(_ data: Data, from source: ConfigSource? = nil, now: Int64) async -> ConfigStatus {
+        while busy { await withCheckedContinuation { waiters.append($0) } }
+        busy = true
+        defer {
+            busy = false
+            if !waiters.isEmpty { waiters.removeFirst().resume() }
+        }
         let applied: AppliedVersions
         let config: VerifiedConfig
         do throws(FleetConfigError) {
             applied = try store.appliedVersions()
-            config = try verifier.verify(data, applied: applied, now: now)
+            config = try verifier.verify(data, applied: applied, now: now, expecting: source)
         } catch {
-            let version = (try? ConfigEnvelope.parse(data))?.version ?? 0
-            return finish(machine.rejected(version: version, error: error, now: now))
+            let envelope = data.count <= verifier.maxEnvelopeBytes ? try? ConfigEnvelope.parse(data) : nil
+            var status = finish(machine.rejected(version: envelope?.version ?? 0, error: error, now: now))
+            status.source = envelope.flatMap(verifier.source(of:)) ?? source
+            lastStatus = status
+            return status
         }
         var action = machine.start(config)
         while true {
@@ -114,6 +142,7 @@ public actor ConfigApplier {
     private func finish(_ action: StateMachine.Action) -> ConfigStatus {
         guard case .report(let status) = action else { preconditionFailure("ConfigApplier finished on \(action)") }
         lastStatus = status
+        if let live = machine.live { lastLive = live }
         return status
     }
 }

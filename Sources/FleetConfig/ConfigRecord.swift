@@ -61,26 +61,49 @@ public struct ConfigRecord: Sendable, Equatable {
 }
 
 /// The outcome of the last config received, as published on the status topic:
-/// `{"version":N,"state":"applied"|"rejected"|"rolled_back","error":…,"at":…}`.
+/// `{"version":N,"state":"applied"|"rejected"|"rolled_back","error":…,"reason":…,"source":…,"at":…}`.
+/// `reason` is `FleetConfigError.reason` (a short stable word) when there is an error; `source` is
+/// `fleet` or `gateway` when known (a config too broken to read has none).
 public struct ConfigStatus: Sendable, Equatable {
     public enum State: String, Sendable { case applied, rejected, rolledBack = "rolled_back" }
 
     public var version: UInt64
     public var state: State
     public var error: String?
+    public var reason: String?
+    public var source: ConfigSource?
     /// Unix seconds.
     public var at: Int64
 
-    public init(version: UInt64, state: State, error: String? = nil, at: Int64) {
+    public init(version: UInt64, state: State, error: String? = nil, reason: String? = nil, source: ConfigSource? = nil,
+                at: Int64) {
         self.version = version
         self.state = state
         self.error = error
+        self.reason = reason
+        self.source = source
         self.at = at
+    }
+
+    /// A status for `error`, with its message and reason.
+    public init(version: UInt64, state: State, failure: FleetConfigError, source: ConfigSource? = nil, at: Int64) {
+        self.init(version: version, state: state, error: failure.message, reason: failure.reason, source: source, at: at)
     }
 
     public func jsonObject() -> [String: Any] {
         var o: [String: Any] = ["version": Int64(clamping: version), "state": state.rawValue, "at": at]
         o["error"] = error ?? NSNull()
+        o["reason"] = reason ?? NSNull()
+        o["source"] = source?.rawValue ?? NSNull()
         return o
+    }
+
+    /// The same object as a `JSONValue` (for the MQTT status, which is built from `JSONValue`s).
+    public var json: JSONValue {
+        .object([
+            "version": .number(Double(version)), "state": .string(state.rawValue), "at": .number(Double(at)),
+            "error": error.map { .string($0) } ?? .null, "reason": reason.map { .string($0) } ?? .null,
+            "source": source.map { .string($0.rawValue) } ?? .null,
+        ])
     }
 }

@@ -59,20 +59,21 @@ public struct ConfigVerifier: Sendable {
     /// Verifies `data` in this order: size, envelope shape, key, signature over the exact bytes,
     /// target, expiry, version, payload decoding and schema. The first failure is thrown.
     /// `now` is Unix seconds.
-    public func verify(_ data: Data, applied: AppliedVersions, now: Int64) throws(FleetConfigError) -> VerifiedConfig {
+    /// With `expecting`, the envelope must target that source (a gateway config published on the
+    /// fleet topic, or the reverse, is refused as `wrong_target`).
+    public func verify(_ data: Data, applied: AppliedVersions, now: Int64,
+                       expecting: ConfigSource? = nil) throws(FleetConfigError) -> VerifiedConfig {
         guard data.count <= maxEnvelopeBytes else { throw .oversized(data.count, limit: maxEnvelopeBytes) }
         let envelope = try ConfigEnvelope.parse(data)
         guard let key = trustedKeys.first(where: { $0.keyID == envelope.keyID }) else { throw .untrustedKey(envelope.keyID) }
         guard key.publicKey.isValidSignature(envelope.signature, for: envelope.signedMessage) else {
             throw .badSignature(keyID: key.keyID)
         }
-        let source: ConfigSource
-        if envelope.target == "fleet" {
-            source = .fleet
-        } else if let gatewayID, envelope.target == gatewayID {
-            source = .gateway
-        } else {
+        guard let source = source(of: envelope) else {
             throw .wrongTarget(envelope.target, expected: gatewayID ?? "no gateway id set")
+        }
+        if let expecting, expecting != source {
+            throw .targetMismatch(envelope.target, source: expecting.rawValue)
         }
         if let expiresAt = envelope.expiresAt, expiresAt <= now { throw .expired(at: expiresAt, now: now) }
         let current = applied[source]
@@ -91,5 +92,12 @@ public struct ConfigVerifier: Sendable {
             throw .unsupportedEncoding(envelope.encoding)
         }
         return VerifiedConfig(envelope: envelope, settings: try FleetSettings(payload: json), source: source)
+    }
+
+    /// `.fleet` for target `"fleet"`, `.gateway` for this gateway's id, nil for anything else.
+    public func source(of envelope: ConfigEnvelope) -> ConfigSource? {
+        if envelope.target == "fleet" { return .fleet }
+        if let gatewayID, envelope.target == gatewayID { return .gateway }
+        return nil
     }
 }

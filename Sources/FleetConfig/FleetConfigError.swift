@@ -60,6 +60,10 @@ public struct FleetConfigError: Error, CustomStringConvertible, Equatable, Senda
     public static func wrongTarget(_ target: String, expected: String) -> Self {
         .init(.wrongTarget, "the config targets \"\(target)\", not \"fleet\" or this gateway (\"\(expected)\")")
     }
+    public static func targetMismatch(_ target: String, source: String) -> Self {
+        .init(.wrongTarget, "the config targets \"\(target)\" but came from the \(source) config topic; publish fleet configs "
+            + "(target \"fleet\") on <root>/config and a gateway's (target its id) on <root>/gw/<id>/config")
+    }
     public static func unsupportedEncoding(_ encoding: String) -> Self {
         .init(.unsupportedEncoding, "payload encoding \"\(encoding)\" is not supported by this build; sign with encoding \"json\"")
     }

@@ -79,10 +79,10 @@ public struct LocalAPIServer: Service {
         let service = self.service
         let defaults = configuration.defaults
         router.post("/v1/chat/completions") { request, _ in
-            try await Self.complete(request, kind: .chat, service: service, defaults: defaults)
+            try await Self.complete(request, kind: .chat, service: service, defaults: service.samplingDefaults ?? defaults)
         }
         router.post("/v1/completions") { request, _ in
-            try await Self.complete(request, kind: .completion, service: service, defaults: defaults)
+            try await Self.complete(request, kind: .completion, service: service, defaults: service.samplingDefaults ?? defaults)
         }
         router.get("/v1/models") { _, _ in
             let model: JSONValue = .object(["id": .string(service.modelName), "object": .string("model"), "created": .int(0),

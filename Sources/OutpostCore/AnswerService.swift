@@ -19,6 +19,14 @@ public protocol AnswerService: Sendable {
 
     /// Prometheus text exposition of the agent's metrics.
     func metricsText() async -> String
+
+    /// Sampling defaults for the fields a request leaves out, when the service changes them while
+    /// running (a fleet config); nil leaves each door with the defaults it was configured with.
+    var samplingDefaults: SamplingParameters? { get }
+}
+
+extension AnswerService {
+    public var samplingDefaults: SamplingParameters? { nil }
 }
 
 /// An answer and where it came from.

@@ -42,6 +42,10 @@ public struct FleetTopics: Sendable, Hashable {
         topic.hasPrefix("\(root)/cache/watermark/") && !topic.dropFirst(root.count + 17).contains("/")
     }
 
+    /// Signed fleet configuration (retained): for the whole fleet, and for this gateway only.
+    public var fleetConfig: String { "\(root)/config" }
+    public var gatewayConfig: String { "\(root)/gw/\(gateway)/config" }
+
     public static func gatewayRequests(root: String, gateway: String) -> String { "\(root)/gw/\(gateway)/req" }
 
     /// Whether a received message is a request (on the fleet or this gateway's request topic).

@@ -212,6 +212,14 @@ public final class MosquittoClient: @unchecked Sendable {
         return mid
     }
 
+    /// Unsubscribes; returns the message id of the UNSUBSCRIBE.
+    @discardableResult
+    public func unsubscribe(_ pattern: String) throws -> Int32 {
+        var mid: Int32 = 0
+        try check(mosquitto_unsubscribe(handle, &mid, pattern), "unsubscribe from \(pattern)")
+        return mid
+    }
+
     /// Bounds the QoS 1 messages in flight: `receiveMaximum` (v5, announced to the broker: how many
     /// unacknowledged messages it may send us) and `sendMaximum` (how many of ours may await a PUBACK;
     /// libmosquitto queues the rest).

@@ -34,6 +34,14 @@ extension PeerSync {
         public var receiveMaximum = 64
         public var sendMaximum = 64
         public var maxQueued = 4096
+        /// Receives each message on the two config topics (`<root>/config`, `<root>/gw/<id>/config`),
+        /// in arrival order, on the task that reads MQTT events: it must hand the message over and
+        /// return at once (verifying and applying happen elsewhere). Without it the config topics
+        /// are not subscribed.
+        public var onConfig: (@Sendable (ConfigDelivery) -> Void)?
+        /// Largest config message handed over whole; a larger one arrives with an empty payload
+        /// and its size, to be refused as oversized without holding it.
+        public var maxConfigBytes = 256 * 1024
 
         public init(broker: BrokerURL, fleet: String, gatewayID: String) {
             self.broker = broker

@@ -39,6 +39,8 @@ extension PeerSync {
             var completionCounter = 0
             /// Peers' outbox positions applied, cached from the log (bounded: cleared when full).
             var positions: [String: PeerPosition] = [:]
+            /// The outcome of the last fleet config, as the status topic's `config` object.
+            var configStatus: JSONValue?
         }
 
         /// Where a peer's numbered invalidation or watermark stands against what was applied.
@@ -133,8 +135,29 @@ extension PeerSync {
                 try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false)
                 // Watermarks are retained: on every (re)subscription each peer's latest arrives.
                 try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true)
+                // Configs are retained state: the latest of each arrives on every (re)subscription,
+                // and the receiver treats a version it already applied as nothing new.
+                if configuration.onConfig != nil {
+                    try c.client.subscribe(topics.fleetConfig, qos: 1)
+                    try c.client.subscribe(topics.gatewayConfig, qos: 1)
+                }
             } catch {
                 count("subscribe_errors")
+            }
+        }
+
+        /// Every topic `subscribe()` subscribes.
+        var subscriptions: [String] {
+            [topics.sharedFleetRequests, topics.gatewayRequests, topics.invalidations, topics.watermarks]
+                + (configuration.onConfig != nil ? [topics.fleetConfig, topics.gatewayConfig] : [])
+        }
+
+        /// Drops this gateway's subscriptions from its broker session (before it moves to another
+        /// topic root: the session outlives this client, and would keep them).
+        func unsubscribe() {
+            guard let c = connection else { return }
+            for topic in subscriptions {
+                do { try c.client.unsubscribe(topic) } catch { count("subscribe_errors") }
             }
         }
 
@@ -301,6 +324,7 @@ extension PeerSync {
                 "model_fingerprint": .string(health.modelFingerprint),
                 "kernel": .string(health.kernel),
                 "config_version": .number(Double(health.configVersion)),
+                "config": state.withLock { $0.configStatus } ?? .null,
                 "cache": .object(cacheObject),
                 "uptime_s": .number((uptime * 1000).rounded() / 1000),
             ]).encoded()
@@ -353,6 +377,11 @@ extension PeerSync {
             case .message(let m):
                 if topics.isRequest(m.topic) {
                     accept(m, in: &group)
+                } else if let onConfig = configuration.onConfig, m.topic == topics.fleetConfig || m.topic == topics.gatewayConfig {
+                    count("configs_received")
+                    let whole = m.payload.count <= configuration.maxConfigBytes
+                    onConfig(ConfigDelivery(source: m.topic == topics.fleetConfig ? .fleet : .gateway, topic: m.topic,
+                                            payload: whole ? m.payload : [], byteCount: m.payload.count, retained: m.retain))
                 } else {
                     count("messages_ignored")
                 }

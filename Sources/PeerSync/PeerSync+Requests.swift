@@ -80,7 +80,7 @@ extension PeerSync.Core {
 
         let request: CompletionRequest
         do {
-            request = try CompletionRequest.parse(object: object, kind: .chat, defaults: configuration.samplingDefaults)
+            request = try CompletionRequest.parse(object: object, kind: .chat, defaults: service.samplingDefaults ?? configuration.samplingDefaults)
         } catch {
             count("requests_refused")
             reply(error: "invalid_request_error", error.message, param: error.field, to: address)

@@ -91,6 +91,25 @@ public final class PeerSync: Sendable {
         core.pumpOutbox()
     }
 
+    /// Leaves this topic root: unsubscribes everything from the broker session, so that a PeerSync
+    /// made for another root with the same gateway id (and so the same session) does not keep
+    /// receiving this root's messages. Then cancel `run()`.
+    public func leaveTopicRoot() {
+        core.unsubscribe()
+    }
+
+    /// Sets the status topic's `config` object without publishing it (it goes out on connect).
+    public func setConfigStatus(_ status: JSONValue) {
+        core.state.withLock { $0.configStatus = status }
+    }
+
+    /// Sets the status topic's `config` object (the outcome of the last fleet config) and
+    /// republishes the retained status now if connected (else it goes out on the next connect).
+    public func reportConfig(_ status: JSONValue) async {
+        core.state.withLock { $0.configStatus = status }
+        await core.publishStatus()
+    }
+
     /// `connected`, `connecting` or `disconnected`, for `/health`.
     public var brokerState: String { core.brokerState() }
 

@@ -33,7 +33,7 @@ import Testing
         guard case .commit(let committed) = m.checked(error: nil) else { Issue.record("expected commit"); return }
         #expect(committed.state == .committed)
         #expect(committed.versions == candidate.versions)
-        #expect(m.committed(error: nil, now: Fleet.now) == .report(ConfigStatus(version: 2, state: .applied, at: Fleet.now)))
+        #expect(m.committed(error: nil, now: Fleet.now) == .report(ConfigStatus(version: 2, state: .applied, source: .fleet, at: Fleet.now)))
         #expect(m.live == committed)
     }
 
@@ -64,6 +64,8 @@ import Testing
         #expect(status.state == .rolledBack)
         #expect(status.version == 2)
         #expect(status.error?.contains("did not load") == true)
+        #expect(status.reason == "health_check")
+        #expect(status.source == .fleet)
         #expect(m.live == old)
     }
 
@@ -90,7 +92,8 @@ import Testing
         let m = Machine(live: old)
         let action = m.rejected(version: 9, error: .replay(version: 9), now: Fleet.now)
         guard case .report(let status) = action else { Issue.record("expected report"); return }
-        #expect(status == ConfigStatus(version: 9, state: .rejected, error: FleetConfigError.replay(version: 9).message, at: Fleet.now))
+        #expect(status == ConfigStatus(version: 9, state: .rejected, error: FleetConfigError.replay(version: 9).message,
+                                       reason: "replay", at: Fleet.now))
         #expect(m.live == old)
     }
 }

@@ -35,7 +35,7 @@ final class RecordingTarget: ConfigTarget, @unchecked Sendable {
         let target = RecordingTarget()
         let a = try applier(dir, target)
         let status = await a.apply(try Fleet.signed(#"{"model":{"path":"/m1"}}"#, version: 3), now: Fleet.now)
-        #expect(status == ConfigStatus(version: 3, state: .applied, at: Fleet.now))
+        #expect(status == ConfigStatus(version: 3, state: .applied, source: .fleet, at: Fleet.now))
         #expect(await a.configVersion == 3)
         #expect(target.switches == ["/m1"])
 
@@ -100,5 +100,66 @@ final class RecordingTarget: ConfigTarget, @unchecked Sendable {
         #expect(await b.live.effective.modelPath == "/one")
         #expect(target.switches == ["/two", "/one"])
         #expect(try ConfigStore(stateDirectory: dir.path).committed().effective.modelPath == "/one")
+    }
+}
+
+/// A target whose switch takes a while, to overlap applies.
+final class SlowTarget: ConfigTarget, @unchecked Sendable {
+    private let lock = NSLock()
+    private var inside = 0
+    private var _maxInside = 0
+    var maxInside: Int { lock.withLock { _maxInside } }
+
+    func switchTo(_ settings: FleetSettings) async throws(FleetConfigError) {
+        lock.withLock { inside += 1; _maxInside = max(_maxInside, inside) }
+        try? await Task.sleep(for: .milliseconds(50))
+        lock.withLock { inside -= 1 }
+    }
+
+    func healthCheck(_ settings: FleetSettings) async throws(FleetConfigError) {}
+}
+
+@Suite struct ConfigApplierConcurrencyTests {
+    @Test func overlappingAppliesRunOneAtATimeAndTheLiveVersionStaysReadable() async throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let target = SlowTarget()
+        let a = try ConfigApplier(store: ConfigStore(stateDirectory: dir.path), verifier: Fleet.verifier(), target: target)
+        _ = await a.apply(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 1), now: Fleet.now)
+        // While an apply is in its (slow) switch, /health still reads the live version, not 0.
+        let second = Task { await a.apply(try! Fleet.signed(#"{"cache":{"ttl_s":2}}"#, version: 2), now: Fleet.now) }
+        let gateway = Task {
+            await a.apply(try! Fleet.signed(#"{"cache":{"ttl_s":3}}"#, version: 1, target: "gw-1"), now: Fleet.now)
+        }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(await a.configVersion >= 1)
+        #expect(await second.value.state == .applied)
+        #expect(await gateway.value.state == .applied)
+        #expect(target.maxInside == 1)
+        #expect(await a.live.versions == AppliedVersions(fleet: 2, gateway: 1))
+    }
+
+    @Test func isAppliedRecognisesTheAppliedVersionOfEachSourceOnly() async throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let a = try ConfigApplier(store: ConfigStore(stateDirectory: dir.path), verifier: Fleet.verifier(), target: RecordingTarget())
+        let fleet3 = try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 3)
+        #expect(await a.isApplied(fleet3) == false)
+        _ = await a.apply(fleet3, now: Fleet.now)
+        #expect(await a.isApplied(fleet3))
+        #expect(await a.isApplied(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 4)) == false)
+        #expect(await a.isApplied(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 3, target: "gw-1")) == false)
+        #expect(await a.isApplied(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 3, target: "gw-9")) == false)
+        #expect(await a.isApplied(Data("garbage".utf8)) == false)
+    }
+
+    @Test func aConfigFromTheOtherSourcesTopicIsAWrongTarget() async throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let a = try ConfigApplier(store: ConfigStore(stateDirectory: dir.path), verifier: Fleet.verifier(), target: RecordingTarget())
+        let onGatewayTopic = await a.apply(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 1), from: .gateway, now: Fleet.now)
+        #expect(onGatewayTopic.state == .rejected)
+        #expect(onGatewayTopic.reason == "wrong_target")
+        #expect(onGatewayTopic.source == .fleet)
+        let right = await a.apply(try Fleet.signed(#"{"cache":{"ttl_s":1}}"#, version: 1, target: "gw-1"), from: .gateway, now: Fleet.now)
+        #expect(right.state == .applied)
+        #expect(right.source == .gateway)
     }
 }
