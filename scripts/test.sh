@@ -16,4 +16,10 @@ config="${OUTPOST_TEST_CONFIG:-release}"
 flags=(-c "$config")
 if [ "$config" = release ]; then flags+=(-Xswiftc -enable-testing); fi
 swift build --build-tests "${flags[@]}"
-swift test --skip-build "${flags[@]}"
+# Two runs, one after the other. The first holds the tests that drive child processes (the agent,
+# the CLI) and wait on them; the second the in-process ones (gateways, caches, the engine), which
+# live on the test process's cooperative threads. On a 2-core machine that pool has two threads:
+# run together, a test blocked waiting on a child would starve an in-process gateway under test.
+process_suites='AgentTests|OutpostCLITests'
+swift test --skip-build "${flags[@]}" --filter "$process_suites"
+swift test --skip-build "${flags[@]}" --skip "$process_suites"
