@@ -71,7 +71,7 @@ final class AnswerStore: Sendable {
             throw .corruptDatabase(path: path, detail: "cannot switch to WAL mode")
         }
         try db.execute("PRAGMA synchronous=NORMAL")
-        try tune(db)
+        try tune(db, cacheKiB: writerCacheKiB)
         if version < schemaVersion {
             try db.transaction { () throws(AnswerCacheError) in
                 for step in Int(version)..<Int(schemaVersion) {
@@ -83,12 +83,18 @@ final class AnswerStore: Sendable {
         return db
     }
 
-    /// Connection settings (not stored in the file): a page cache large enough for the key index,
-    /// memory-mapped reads, and checkpoints every 32 MiB of WAL rather than every 4 MiB, so pages
-    /// rewritten by consecutive flushes are copied into the database once.
-    static func tune(_ db: SQLiteDatabase) throws(AnswerCacheError) {
+    /// Page cache of the writer: room for the indexes and table pages a flush rewrites (smaller
+    /// caps cost durable fill throughput). The reader reads the file through the mapping and
+    /// needs little.
+    static let writerCacheKiB = 65536
+    static let readerCacheKiB = 2048
+
+    /// Connection settings (not stored in the file): a bounded page cache, memory-mapped reads,
+    /// and checkpoints every 32 MiB of WAL rather than every 4 MiB, so pages rewritten by
+    /// consecutive flushes are copied into the database once.
+    static func tune(_ db: SQLiteDatabase, cacheKiB: Int) throws(AnswerCacheError) {
         try db.execute("""
-            PRAGMA cache_size=-65536;
+            PRAGMA cache_size=-\(cacheKiB);
             PRAGMA mmap_size=268435456;
             PRAGMA wal_autocheckpoint=8192;
             PRAGMA journal_size_limit=67108864;
@@ -434,7 +440,7 @@ final class AnswerStore: Sendable {
         init(db: SQLiteDatabase) throws(AnswerCacheError) {
             self.db = db
             db.setBusyTimeout(milliseconds: 5000)
-            try AnswerStore.tune(db)
+            try AnswerStore.tune(db, cacheKiB: AnswerStore.readerCacheKiB)
             select = try db.prepare("""
                 SELECT namespace, tags, hlc, created_ms, expires_ms, stale_until_ms, codec, raw_size, value
                 FROM entries WHERE key_prefix = ?2 AND key = ?1
