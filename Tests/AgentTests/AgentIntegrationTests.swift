@@ -167,7 +167,13 @@ import Testing
         let keep = try agent.post("/v1/chat/completions", json: Self.chat("Keep me.", maxTokens: 4, extra: ",\"cache_tags\":[\"keep\"]"))
         let drop = try agent.post("/v1/chat/completions", json: Self.chat("Drop me.", maxTokens: 4, extra: ",\"cache_tags\":[\"drop\"]"))
         #expect(keep.status == 200 && drop.status == 200)
-        usleep(500_000)  // several flush intervals (100 ms): both fills are on disk
+        // Both fills flushed to disk (the write-behind queue runs every 100 ms).
+        let flushDeadline = Date().addingTimeInterval(20)
+        while Date() < flushDeadline {
+            let stats = try agent.curl(["/v1/cache/stats"]).json ?? [:]
+            if (stats["entries"] as? Int ?? 0) >= 2, stats["queue_depth"] as? Int == 0 { break }
+            usleep(50_000)
+        }
         #expect(try agent.post("/v1/cache/invalidate", json: "{\"tag\":\"drop\"}").status == 200)
         agent.kill9()
         try agent.start()
@@ -188,9 +194,15 @@ import Testing
                                     arguments: ["-sS", "--unix-socket", agent.socketPath, "-X", "POST", "--data-binary", "@\(file)",
                                                 "http://localhost/v1/chat/completions"],
                                     stdoutPath: agent.directory.file("long.out").path)
-        usleep(300_000)
-        // ...so the next one is refused at once.
-        let refused = try agent.post("/v1/chat/completions", json: Self.chat("Quick?", maxTokens: 2, extra: ",\"cache\":\"bypass\""))
+        // ...so the next one is refused at once (asked again until the long one has reached the
+        // agent, however slow the machine).
+        let quick = Self.chat("Quick?", maxTokens: 2, extra: ",\"cache\":\"bypass\"")
+        var refused = try agent.post("/v1/chat/completions", json: quick)
+        let deadline = Date().addingTimeInterval(30)
+        while refused.status != 503, long.isRunning, Date() < deadline {
+            usleep(100_000)
+            refused = try agent.post("/v1/chat/completions", json: quick)
+        }
         #expect(refused.status == 503, "\(refused.body)")
         #expect(refused.headers["retry-after"] != nil)
         _ = long.wait(timeout: 300)

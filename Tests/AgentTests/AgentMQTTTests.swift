@@ -34,7 +34,7 @@ import Testing
             while Date() < deadline, (try agent.curl(["/health"]).json?["broker"] as? String) != "connected" { usleep(50_000) }
             #expect(try agent.curl(["/health"]).json?["broker"] as? String == "connected")
         }
-        usleep(300_000)  // subscriptions in place
+        usleep(1_000_000)  // subscriptions in place (SUBACKs follow the CONNACK that /health reports)
 
         // v5 request/response with mosquitto_rr, twice: computed, then from the cache.
         let rr = ["-V", "5", "-h", "127.0.0.1", "-p", "\(broker.port)", "-q", "1", "-W", "60",
