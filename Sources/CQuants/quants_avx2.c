@@ -158,6 +158,191 @@ CQ_AVX2 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *vx, const void *vy)
     return sum;
 }
 
+// ---- Tiled mat-mat (cq_matmul) ---------------------------------------------------------------
+//
+// Tiles of R weight rows x T tokens: each weight block is unpacked once per tile and dotted with
+// T activation blocks (T = 4 for prefill batches), or one activation block is shared by R = 4 rows
+// (decode). The activations' f16 scales (d, and s for Q8_1) are converted once per call into
+// `scales`: per group of up to four tokens, [block][4] floats of d and of s, so a tile broadcasts
+// them straight from memory. Rows are walked in chunks that stay in L1 while every token group
+// passes over them. The sums are the vec-dots' (exact integer block sums, float accumulation
+// in another order).
+
+enum { CQ_TILE_ROWS_CHUNK = 16, CQ_TOKEN_CHUNK = 32 };
+
+/// a[0..3] each summed across lanes, as [sum a0, sum a1, sum a2, sum a3].
+static inline CQ_AVX2 __m128 cq_hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// Q4_1 x Q8_1 tile: R rows from `w`, T tokens (T is 1 or 4) from `x`; ds/ss hold the tokens'
+/// d and s as [block][4]. Writes y[t * y_stride + r].
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
+                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+    __m256 acc[4][4];
+    __m128 ms[4];
+    for (int r = 0; r < R; r++) {
+        ms[r] = _mm_setzero_ps();
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128 sy = _mm_loadu_ps(ss + b * 4);
+        for (int r = 0; r < R; r++) {
+            const cq_block_q4_1 *xb = (const cq_block_q4_1 *)(w + (size_t)r * row_bytes) + b;
+            int32_t dm;
+            memcpy(&dm, &xb->d, 4);
+            const __m128 dmf = _mm_cvtph_ps(_mm_cvtsi32_si128(dm)); // [d, m, 0, 0]
+            const __m256 dx = _mm256_broadcastss_ps(dmf);
+            ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dmf, dmf, 0x55), sy, ms[r]);
+            const __m256i q = cq_unpack_nibbles(xb->qs);
+            for (int t = 0; t < T; t++) {
+                const cq_block_q8_1 *yb = (const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b;
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)yb->qs)), ones);
+                const __m256 scale = _mm256_mul_ps(dx, _mm256_broadcast_ss(ds + b * 4 + t));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    if (T == 4) {
+        for (int r = 0; r < R; r++) {
+            float out[4];
+            _mm_storeu_ps(out, _mm_add_ps(cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ms[r]));
+            for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
+        }
+    } else if (R == 4) {
+        const __m128 m = _mm_unpacklo_ps(_mm_unpacklo_ps(ms[0], ms[2]), _mm_unpacklo_ps(ms[1], ms[3]));
+        _mm_storeu_ps(y, _mm_add_ps(cq_hsum4_ps(acc[0][0], acc[1][0], acc[2][0], acc[3][0]), m));
+    } else {
+        for (int r = 0; r < R; r++) y[r] = cq_hsum_ps(acc[r][0]) + _mm_cvtss_f32(ms[r]);
+    }
+}
+
+/// Q8_0 x Q8_0 tile, as above (no s; ss unused). The products go through maddubs on |w| and the
+/// activation with w's sign: exact while activations stay in -127...127.
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
+                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+    (void)ss;
+    __m256 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r++) {
+            const cq_block_q8_0 *xb = (const cq_block_q8_0 *)(w + (size_t)r * row_bytes) + b;
+            const __m256 dx = _mm256_set1_ps(CQ_FP16(xb->d));
+            const __m256i q = _mm256_loadu_si256((const __m256i *)xb->qs);
+            const __m256i aq = _mm256_sign_epi8(q, q); // |q|; -128 stays 0x80 = 128 unsigned
+            for (int t = 0; t < T; t++) {
+                const cq_block_q8_0 *yb = (const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b;
+                const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)yb->qs), q);
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), ones);
+                const __m256 scale = _mm256_mul_ps(dx, _mm256_broadcast_ss(ds + b * 4 + t));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    if (T == 4) {
+        for (int r = 0; r < R; r++) {
+            float out[4];
+            _mm_storeu_ps(out, cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+            for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
+        }
+    } else if (R == 4) {
+        _mm_storeu_ps(y, cq_hsum4_ps(acc[0][0], acc[1][0], acc[2][0], acc[3][0]));
+    } else {
+        for (int r = 0; r < R; r++) y[r] = cq_hsum_ps(acc[r][0]);
+    }
+}
+
+typedef void (*cq_tile_fn)(int64_t nb, const char *w, size_t row_bytes, const char *x, size_t x_stride,
+                           const float *ds, const float *ss, float *y, size_t y_stride);
+
+#define CQ_TILE_VARIANT(kind, R, T)                                                                          \
+    static CQ_AVX2 void cq_tile_##kind##_##R##x##T(int64_t nb, const char *w, size_t row_bytes, const char *x, \
+                                                   size_t x_stride, const float *ds, const float *ss, float *y, \
+                                                   size_t y_stride) {                                        \
+        cq_tile_##kind(R, T, nb, w, row_bytes, x, x_stride, ds, ss, y, y_stride);                            \
+    }
+CQ_TILE_VARIANT(q4_1_q8_1, 2, 4)
+CQ_TILE_VARIANT(q4_1_q8_1, 1, 4)
+CQ_TILE_VARIANT(q4_1_q8_1, 4, 1)
+CQ_TILE_VARIANT(q4_1_q8_1, 1, 1)
+CQ_TILE_VARIANT(q8_0_q8_0, 2, 4)
+CQ_TILE_VARIANT(q8_0_q8_0, 1, 4)
+CQ_TILE_VARIANT(q8_0_q8_0, 4, 1)
+CQ_TILE_VARIANT(q8_0_q8_0, 1, 1)
+
+/// Tokens [t0, t0 + count) of one chunk: groups of four, then single tokens. Group g starts at
+/// token first[g], has size[g] tokens and its scales at ds/ss + g * nb * 4.
+static CQ_AVX2 void cq_matmul_tiled(int has_s, const cq_tile_fn tiles[4], int64_t nb, size_t block_bytes,
+                                    const char *w, size_t row_bytes, const char *x, size_t x_stride, float *y,
+                                    size_t y_stride, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    const int64_t quads = tokens / 4, groups = quads + tokens % 4;
+    float ds[groups * nb * 4], ss[has_s ? groups * nb * 4 : 1];
+    for (int64_t g = 0; g < groups; g++) {
+        const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads), size = g < quads ? 4 : 1;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int64_t t = 0; t < 4; t++) {
+                float d = 0, s = 0;
+                if (t < size) {
+                    const cq_f16 *h = (const cq_f16 *)(x + (size_t)(first + t) * x_stride + (size_t)b * block_bytes);
+                    d = CQ_FP16(h[0]);
+                    s = CQ_FP16(h[1]);
+                }
+                ds[(g * nb + b) * 4 + t] = d;
+                if (has_s) ss[(g * nb + b) * 4 + t] = s;
+            }
+        }
+    }
+    const float *ssp = has_s ? ss : ds;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += CQ_TILE_ROWS_CHUNK) {
+        const int64_t r1 = r0 + CQ_TILE_ROWS_CHUNK < row_end ? r0 + CQ_TILE_ROWS_CHUNK : row_end;
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads);
+            const char *xg = x + (size_t)first * x_stride;
+            float *yg = y + (size_t)first * y_stride;
+            const float *dg = ds + g * nb * 4, *sg = ssp + g * nb * 4;
+            int64_t r = r0;
+            if (g < quads) {
+                for (; r + 2 <= r1; r += 2) tiles[0](nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+                for (; r < r1; r++) tiles[1](nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            } else {
+                for (; r < r1; r++) tiles[3](nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            }
+        }
+    }
+}
+
+int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                   size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    static const cq_tile_fn q4_1[4] = {cq_tile_q4_1_q8_1_2x4, cq_tile_q4_1_q8_1_1x4, cq_tile_q4_1_q8_1_4x1,
+                                       cq_tile_q4_1_q8_1_1x1};
+    static const cq_tile_fn q8_0[4] = {cq_tile_q8_0_q8_0_2x4, cq_tile_q8_0_q8_0_1x4, cq_tile_q8_0_q8_0_4x1,
+                                       cq_tile_q8_0_q8_0_1x1};
+    const cq_tile_fn *tiles;
+    size_t block_bytes;
+    int has_s;
+    switch (type) {
+    case CQ_TYPE_Q4_1: tiles = q4_1; block_bytes = sizeof(cq_block_q8_1); has_s = 1; break;
+    case CQ_TYPE_Q8_0: tiles = q8_0; block_bytes = sizeof(cq_block_q8_0); has_s = 0; break;
+    default:
+        return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_avx2, type), w, row_bytes, x, x_stride, y, y_stride, n,
+                                 row_begin, row_end, tokens);
+    }
+    const int64_t nb = n / CQ_QK;
+    if (nb == 0 || row_begin >= row_end) return 0;
+    for (int64_t t0 = 0; t0 < tokens; t0 += CQ_TOKEN_CHUNK) {
+        const int64_t count = tokens - t0 < CQ_TOKEN_CHUNK ? tokens - t0 : CQ_TOKEN_CHUNK;
+        cq_matmul_tiled(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)t0 * x_stride,
+                        x_stride, y + (size_t)t0 * y_stride, y_stride, row_begin, row_end, count);
+    }
+    return 0;
+}
+
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",
     .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_avx2,
@@ -165,6 +350,7 @@ const cq_kernels cq_kernels_avx2 = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_avx2,
     .f16_f32 = cq_vec_dot_f16_f32_avx2,
     .f32_f32 = cq_vec_dot_f32_f32_avx2,
+    .matmul = cq_matmul_avx2,
 };
 
 #endif // CQ_HAVE_AVX2_VARIANTS

@@ -8,6 +8,9 @@
 #include <string.h>
 
 typedef float (*cq_vec_dot_fn)(int64_t n, const void *x, const void *y);
+typedef int (*cq_matmul_fn)(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                            float *y, size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end,
+                            int64_t tokens);
 
 /// One kernel path: a name and one vec-dot per weight type.
 typedef struct {
@@ -17,7 +20,32 @@ typedef struct {
     cq_vec_dot_fn q8_0_q8_0;
     cq_vec_dot_fn f16_f32;
     cq_vec_dot_fn f32_f32;
+    cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
 } cq_kernels;
+
+/// The vec-dot of `k` for weights of `type`, or NULL for an unsupported type.
+static inline cq_vec_dot_fn cq_kernels_dot(const cq_kernels *k, int type) {
+    switch (type) {
+    case CQ_TYPE_F32: return k->f32_f32;
+    case CQ_TYPE_F16: return k->f16_f32;
+    case CQ_TYPE_Q4_0: return k->q4_0_q8_0;
+    case CQ_TYPE_Q4_1: return k->q4_1_q8_1;
+    case CQ_TYPE_Q8_0: return k->q8_0_q8_0;
+    default: return NULL;
+    }
+}
+
+/// cq_matmul by one vec-dot per (row, token) pair, rows outer so a weight row stays in cache.
+static inline int cq_matmul_by_dots(cq_vec_dot_fn dot, const void *w, size_t row_bytes, const void *x,
+                                    size_t x_stride, float *y, size_t y_stride, int64_t n, int64_t row_begin,
+                                    int64_t row_end, int64_t tokens) {
+    if (dot == NULL) return -1;
+    const char *row = (const char *)w + (size_t)row_begin * row_bytes;
+    for (int64_t r = row_begin; r < row_end; r++, row += row_bytes) {
+        for (int64_t t = 0; t < tokens; t++) y[(size_t)t * y_stride + r] = dot(n, row, (const char *)x + (size_t)t * x_stride);
+    }
+    return 0;
+}
 
 static inline float cq_bits_to_f32(uint32_t u) {
     float f;

@@ -290,6 +290,12 @@ float cq_vec_dot_f32_f32_scalar(int64_t n, const void *vx, const void *vy) {
     return (float)sum;
 }
 
+int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_scalar, type), w, row_bytes, x, x_stride, y, y_stride, n,
+                             row_begin, row_end, tokens);
+}
+
 // ---- Memory ------------------------------------------------------------------------------------
 
 // 16-byte vectors (GCC/Clang vector extension: SSE2 on x86_64, NEON on aarch64, both baseline)
@@ -316,4 +322,5 @@ const cq_kernels cq_kernels_scalar = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_scalar,
     .f16_f32 = cq_vec_dot_f16_f32_scalar,
     .f32_f32 = cq_vec_dot_f32_f32_scalar,
+    .matmul = NULL,
 };

@@ -5,7 +5,8 @@
 //   - F32 -> F16 rounding against the CPU's own conversion instruction (F16C / FCVTN),
 //   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
-//     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges.
+//     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
+//   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair.
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
 
@@ -452,6 +453,84 @@ static void test_matvec(void) {
     free(x); free(wf); free(y);
 }
 
+// ---- mat-mat (several tokens) -----------------------------------------------------------------------
+
+/// cq_matmul (dispatched, and each explicit variant) against the scalar reference dot of every
+/// (row, token) pair: token counts around the tile sizes, row ranges with odd ends.
+static void test_matmul(void) {
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q8_0, CQ_TYPE_F16, CQ_TYPE_F32};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q8_0", "F16", "F32"};
+    static const int64_t token_counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 32, 37};
+    static const int64_t lengths[] = {32, 576, 1536};
+    const int64_t rows = 23, maxt = 37, maxn = 1536;
+    float *x = malloc(maxn * 4), *wf = malloc(maxn * 4);
+    float *y = malloc(rows * maxt * 4);
+    typedef int (*mm_fn)(int, const void *, size_t, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
+    static const struct { const char *name; mm_fn fn; } impls[] = {
+        {"dispatched", cq_matmul},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_matmul_avx2},
+#endif
+    };
+    for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+        if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+        for (int t = 0; t < 5; t++) {
+            for (int li = 0; li < 3; li++) {
+                const int64_t n = lengths[li];
+                const size_t rb = cq_row_size(types[t], n), ab = cq_row_size(cq_vec_dot_type(types[t]), n);
+                uint8_t *w = malloc(rb * rows), *a = malloc(ab * maxt);
+                for (int64_t r = 0; r < rows; r++) {
+                    for (int64_t i = 0; i < n; i++) wf[i] = rnd_unit() * (float)(1 + (i % 3));
+                    cq_quantize_row(types[t], wf, w + r * rb, n);
+                }
+                for (int64_t k = 0; k < maxt; k++) {
+                    for (int64_t i = 0; i < n; i++) x[i] = rnd_unit() * (k % 4 == 0 ? 100.0f : 0.5f);
+                    cq_quantize_row(cq_vec_dot_type(types[t]), x, a + k * ab, n);
+                }
+                for (int ti = 0; ti < 10; ti++) {
+                    const int64_t nt = token_counts[ti];
+                    for (int64_t i = 0; i < rows * nt; i++) y[i] = -12345.0f;
+                    const int rc = impls[im].fn(types[t], w, rb, a, ab, y, rows, n, 2, 21, nt);
+                    int ok = rc == 0;
+                    double worst = 0;
+                    for (int64_t k = 0; k < nt && ok; k++) {
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float got = y[k * rows + r];
+                            if (r < 2 || r >= 21) {
+                                if (got != -12345.0f) ok = 0;
+                                continue;
+                            }
+                            float ref;
+                            switch (types[t]) {
+                            case CQ_TYPE_Q4_0: ref = cq_vec_dot_q4_0_q8_0_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_Q4_1: ref = cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_Q8_0: ref = cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_F16: ref = cq_vec_dot_f16_f32_scalar(n, w + r * rb, a + k * ab); break;
+                            default: ref = cq_vec_dot_f32_f32_scalar(n, w + r * rb, a + k * ab); break;
+                            }
+                            // magnitude: sum |w a| of the dequantized operands
+                            float wd[1536], ad[1536];
+                            cq_dequantize_row(types[t], w + r * rb, wd, n);
+                            cq_dequantize_row(cq_vec_dot_type(types[t]), a + k * ab, ad, n);
+                            double mag = 1e-30;
+                            for (int64_t i = 0; i < n; i++) mag += fabs((double)wd[i] * ad[i]);
+                            const int is_float = types[t] == CQ_TYPE_F16 || types[t] == CQ_TYPE_F32;
+                            const double e = fabs((double)got - ref) / mag;
+                            if (e > worst) worst = e;
+                            if (e > (is_float ? FLOAT_DOT_REL_BOUND : QUANT_DOT_REL_BOUND)) ok = 0;
+                        }
+                    }
+                    check(ok, "matmul %s %s n=%lld tokens=%lld rows [2,21): within bound of the scalar dots, other rows "
+                          "untouched (worst rel err %.3g)", impls[im].name, names[t], (long long)n, (long long)nt, worst);
+                }
+                free(w); free(a);
+            }
+        }
+    }
+    check(cq_matmul(7, x, 4, x, 4, y, 1, 32, 0, 1, 1) != 0, "matmul refuses an unsupported type");
+    free(x); free(wf); free(y);
+}
+
 int main(int argc, char **argv) {
     const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
     for (int i = 1; i < argc; i++) {
@@ -469,6 +548,7 @@ int main(int argc, char **argv) {
     test_quantizer_properties();
     test_variants();
     test_matvec();
+    test_matmul();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }

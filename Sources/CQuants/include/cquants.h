@@ -115,6 +115,16 @@ float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y);
 int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *y, int64_t n,
               int64_t row_begin, int64_t row_end);
 
+/// Mat-mat over several activation rows ("tokens"): y[t * y_stride + r] = dot(row r of w, token t)
+/// for r in [row_begin, row_end) and t in [0, tokens). Token t's converted activation row starts at
+/// x + t * x_stride bytes. Same types and row layout as cq_matvec. Paths with a tiled kernel unpack
+/// each weight block once for several tokens (prefill) or share one activation block across several
+/// rows (decode); the others loop over their vec-dot. Q8_0 activations must lie in -127...127, as
+/// cq_quantize_row makes them (the tiled kernels move the weight's sign onto the activation).
+/// Returns 0, or -1 for an unsupported type.
+int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+              size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
+
 // ---- Explicit variants (for tests and benchmarks) ---------------------------------------------
 
 float cq_vec_dot_q4_0_q8_0_scalar(int64_t n, const void *x, const void *y);
@@ -122,6 +132,9 @@ float cq_vec_dot_q4_1_q8_1_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_scalar(int64_t n, const void *x, const void *y);
+/// cq_matmul with the scalar reference vec-dots, one (row, token) pair at a time.
+int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define CQ_HAVE_AVX2_VARIANTS 1
@@ -131,6 +144,10 @@ float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *x, const void *y);
+/// Tiled for Q4_1 and Q8_0 weights (2 rows x 4 tokens, or 4 rows x 1 token); other types loop
+/// over the AVX2 vec-dots.
+int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                   size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
 
 #if defined(__aarch64__)
