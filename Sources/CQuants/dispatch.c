@@ -176,3 +176,13 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
     return cq_matmul_by_dots(cq_kernels_dot(k, type), w, row_bytes, x, x_stride, y, y_stride, n, row_begin, row_end,
                              tokens);
 }
+
+void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    const cq_kernels *k = cq_active();
+    if (k->attend_f16 != NULL) {
+        k->attend_f16(head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+    } else {
+        cq_attend_by_dots(k->f16_f32, head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+    }
+}

@@ -10,6 +10,7 @@
 #if defined(CQ_HAVE_AVX2_VARIANTS)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define CQ_AVX2 __attribute__((target("avx2,fma,f16c")))
 
@@ -340,6 +341,66 @@ int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, siz
     return 0;
 }
 
+// ---- Attention -------------------------------------------------------------------------------
+
+/// cq_attend_f16 with the products inline: F16C for the query and probability rounding (the
+/// same round-to-nearest-even as cq_f32_to_f16), probabilities kept as f16 so the V pass reads
+/// half the bytes; head dimensions that are not a multiple of 16 go through the AVX2 vec-dot.
+CQ_AVX2 void cq_attend_f16_avx2(int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                                const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    if (hd % 16 != 0) {
+        cq_attend_by_dots(cq_vec_dot_f16_f32_avx2, hd, length, q, keys, key_stride, values, value_stride, scale,
+                          scratch, out);
+        return;
+    }
+    float *qr = scratch, *scores = scratch + hd;
+    cq_f16 *probs = (cq_f16 *)(scores + length);
+    for (int64_t d = 0; d < hd; d += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(qr + d, _mm256_cvtph_ps(h));
+    }
+    float max = -INFINITY;
+    for (int64_t j = 0; j < length; j++) {
+        const cq_f16 *k = keys + (size_t)j * key_stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(qr + d), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(qr + d + 8), a1);
+        }
+        const float s = cq_hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < length; j++) {
+        const float e = expf(scores[j] - max);
+        scores[j] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int64_t j = 0;
+    for (; j + 8 <= length; j += 8) {
+        _mm_storeu_si128((__m128i *)(probs + j),
+                         _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(scores + j), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; j < length; j++) probs[j] = cq_f32_to_f16(scores[j] * inv);
+    for (int64_t d = 0; d < hd; d++) {
+        const cq_f16 *v = values + (size_t)d * value_stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= length; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))),
+                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i))), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i + 8))),
+                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i + 8))), a1);
+        }
+        float tail = 0;
+        for (; i < length; i++) tail += CQ_FP16(v[i]) * CQ_FP16(probs[i]);
+        out[d] = cq_hsum_ps(_mm256_add_ps(a0, a1)) + tail;
+    }
+}
+
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",
     .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_avx2,
@@ -348,6 +409,7 @@ const cq_kernels cq_kernels_avx2 = {
     .f16_f32 = cq_vec_dot_f16_f32_avx2,
     .f32_f32 = cq_vec_dot_f32_f32_avx2,
     .matmul = cq_matmul_avx2,
+    .attend_f16 = cq_attend_f16_avx2,
 };
 
 #endif // CQ_HAVE_AVX2_VARIANTS

@@ -21,7 +21,15 @@ typedef struct {
     cq_vec_dot_fn f16_f32;
     cq_vec_dot_fn f32_f32;
     cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
+    void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
+                       float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
 } cq_kernels;
+
+/// cq_attend_f16 through a vec-dot (F16 x F32) for both products; the softmax is shared by every
+/// path (declared in quants_scalar.c).
+void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys,
+                       size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                       float *out);
 
 /// The vec-dot of `k` for weights of `type`, or NULL for an unsupported type.
 static inline cq_vec_dot_fn cq_kernels_dot(const cq_kernels *k, int type) {

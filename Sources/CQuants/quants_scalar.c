@@ -296,6 +296,36 @@ int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, s
                              row_begin, row_end, tokens);
 }
 
+// ---- Attention -------------------------------------------------------------------------------
+
+void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t hd, int64_t length, const float *q, const cq_f16 *keys,
+                       size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                       float *out) {
+    float *qr = scratch, *scores = scratch + hd, *probs = scores + length;
+    for (int64_t d = 0; d < hd; d++) qr[d] = CQ_FP16(cq_f32_to_f16(q[d]));
+    float max = -INFINITY;
+    for (int64_t j = 0; j < length; j++) {
+        const float s = dot(hd, keys + (size_t)j * key_stride, qr) * scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < length; j++) {
+        const float e = expf(scores[j] - max);
+        scores[j] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < length; j++) probs[j] = CQ_FP16(cq_f32_to_f16(scores[j] * inv));
+    for (int64_t d = 0; d < hd; d++) out[d] = dot(length, values + (size_t)d * value_stride, probs);
+}
+
+void cq_attend_f16_scalar(int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                          const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    cq_attend_by_dots(cq_vec_dot_f16_f32_scalar, hd, length, q, keys, key_stride, values, value_stride, scale,
+                      scratch, out);
+}
+
 // ---- Memory ------------------------------------------------------------------------------------
 
 // 16-byte vectors (GCC/Clang vector extension: SSE2 on x86_64, NEON on aarch64, both baseline)

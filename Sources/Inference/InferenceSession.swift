@@ -333,33 +333,11 @@ public final class InferenceSession {
         let layerKeys = keys + l * ctx * kvDim
         let layerValues = values + l * ctx * kvDim
         let scale = 1 / sqrtf(Float(hd))
-        let scores = scratch
-        let probs = scores + ctx
-        let qr = probs + ctx
         for item in items {
             let t = item / heads, h = item % heads
             let kvh = h / group
-            let length = p0 + t + 1
-            let qh = q + t * qDim + h * hd
-            for d in 0..<hd { qr[d] = Float(f16Bits: cq_f32_to_f16(qh[d])) }
-            var maxScore = -Float.infinity
-            for j in 0..<length {
-                let s = cq_vec_dot_f16_f32(Int64(hd), layerKeys + j * kvDim + kvh * hd, qr) * scale
-                scores[j] = s
-                maxScore = max(maxScore, s)
-            }
-            var sum: Double = 0
-            for j in 0..<length {
-                let e = expf(scores[j] - maxScore)
-                scores[j] = e
-                sum += Double(e)
-            }
-            let inv = Float(1 / sum)
-            for j in 0..<length { probs[j] = Float(f16Bits: cq_f32_to_f16(scores[j] * inv)) }
-            let out = attn + t * qDim + h * hd
-            for d in 0..<hd {
-                out[d] = cq_vec_dot_f16_f32(Int64(length), layerValues + (kvh * hd + d) * ctx, probs)
-            }
+            cq_attend_f16(Int64(hd), Int64(p0 + t + 1), q + t * qDim + h * hd, layerKeys + kvh * hd, kvDim,
+                          layerValues + kvh * hd * ctx, ctx, scale, scratch, attn + t * qDim + h * hd)
         }
     }
 }

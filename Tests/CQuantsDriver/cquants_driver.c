@@ -6,6 +6,7 @@
 //   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
 //     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
+//   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference,
 //   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair.
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
@@ -531,6 +532,51 @@ static void test_matmul(void) {
     free(x); free(wf); free(y);
 }
 
+// ---- attention ---------------------------------------------------------------------------------------
+
+/// cq_attend_f16 (dispatched, and AVX2 on x86_64) against the scalar reference: the scores differ
+/// only in float summation order, so a probability may move by one f16 step (2^-11 relative).
+static void test_attend(void) {
+    static const int64_t dims[] = {64, 48, 32};
+    static const int64_t lengths[] = {1, 2, 7, 8, 15, 16, 17, 33, 129, 300};
+    const int64_t ctx = 300, maxd = 64;
+    cq_f16 *keys = malloc(ctx * maxd * 2), *values = malloc(ctx * maxd * 2);
+    float q[64], want[64], got[64];
+    float *scratch = malloc((2 * ctx + maxd + 16) * 4);
+    typedef void (*att_fn)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float, float *, float *);
+    static const struct { const char *name; att_fn fn; } impls[] = {
+        {"dispatched", cq_attend_f16},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_attend_f16_avx2},
+#endif
+    };
+    for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+        if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+        for (int di = 0; di < 3; di++) {
+            const int64_t hd = dims[di];
+            for (int64_t i = 0; i < ctx * maxd; i++) {
+                keys[i] = cq_f32_to_f16(rnd_unit() * 3.0f);
+                values[i] = cq_f32_to_f16(rnd_unit() * 2.0f);
+            }
+            for (int64_t d = 0; d < hd; d++) q[d] = rnd_unit() * 2.0f;
+            for (int li = 0; li < 10; li++) {
+                const int64_t len = lengths[li];
+                // keys of dimension hd, kv stride maxd (two heads side by side); values transposed
+                cq_attend_f16_scalar(hd, len, q, keys + 16, maxd, values, ctx, 0.125f, scratch, want);
+                impls[im].fn(hd, len, q, keys + 16, maxd, values, ctx, 0.125f, scratch, got);
+                double worst = 0;
+                for (int64_t d = 0; d < hd; d++) {
+                    const double e = fabs((double)got[d] - want[d]);
+                    if (e > worst) worst = e;
+                }
+                check(worst <= 2e-3 * 2.0, "attend %s hd=%lld length=%lld: worst |diff| %.3g", impls[im].name,
+                      (long long)hd, (long long)len, worst);
+            }
+        }
+    }
+    free(keys); free(values); free(scratch);
+}
+
 int main(int argc, char **argv) {
     const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
     for (int i = 1; i < argc; i++) {
@@ -549,6 +595,7 @@ int main(int argc, char **argv) {
     test_variants();
     test_matvec();
     test_matmul();
+    test_attend();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -125,6 +125,16 @@ int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *
 int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
               size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
+// ---- Attention (dispatched) -------------------------------------------------------------------
+
+/// One query head against `length` cached positions, as ggml without flash attention: the query
+/// rounded to f16, scores = scale * (k_j . q), softmax in f32 (sum in double), the probabilities
+/// rounded to f16, out[d] = sum_j p_j v[d][j]. Position j's key is keys[j * key_stride ...
+/// + head_dim); dimension d's values are values[d * value_stride ... + length) (a transposed V
+/// cache). `scratch` holds at least 2 * length + head_dim floats.
+void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
+
 // ---- Explicit variants (for tests and benchmarks) ---------------------------------------------
 
 float cq_vec_dot_q4_0_q8_0_scalar(int64_t n, const void *x, const void *y);
@@ -132,6 +142,8 @@ float cq_vec_dot_q4_1_q8_1_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_scalar(int64_t n, const void *x, const void *y);
+void cq_attend_f16_scalar(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                          const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
 /// cq_matmul with the scalar reference vec-dots, one (row, token) pair at a time.
 int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
                      size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
@@ -144,6 +156,8 @@ float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *x, const void *y);
+void cq_attend_f16_avx2(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                        const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
 /// Tiled for Q4_1 and Q8_0 weights (2 rows x 4 tokens, or 4 rows x 1 token); other types loop
 /// over the AVX2 vec-dots.
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
