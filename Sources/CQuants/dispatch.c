@@ -137,6 +137,8 @@ static inline const cq_kernels *cq_active(void) {
 
 const char *cq_kernel_name(void) { return cq_active()->name; }
 
+const cq_kernels *cq_active_table(void) { return cq_active(); }
+
 int cq_kernel_supported(const char *name) { return cq_path_usable(cq_find_path(name)); }
 
 int cq_kernel_select(const char *name) {

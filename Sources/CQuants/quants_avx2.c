@@ -341,6 +341,61 @@ int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, siz
     return 0;
 }
 
+// ---- Activation quantizers ---------------------------------------------------------------------
+
+/// One block of 32 floats -> d and 32 int8 as the reference computes them; returns sum(q).
+static inline CQ_AVX2 int cq_quantize_block_q8(const float *x, cq_f16 *d_out, int8_t *qs, float *d_value) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], absmask));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = cq_f32_to_f16(d);
+    *d_value = d;
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 signmask = _mm256_set1_ps(-0.0f);
+    __m256i q[4];
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) {
+        const __m256 p = _mm256_mul_ps(v[i], vid);
+        // roundf: truncate, then step away from zero when the dropped fraction is >= 0.5
+        const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(signmask, _mm256_sub_ps(p, t)), half, _CMP_GE_OQ);
+        const __m256 step = _mm256_and_ps(up, _mm256_or_ps(one, _mm256_and_ps(p, signmask)));
+        q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        sum = _mm256_add_epi32(sum, q[i]);
+    }
+    // int32 -> int8 (values within -127...127), undoing the per-lane interleave of the packs
+    const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+CQ_AVX2 void cq_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
+    cq_block_q8_0 *y = dst;
+    float d;
+    for (int64_t i = 0; i < n / CQ_QK; i++) (void)cq_quantize_block_q8(x + i * CQ_QK, &y[i].d, y[i].qs, &d);
+}
+
+CQ_AVX2 void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n) {
+    cq_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        float d;
+        const int sum = cq_quantize_block_q8(x + i * CQ_QK, &y[i].d, y[i].qs, &d);
+        y[i].s = cq_f32_to_f16((float)sum * d);
+    }
+}
+
 // ---- Attention -------------------------------------------------------------------------------
 
 /// cq_attend_f16 with the products inline: F16C for the query and probability rounding (the
@@ -408,6 +463,8 @@ const cq_kernels cq_kernels_avx2 = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_avx2,
     .f16_f32 = cq_vec_dot_f16_f32_avx2,
     .f32_f32 = cq_vec_dot_f32_f32_avx2,
+    .quantize_q8_0 = cq_quantize_row_q8_0_avx2,
+    .quantize_q8_1 = cq_quantize_row_q8_1_avx2,
     .matmul = cq_matmul_avx2,
     .attend_f16 = cq_attend_f16_avx2,
 };

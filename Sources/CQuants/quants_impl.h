@@ -20,6 +20,8 @@ typedef struct {
     cq_vec_dot_fn q8_0_q8_0;
     cq_vec_dot_fn f16_f32;
     cq_vec_dot_fn f32_f32;
+    void (*quantize_q8_0)(const float *, void *, int64_t); // NULL: the reference
+    void (*quantize_q8_1)(const float *, void *, int64_t); // NULL: the reference
     cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
     void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
                        float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
@@ -79,6 +81,9 @@ static inline float cq_f16_to_f32_inline(cq_f16 h) {
 }
 
 #define CQ_FP16(h) cq_f16_to_f32_inline(h)
+
+/// The active path's table (dispatch.c).
+const cq_kernels *cq_active_table(void);
 
 // Kernel tables defined by the per-arch files (dispatch.c picks one).
 extern const cq_kernels cq_kernels_scalar;

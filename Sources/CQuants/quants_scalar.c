@@ -223,8 +223,16 @@ int cq_quantize_row(int type, const float *x, void *dst, int64_t n) {
     case CQ_TYPE_F16: cq_f32_to_f16_row(x, dst, n); return 0;
     case CQ_TYPE_Q4_0: cq_quantize_row_q4_0(x, dst, n); return 0;
     case CQ_TYPE_Q4_1: cq_quantize_row_q4_1(x, dst, n); return 0;
-    case CQ_TYPE_Q8_0: cq_quantize_row_q8_0(x, dst, n); return 0;
-    case CQ_TYPE_Q8_1: cq_quantize_row_q8_1(x, dst, n); return 0;
+    case CQ_TYPE_Q8_0: {
+        const cq_kernels *k = cq_active_table();
+        (k->quantize_q8_0 != NULL ? k->quantize_q8_0 : cq_quantize_row_q8_0)(x, dst, n);
+        return 0;
+    }
+    case CQ_TYPE_Q8_1: {
+        const cq_kernels *k = cq_active_table();
+        (k->quantize_q8_1 != NULL ? k->quantize_q8_1 : cq_quantize_row_q8_1)(x, dst, n);
+        return 0;
+    }
     default: return -1;
     }
 }

@@ -532,6 +532,35 @@ static void test_matmul(void) {
     free(x); free(wf); free(y);
 }
 
+// ---- activation quantizers ---------------------------------------------------------------------------
+
+/// The dispatched Q8_0 / Q8_1 quantizers (and AVX2 ones) give the reference's bytes, ties included.
+static void test_activation_quantizers(void) {
+    enum { N = 32 * 40 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = rnd_unit() * (float)(1 + i % 7) * 3.0f;
+    // blocks 0-3: exact ties after scaling (amax 127 gives d = 1, so k + 0.5 is a tie)
+    for (int i = 0; i < 128; i++) x[i] = (i % 32 == 0) ? 127.0f : (float)((int)(rnd_u32() % 200) - 100) + 0.5f;
+    for (int i = 128; i < 160; i++) x[i] = 0.0f; // all-zero block
+    uint8_t want[36 * 40], got[36 * 40];
+    for (int t = 0; t < 2; t++) {
+        const int type = t == 0 ? CQ_TYPE_Q8_0 : CQ_TYPE_Q8_1;
+        const size_t bytes = cq_row_size(type, N);
+        if (t == 0) cq_quantize_row_q8_0(x, want, N); else cq_quantize_row_q8_1(x, want, N);
+        memset(got, 0xaa, sizeof got);
+        cq_quantize_row(type, x, got, N);
+        check(memcmp(want, got, bytes) == 0, "dispatched quantize %s (%s) equals the reference byte for byte",
+              t == 0 ? "Q8_0" : "Q8_1", cq_kernel_name());
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        if (cq_kernel_supported("avx2")) {
+            memset(got, 0xaa, sizeof got);
+            if (t == 0) cq_quantize_row_q8_0_avx2(x, got, N); else cq_quantize_row_q8_1_avx2(x, got, N);
+            check(memcmp(want, got, bytes) == 0, "avx2 quantize %s equals the reference byte for byte", t == 0 ? "Q8_0" : "Q8_1");
+        }
+#endif
+    }
+}
+
 // ---- attention ---------------------------------------------------------------------------------------
 
 /// cq_attend_f16 (dispatched, and AVX2 on x86_64) against the scalar reference: the scores differ
@@ -596,6 +625,7 @@ int main(int argc, char **argv) {
     test_matvec();
     test_matmul();
     test_attend();
+    test_activation_quantizers();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }

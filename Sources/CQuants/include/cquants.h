@@ -98,6 +98,8 @@ void cq_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q8_1(const float *x, void *dst, int64_t n);
 /// Quantizes (or converts, for F32/F16) a row to any supported type; returns 0, or -1 for an
 /// unsupported type. Typical use: cq_quantize_row(cq_vec_dot_type(weight_type), x, buf, n).
+/// Q8_0 and Q8_1 go through the chosen path's quantizer where it has one; those give the same bytes
+/// as the reference (tested byte for byte, ties included).
 int cq_quantize_row(int type, const float *x, void *dst, int64_t n);
 
 // ---- Dot products (dispatched) ---------------------------------------------------------------
@@ -156,6 +158,9 @@ float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *x, const void *y);
+/// Byte-identical to cq_quantize_row_q8_0 / _q8_1 (roundf's ties away from zero, rebuilt from truncation).
+void cq_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n);
 void cq_attend_f16_avx2(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
                         const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
 /// Tiled for Q4_1 and Q8_0 weights (2 rows x 4 tokens, or 4 rows x 1 token); other types loop
