@@ -100,10 +100,13 @@ struct Bench: AsyncParsableCommand {
                 kernel:  %@, %d thread(s)
                 prefill: %d tokens, %.1f tok/s median (min %.1f, max %.1f)
                 decode:  %d tokens, %.1f tok/s median (min %.1f, max %.1f)
+                memory:  %.1f MB read per token, %.2f GB/s read bandwidth: bound %.1f tok/s, decode at %.0f%% of it
                 peak RSS %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)
                 """, report.model, report.loadSeconds, report.kernel, report.threads,
                 report.promptTokens, report.promptTokensPerS.median, report.promptTokensPerS.min, report.promptTokensPerS.max,
                 report.genTokens, report.genTokensPerS.median, report.genTokensPerS.min, report.genTokensPerS.max,
+                Double(report.bytesPerToken) / 1e6, report.readBandwidthGBPerS, report.bandwidthBoundTokensPerS,
+                report.bandwidthFraction * 100,
                 Double(report.peakRssBytes) / 1_048_576, Double(report.modelFileBytes) / 1_048_576,
                 Double(report.kvCacheBytes) / 1_048_576))
         }

@@ -31,6 +31,14 @@ struct ModelBenchmark {
         var peakRssBytes: Int
         var modelFileBytes: Int
         var kvCacheBytes: Int
+        /// Read bandwidth of this machine at the same thread count (GB/s, best round).
+        var readBandwidthGBPerS: Double
+        /// Bytes one decode step reads: the weights, plus the KV cache at the mean decode position.
+        var bytesPerToken: Int
+        /// readBandwidth / bytesPerToken: the decode rate memory would allow.
+        var bandwidthBoundTokensPerS: Double
+        /// Median decode rate as a fraction of that bound.
+        var bandwidthFraction: Double
 
         enum CodingKeys: String, CodingKey {
             case model, kernel, threads, reps
@@ -42,6 +50,10 @@ struct ModelBenchmark {
             case peakRssBytes = "peak_rss_bytes"
             case modelFileBytes = "model_file_bytes"
             case kvCacheBytes = "kv_cache_bytes"
+            case readBandwidthGBPerS = "read_bandwidth_gb_s"
+            case bytesPerToken = "bytes_per_token"
+            case bandwidthBoundTokensPerS = "bandwidth_bound_tokens_per_s"
+            case bandwidthFraction = "bandwidth_fraction"
         }
     }
 
@@ -89,12 +101,28 @@ struct ModelBenchmark {
             log(String(format: "rep %d: prompt %.1f tok/s, decode %.1f tok/s", rep + 1, promptRates.last!, genRates.last!))
         }
         let cfg = model.config
+        // Peak RSS first: the bandwidth probe's buffer is not the engine's.
+        let peakRSS = Self.peakRSS()
+        var readBandwidth = Double.nan
+        if #available(macOS 15.0, *) {
+            readBandwidth = KernelBenchmark(types: [], threadCounts: [session.threadCount], minSeconds: 0.4,
+                                            workingSetBytes: 256 << 20, log: { _ in }).readBandwidth(threads: session.threadCount)
+        }
+        // K and V rows (f16) of every layer up to the mean decode position.
+        let meanPosition = Double(promptTokens) + Double(genTokens - 1) / 2 + 1
+        let kvBytes = Int(meanPosition * Double(2 * cfg.layerCount * cfg.kvDimension * 2))
+        let bytesPerToken = model.weightBytesPerToken + kvBytes
+        let genStats = Stats(genRates)
+        let bound = readBandwidth * 1e9 / Double(bytesPerToken)
+        log(String(format: "read bandwidth %.2f GB/s, %d bytes per token: bound %.1f tok/s", readBandwidth, bytesPerToken, bound))
         return Report(
             model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount,
             promptTokens: promptTokens, genTokens: genTokens, reps: reps, loadSeconds: loadSeconds,
-            promptTokensPerS: Stats(promptRates), genTokensPerS: Stats(genRates),
-            peakRssBytes: Self.peakRSS(), modelFileBytes: model.file.fileSize,
-            kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2)
+            promptTokensPerS: Stats(promptRates), genTokensPerS: genStats,
+            peakRssBytes: peakRSS, modelFileBytes: model.file.fileSize,
+            kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2,
+            readBandwidthGBPerS: readBandwidth, bytesPerToken: bytesPerToken, bandwidthBoundTokensPerS: bound,
+            bandwidthFraction: genStats.median / bound)
     }
 
     /// Peak resident set size of this process, in bytes.
