@@ -169,14 +169,16 @@ CQ_AVX2 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *vx, const void *vy)
 
 // ---- Tiled mat-mat (cq_matmul) ---------------------------------------------------------------
 //
-// Tiles of R weight rows x 4 tokens (prefill batches): each weight block is unpacked once and
-// dotted with four activation blocks. The activations' f16 scales (d, and s for Q8_1) are
-// converted once per call into [block][4] floats per quad of tokens, which the tiles broadcast
-// straight from memory. Rows are walked in chunks that stay in L1 while every quad passes over
-// them. Single tokens (decode, and a batch's last tokens % 4) go one row at a time through the
-// vec-dots, which prefetch ahead: one sequential stream of weights. (Tiles of 4 rows x 1 token,
-// four interleaved streams, ran 25% slower here.) The sums are the vec-dots' (exact integer
-// block sums, float accumulation in another order).
+// Tiles of R weight rows x T tokens. T = 4 (prefill batches): each weight block is unpacked once
+// and dotted with four activation blocks. T = 1 (decode, and a batch's last tokens % 4): two rows
+// at a time with a software prefetch CQ_PREFETCH_BYTES ahead. (Tiles of 4 rows x 1 token, four
+// interleaved streams, ran 25% slower here; two rows run as fast as the one-row vec-dot.) Every
+// (row, token) pair goes through the same operations in the same order whichever tile it lands
+// in, so a token's logits do not depend on how the tokens were split into batches (prefix KV
+// reuse relies on it). The activations' f16 scales (d, and s for Q8_1) are converted once per
+// call into [block][4] floats per group of tokens, which the tiles broadcast straight from
+// memory. Rows are walked in chunks that stay in L1 while every group passes over them. Against
+// the vec-dots: exact integer block sums, float accumulation in another order.
 
 enum { CQ_TILE_ROWS_CHUNK = 16, CQ_TOKEN_CHUNK = 32 };
 
@@ -186,7 +188,7 @@ static inline CQ_AVX2 __m128 cq_hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/// Q4_1 x Q8_1 tile: R rows from `w`, T = 4 tokens from `x`; ds/ss hold the tokens'
+/// Q4_1 x Q8_1 tile: R rows from `w`, T tokens (1 or 4) from `x`; ds/ss hold the tokens'
 /// d and s as [block][4]. Writes y[t * y_stride + r].
 static inline __attribute__((always_inline)) CQ_AVX2 void
 cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
@@ -202,6 +204,7 @@ cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t ro
         const __m128 sy = _mm_loadu_ps(ss + b * 4);
         for (int r = 0; r < R; r++) {
             const cq_block_q4_1 *xb = (const cq_block_q4_1 *)(w + (size_t)r * row_bytes) + b;
+            if (T == 1) _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
             int32_t dm;
             memcpy(&dm, &xb->d, 4);
             const __m128 dmf = _mm_cvtph_ps(_mm_cvtsi32_si128(dm)); // [d, m, 0, 0]
@@ -222,8 +225,11 @@ cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t ro
             _mm_storeu_ps(out, _mm_add_ps(cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ms[r]));
             for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
         }
-    } else {
-        for (int r = 0; r < R; r++) y[r] = cq_hsum_ps(acc[r][0]) + _mm_cvtss_f32(ms[r]);
+    } else { // the same reduction as lane 0 of a quad, so a token's sums never depend on its batch
+        for (int r = 0; r < R; r++) {
+            const __m256 a = acc[r][0];
+            y[r] = _mm_cvtss_f32(_mm_add_ps(cq_hsum4_ps(a, a, a, a), ms[r]));
+        }
     }
 }
 
@@ -240,6 +246,10 @@ cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t ro
     for (int64_t b = 0; b < nb; b++) {
         for (int r = 0; r < R; r++) {
             const cq_block_q8_0 *xb = (const cq_block_q8_0 *)(w + (size_t)r * row_bytes) + b;
+            if (T == 1) {
+                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES + 32, _MM_HINT_T0);
+            }
             const __m256 dx = _mm256_set1_ps(CQ_FP16(xb->d));
             const __m256i q = _mm256_loadu_si256((const __m256i *)xb->qs);
             const __m256i aq = _mm256_sign_epi8(q, q); // |q|; -128 stays 0x80 = 128 unsigned
@@ -258,8 +268,11 @@ cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t ro
             _mm_storeu_ps(out, cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
             for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
         }
-    } else {
-        for (int r = 0; r < R; r++) y[r] = cq_hsum_ps(acc[r][0]);
+    } else { // the same reduction as lane 0 of a quad
+        for (int r = 0; r < R; r++) {
+            const __m256 a = acc[r][0];
+            y[r] = _mm_cvtss_f32(cq_hsum4_ps(a, a, a, a));
+        }
     }
 }
 
@@ -274,62 +287,75 @@ typedef void (*cq_tile_fn)(int64_t nb, const char *w, size_t row_bytes, const ch
     }
 CQ_TILE_VARIANT(q4_1_q8_1, 2, 4)
 CQ_TILE_VARIANT(q4_1_q8_1, 1, 4)
+CQ_TILE_VARIANT(q4_1_q8_1, 2, 1)
+CQ_TILE_VARIANT(q4_1_q8_1, 1, 1)
 CQ_TILE_VARIANT(q8_0_q8_0, 2, 4)
 CQ_TILE_VARIANT(q8_0_q8_0, 1, 4)
+CQ_TILE_VARIANT(q8_0_q8_0, 2, 1)
+CQ_TILE_VARIANT(q8_0_q8_0, 1, 1)
 
-/// Groups of four tokens (quads) of one chunk through the tiles; the tokens' scales for quad g sit
-/// at ds/ss + g * nb * 4.
-static CQ_AVX2 void cq_matmul_quads(int has_s, const cq_tile_fn tiles[2], int64_t nb, size_t block_bytes,
-                                   const char *w, size_t row_bytes, const char *x, size_t x_stride, float *y,
-                                   size_t y_stride, int64_t row_begin, int64_t row_end, int64_t quads) {
-    float ds[quads * nb * 4], ss[has_s ? quads * nb * 4 : 1];
-    for (int64_t g = 0; g < quads; g++) {
+/// The tokens of one chunk in groups: quads first, then the last tokens % 4 one at a time. Group g
+/// starts at token g * 4 (quads) and has its tokens' scales at ds/ss + g * nb * 4.
+static CQ_AVX2 void cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64_t nb, size_t block_bytes,
+                                    const char *w, size_t row_bytes, const char *x, size_t x_stride, float *y,
+                                    size_t y_stride, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    const int64_t quads = tokens / 4, groups = quads + tokens % 4;
+    float ds[groups * nb * 4], ss[has_s ? groups * nb * 4 : 1];
+    for (int64_t g = 0; g < groups; g++) {
+        const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads), size = g < quads ? 4 : 1;
         for (int64_t b = 0; b < nb; b++) {
             for (int64_t t = 0; t < 4; t++) {
-                const cq_f16 *h = (const cq_f16 *)(x + (size_t)(g * 4 + t) * x_stride + (size_t)b * block_bytes);
-                ds[(g * nb + b) * 4 + t] = CQ_FP16(h[0]);
-                if (has_s) ss[(g * nb + b) * 4 + t] = CQ_FP16(h[1]);
+                float d = 0, sv = 0;
+                if (t < size) {
+                    const cq_f16 *h = (const cq_f16 *)(x + (size_t)(first + t) * x_stride + (size_t)b * block_bytes);
+                    d = CQ_FP16(h[0]);
+                    sv = CQ_FP16(h[1]);
+                }
+                ds[(g * nb + b) * 4 + t] = d;
+                if (has_s) ss[(g * nb + b) * 4 + t] = sv;
             }
         }
     }
     const float *ssp = has_s ? ss : ds;
     for (int64_t r0 = row_begin; r0 < row_end; r0 += CQ_TILE_ROWS_CHUNK) {
         const int64_t r1 = r0 + CQ_TILE_ROWS_CHUNK < row_end ? r0 + CQ_TILE_ROWS_CHUNK : row_end;
-        for (int64_t g = 0; g < quads; g++) {
-            const char *xg = x + (size_t)(g * 4) * x_stride;
-            float *yg = y + (size_t)(g * 4) * y_stride;
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads);
+            const char *xg = x + (size_t)first * x_stride;
+            float *yg = y + (size_t)first * y_stride;
             const float *dg = ds + g * nb * 4, *sg = ssp + g * nb * 4;
+            const cq_tile_fn pair = g < quads ? tiles[0] : tiles[2], single = g < quads ? tiles[1] : tiles[3];
             int64_t r = r0;
-            for (; r + 2 <= r1; r += 2) tiles[0](nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
-            for (; r < r1; r++) tiles[1](nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            for (; r + 2 <= r1; r += 2) pair(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            for (; r < r1; r++) single(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
         }
     }
 }
 
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
                    size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
-    static const cq_tile_fn q4_1[2] = {cq_tile_q4_1_q8_1_2x4, cq_tile_q4_1_q8_1_1x4};
-    static const cq_tile_fn q8_0[2] = {cq_tile_q8_0_q8_0_2x4, cq_tile_q8_0_q8_0_1x4};
+    static const cq_tile_fn q4_1[4] = {cq_tile_q4_1_q8_1_2x4, cq_tile_q4_1_q8_1_1x4, cq_tile_q4_1_q8_1_2x1,
+                                       cq_tile_q4_1_q8_1_1x1};
+    static const cq_tile_fn q8_0[4] = {cq_tile_q8_0_q8_0_2x4, cq_tile_q8_0_q8_0_1x4, cq_tile_q8_0_q8_0_2x1,
+                                       cq_tile_q8_0_q8_0_1x1};
     const cq_tile_fn *tiles;
     size_t block_bytes;
     int has_s;
-    const cq_vec_dot_fn dot = cq_kernels_dot(&cq_kernels_avx2, type);
     switch (type) {
     case CQ_TYPE_Q4_1: tiles = q4_1; block_bytes = sizeof(cq_block_q8_1); has_s = 1; break;
     case CQ_TYPE_Q8_0: tiles = q8_0; block_bytes = sizeof(cq_block_q8_0); has_s = 0; break;
-    default: return cq_matmul_by_dots(dot, w, row_bytes, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
+    default:
+        return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_avx2, type), w, row_bytes, x, x_stride, y, y_stride, n,
+                                 row_begin, row_end, tokens);
     }
     const int64_t nb = n / CQ_QK;
     if (nb == 0 || row_begin >= row_end) return 0;
-    const int64_t quads = tokens / 4;
-    for (int64_t g0 = 0; g0 < quads; g0 += CQ_TOKEN_CHUNK / 4) {
-        const int64_t count = quads - g0 < CQ_TOKEN_CHUNK / 4 ? quads - g0 : CQ_TOKEN_CHUNK / 4;
-        cq_matmul_quads(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)(g0 * 4) * x_stride,
-                        x_stride, y + (size_t)(g0 * 4) * y_stride, y_stride, row_begin, row_end, count);
+    for (int64_t t0 = 0; t0 < tokens; t0 += CQ_TOKEN_CHUNK) {
+        const int64_t count = tokens - t0 < CQ_TOKEN_CHUNK ? tokens - t0 : CQ_TOKEN_CHUNK;
+        cq_matmul_groups(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)t0 * x_stride,
+                         x_stride, y + (size_t)t0 * y_stride, y_stride, row_begin, row_end, count);
     }
-    // The last tokens % 4 (every decode step): one row at a time through the prefetching vec-dot.
-    return cq_matmul_by_dots(dot, w, row_bytes, (const char *)x + (size_t)(quads * 4) * x_stride, x_stride,
-                             y + (size_t)(quads * 4) * y_stride, y_stride, n, row_begin, row_end, tokens - quads * 4);
+    return 0;
 }
 
 // ---- Activation quantizers ---------------------------------------------------------------------

@@ -16,7 +16,9 @@ public final class InferenceSession {
     /// Tokens the KV cache holds at most.
     public let contextLength: Int
     /// Tokens evaluated so far (the next token's position).
-    public private(set) var position = 0
+    public var position: Int { cachedTokens.count }
+    /// The tokens whose keys and values the cache holds, in order (`position` of them).
+    public private(set) var cachedTokens: [Int32] = []
     /// Threads used by the forward pass, the caller included.
     public var threadCount: Int { pool.activeCount }
 
@@ -100,11 +102,25 @@ public final class InferenceSession {
     }
 
     /// Forgets every evaluated token.
-    public func reset() { position = 0 }
+    public func reset() { cachedTokens.removeAll(keepingCapacity: true) }
 
     /// Forgets the tokens from `newPosition` on (keeps a shared prompt prefix).
     public func truncate(to newPosition: Int) {
-        position = max(0, min(position, newPosition))
+        cachedTokens.removeLast(position - max(0, min(position, newPosition)))
+    }
+
+    /// Prepares the cache for `prompt`: keeps the longest prefix of the cached tokens that
+    /// `prompt` starts with (at most `prompt.count - 1` tokens, so that at least one token is
+    /// evaluated and gives logits), forgets the rest, and returns how many tokens it kept. Evaluate
+    /// `prompt[kept...]` next. The logits are the same as a fresh evaluation of the whole prompt:
+    /// every token's forward pass is independent of the batch it was evaluated in (the kernels sum
+    /// each (row, token) pair in the same order whatever the batch; attention is per token).
+    public func reusePrefix(of prompt: [Int32]) -> Int {
+        let limit = min(cachedTokens.count, prompt.count - 1)
+        var kept = 0
+        while kept < limit && cachedTokens[kept] == prompt[kept] { kept += 1 }
+        truncate(to: kept)
+        return kept
     }
 
     /// Evaluates `tokens` after the ones already in the cache and returns the logits that follow
@@ -135,6 +151,7 @@ public final class InferenceSession {
             tokens.withUnsafeBufferPointer { buf in
                 forward(UnsafeBufferPointer(rebasing: buf[start..<start + n]), logitsFrom: logitsFrom)
             }
+            cachedTokens.append(contentsOf: tokens[start..<start + n])
             let vocab = config.vocabularySize
             for r in logitsFrom..<n {
                 try body(start + r, UnsafeBufferPointer(start: logitsBuffer + (r - logitsFrom) * vocab, count: vocab))
@@ -190,8 +207,6 @@ public final class InferenceSession {
             multiply([(layer.wDown, ad.pointer, ad.rowBytes, tmp, dim)], tokens: n)
             for i in 0..<(n * dim) { x[i] += tmp[i] }
         }
-        position += n
-
         let rows = n - logitsFrom
         guard rows > 0 else { return }
         let vocab = config.vocabularySize
