@@ -47,6 +47,8 @@ public final class InferenceSession {
     /// Per-thread attention scratch: scores, probabilities and the rounded query.
     private let attentionScratch: UnsafeMutablePointer<Float>
     private let attentionScratchStride: Int
+    /// The SwiGLU output converted for the down projection (allocated at first use).
+    private var downActivations: UnsafeMutableRawPointer?
     private var logitsBuffer: UnsafeMutablePointer<Float>
     private var logitsRows: Int
 
@@ -99,6 +101,7 @@ public final class InferenceSession {
             p.deallocate()
         }
         for (_, b) in activationBuffers { b.pointer.deallocate() }
+        downActivations?.deallocate()
     }
 
     /// Forgets every evaluated token.
@@ -197,13 +200,18 @@ public final class InferenceSession {
             for t in 0..<n { rmsNorm(x + t * dim, weight: layer.ffnNorm, into: xn + t * dim) }
             let ag = convert(xn, rows: n, columns: dim, for: layer.wGate)
             let au = layer.wUp.activationType == layer.wGate.activationType ? ag : convert(xn, rows: n, columns: dim, for: layer.wUp)
-            multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
-                      (layer.wUp, au.pointer, au.rowBytes, up, ffn)], tokens: n)
-            for i in 0..<(n * ffn) {
-                let g = gate[i]
-                gate[i] = g / (1 + expf(-g)) * up[i]
+            let ad: (pointer: UnsafeRawPointer, rowBytes: Int)
+            if ffn % Int(CQ_QK) == 0 {
+                ad = gateUpSwiGLU(layer, ag, au, tokens: n)
+            } else {
+                multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
+                          (layer.wUp, au.pointer, au.rowBytes, up, ffn)], tokens: n)
+                for i in 0..<(n * ffn) {
+                    let g = gate[i]
+                    gate[i] = g / (1 + expf(-g)) * up[i]
+                }
+                ad = convert(gate, rows: n, columns: ffn, for: layer.wDown)
             }
-            let ad = convert(gate, rows: n, columns: ffn, for: layer.wDown)
             multiply([(layer.wDown, ad.pointer, ad.rowBytes, tmp, dim)], tokens: n)
             for i in 0..<(n * dim) { x[i] += tmp[i] }
         }
@@ -279,6 +287,44 @@ public final class InferenceSession {
             }
             offset += matrix.rows
         }
+    }
+
+    /// gate = silu(W_gate x) * (W_up x), converted for W_down, in one parallel step: each thread
+    /// takes the same whole blocks of 32 rows of both matrices, applies SwiGLU to them and
+    /// converts them, so no thread waits for another and the main thread does no serial pass.
+    /// The same operations per element as a serial pass, so the same results.
+    @_optimize(speed)
+    private func gateUpSwiGLU(_ layer: LlamaModel.Layer, _ ag: (pointer: UnsafeRawPointer, rowBytes: Int),
+                              _ au: (pointer: UnsafeRawPointer, rowBytes: Int), tokens n: Int)
+        -> (pointer: UnsafeRawPointer, rowBytes: Int) {
+        let ffn = config.feedForwardLength
+        let type = layer.wDown.activationType
+        let rowBytes = cq_row_size(type, Int64(ffn))
+        if downActivations == nil {
+            downActivations = .allocate(byteCount: Self.maxBatch * rowBytes, alignment: 64)
+        }
+        let out = downActivations!
+        let blockBytes = cq_row_size(type, Int64(CQ_QK))
+        let blocks = ffn / Int(CQ_QK)
+        let parts = pool.activeCount
+        let gate = self.gate, up = self.up
+        pool.run { index in
+            let mine = ThreadPool.chunk(blocks, parts: parts, index: index)
+            let rows = (mine.lowerBound * Int(CQ_QK))..<(mine.upperBound * Int(CQ_QK))
+            guard !rows.isEmpty else { return }
+            layer.wGate.multiply(rows: rows, activations: ag.pointer, xStride: ag.rowBytes, tokens: n, out: gate, outStride: ffn)
+            layer.wUp.multiply(rows: rows, activations: au.pointer, xStride: au.rowBytes, tokens: n, out: up, outStride: ffn)
+            for t in 0..<n {
+                let g = gate + t * ffn, u = up + t * ffn
+                for i in rows {
+                    let v = g[i]
+                    g[i] = v / (1 + expf(-v)) * u[i]
+                }
+                _ = cq_quantize_row(type, g + rows.lowerBound, out + t * rowBytes + mine.lowerBound * blockBytes,
+                                    Int64(rows.count))
+            }
+        }
+        return (UnsafeRawPointer(out), rowBytes)
     }
 
     /// cos/sin of every rotated pair for the batch's positions (ggml_rope_cache_init, normal mode).
