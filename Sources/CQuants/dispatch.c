@@ -137,6 +137,8 @@ static inline const cq_kernels *cq_active(void) {
 
 const char *cq_kernel_name(void) { return cq_active()->name; }
 
+const cq_kernels *cq_active_table(void) { return cq_active(); }
+
 int cq_kernel_supported(const char *name) { return cq_path_usable(cq_find_path(name)); }
 
 int cq_kernel_select(const char *name) {
@@ -162,17 +164,27 @@ float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y) { return cq_ac
 
 int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *y, int64_t n,
               int64_t row_begin, int64_t row_end) {
-    const cq_kernels *k = cq_active();
-    cq_vec_dot_fn dot;
-    switch (type) {
-    case CQ_TYPE_F32: dot = k->f32_f32; break;
-    case CQ_TYPE_F16: dot = k->f16_f32; break;
-    case CQ_TYPE_Q4_0: dot = k->q4_0_q8_0; break;
-    case CQ_TYPE_Q4_1: dot = k->q4_1_q8_1; break;
-    case CQ_TYPE_Q8_0: dot = k->q8_0_q8_0; break;
-    default: return -1;
-    }
+    const cq_vec_dot_fn dot = cq_kernels_dot(cq_active(), type);
+    if (dot == NULL) return -1;
     const char *row = (const char *)w + (size_t)row_begin * row_bytes;
     for (int64_t r = row_begin; r < row_end; r++, row += row_bytes) y[r] = dot(n, row, xq);
     return 0;
+}
+
+int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+              size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    const cq_kernels *k = cq_active();
+    if (k->matmul != NULL) return k->matmul(type, w, row_bytes, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
+    return cq_matmul_by_dots(cq_kernels_dot(k, type), w, row_bytes, x, x_stride, y, y_stride, n, row_begin, row_end,
+                             tokens);
+}
+
+void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    const cq_kernels *k = cq_active();
+    if (k->attend_f16 != NULL) {
+        k->attend_f16(head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+    } else {
+        cq_attend_by_dots(k->f16_f32, head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+    }
 }

@@ -10,8 +10,13 @@
 #if defined(CQ_HAVE_AVX2_VARIANTS)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define CQ_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+/// How far ahead of the block being summed the weight vec-dots prefetch: a mat-vec walks its
+/// rows as one sequential stream, and this distance (tried 640, 1024, 2048) gave the best decode.
+#define CQ_PREFETCH_BYTES 640
 
 static inline CQ_AVX2 float cq_hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -88,6 +93,7 @@ CQ_AVX2 float cq_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *v
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES, _MM_HINT_T0);
         acc0 = cq_block_q4_0_q8_0(&x[i], &y[i], acc0);
         acc1 = cq_block_q4_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
@@ -104,6 +110,7 @@ CQ_AVX2 float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *vx, const void *v
     __m128 ms0 = _mm_setzero_ps(), ms1 = _mm_setzero_ps(); // lane 1: sums of m_x * s_y
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES, _MM_HINT_T0);
         acc0 = cq_block_q4_1_q8_1(&x[i], &y[i], acc0, &ms0);
         acc1 = cq_block_q4_1_q8_1(&x[i + 1], &y[i + 1], acc1, &ms1);
     }
@@ -120,6 +127,8 @@ CQ_AVX2 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *v
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES + 64, _MM_HINT_T0);
         acc0 = cq_block_q8_0_q8_0(&x[i], &y[i], acc0);
         acc1 = cq_block_q8_0_q8_0(&x[i + 1], &y[i + 1], acc1);
     }
@@ -158,6 +167,312 @@ CQ_AVX2 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *vx, const void *vy)
     return sum;
 }
 
+// ---- Tiled mat-mat (cq_matmul) ---------------------------------------------------------------
+//
+// Tiles of R weight rows x T tokens. T = 4 (prefill batches): each weight block is unpacked once
+// and dotted with four activation blocks. T = 1 (decode, and a batch's last tokens % 4): two rows
+// at a time with a software prefetch CQ_PREFETCH_BYTES ahead. (Tiles of 4 rows x 1 token, four
+// interleaved streams, ran 25% slower here; two rows run as fast as the one-row vec-dot.) Every
+// (row, token) pair goes through the same operations in the same order whichever tile it lands
+// in, so a token's logits do not depend on how the tokens were split into batches (prefix KV
+// reuse relies on it). The activations' f16 scales (d, and s for Q8_1) are converted once per
+// call into [block][4] floats per group of tokens, which the tiles broadcast straight from
+// memory. Rows are walked in chunks that stay in L1 while every group passes over them. Against
+// the vec-dots: exact integer block sums, float accumulation in another order.
+
+enum { CQ_TILE_ROWS_CHUNK = 16, CQ_TOKEN_CHUNK = 32 };
+
+/// a[0..3] each summed across lanes, as [sum a0, sum a1, sum a2, sum a3].
+static inline CQ_AVX2 __m128 cq_hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/// Q4_1 x Q8_1 tile: R rows from `w`, T tokens (1 or 4) from `x`; ds/ss hold the tokens'
+/// d and s as [block][4]. Writes y[t * y_stride + r].
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
+                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+    __m256 acc[4][4];
+    __m128 ms[4];
+    for (int r = 0; r < R; r++) {
+        ms[r] = _mm_setzero_ps();
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128 sy = _mm_loadu_ps(ss + b * 4);
+        for (int r = 0; r < R; r++) {
+            const cq_block_q4_1 *xb = (const cq_block_q4_1 *)(w + (size_t)r * row_bytes) + b;
+            if (T == 1) _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+            int32_t dm;
+            memcpy(&dm, &xb->d, 4);
+            const __m128 dmf = _mm_cvtph_ps(_mm_cvtsi32_si128(dm)); // [d, m, 0, 0]
+            const __m256 dx = _mm256_broadcastss_ps(dmf);
+            ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dmf, dmf, 0x55), sy, ms[r]);
+            const __m256i q = cq_unpack_nibbles(xb->qs);
+            for (int t = 0; t < T; t++) {
+                const cq_block_q8_1 *yb = (const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b;
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)yb->qs)), ones);
+                const __m256 scale = _mm256_mul_ps(dx, _mm256_broadcast_ss(ds + b * 4 + t));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    if (T == 4) {
+        for (int r = 0; r < R; r++) {
+            float out[4];
+            _mm_storeu_ps(out, _mm_add_ps(cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ms[r]));
+            for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
+        }
+    } else { // the same reduction as lane 0 of a quad, so a token's sums never depend on its batch
+        for (int r = 0; r < R; r++) {
+            const __m256 a = acc[r][0];
+            y[r] = _mm_cvtss_f32(_mm_add_ps(cq_hsum4_ps(a, a, a, a), ms[r]));
+        }
+    }
+}
+
+/// Q8_0 x Q8_0 tile, as above (no s; ss unused). The products go through maddubs on |w| and the
+/// activation with w's sign: exact while activations stay in -127...127.
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
+                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+    (void)ss;
+    __m256 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int r = 0; r < R; r++) {
+            const cq_block_q8_0 *xb = (const cq_block_q8_0 *)(w + (size_t)r * row_bytes) + b;
+            if (T == 1) {
+                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES + 32, _MM_HINT_T0);
+            }
+            const __m256 dx = _mm256_set1_ps(CQ_FP16(xb->d));
+            const __m256i q = _mm256_loadu_si256((const __m256i *)xb->qs);
+            const __m256i aq = _mm256_sign_epi8(q, q); // |q|; -128 stays 0x80 = 128 unsigned
+            for (int t = 0; t < T; t++) {
+                const cq_block_q8_0 *yb = (const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b;
+                const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)yb->qs), q);
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aq, sy), ones);
+                const __m256 scale = _mm256_mul_ps(dx, _mm256_broadcast_ss(ds + b * 4 + t));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    if (T == 4) {
+        for (int r = 0; r < R; r++) {
+            float out[4];
+            _mm_storeu_ps(out, cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+            for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
+        }
+    } else { // the same reduction as lane 0 of a quad
+        for (int r = 0; r < R; r++) {
+            const __m256 a = acc[r][0];
+            y[r] = _mm_cvtss_f32(cq_hsum4_ps(a, a, a, a));
+        }
+    }
+}
+
+typedef void (*cq_tile_fn)(int64_t nb, const char *w, size_t row_bytes, const char *x, size_t x_stride,
+                           const float *ds, const float *ss, float *y, size_t y_stride);
+
+#define CQ_TILE_VARIANT(kind, R, T)                                                                          \
+    static CQ_AVX2 void cq_tile_##kind##_##R##x##T(int64_t nb, const char *w, size_t row_bytes, const char *x, \
+                                                   size_t x_stride, const float *ds, const float *ss, float *y, \
+                                                   size_t y_stride) {                                        \
+        cq_tile_##kind(R, T, nb, w, row_bytes, x, x_stride, ds, ss, y, y_stride);                            \
+    }
+CQ_TILE_VARIANT(q4_1_q8_1, 2, 4)
+CQ_TILE_VARIANT(q4_1_q8_1, 1, 4)
+CQ_TILE_VARIANT(q4_1_q8_1, 2, 1)
+CQ_TILE_VARIANT(q4_1_q8_1, 1, 1)
+CQ_TILE_VARIANT(q8_0_q8_0, 2, 4)
+CQ_TILE_VARIANT(q8_0_q8_0, 1, 4)
+CQ_TILE_VARIANT(q8_0_q8_0, 2, 1)
+CQ_TILE_VARIANT(q8_0_q8_0, 1, 1)
+
+/// The tokens of one chunk in groups: quads first, then the last tokens % 4 one at a time. Group g
+/// starts at token g * 4 (quads) and has its tokens' scales at ds/ss + g * nb * 4.
+static CQ_AVX2 void cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64_t nb, size_t block_bytes,
+                                    const char *w, size_t row_bytes, const char *x, size_t x_stride, float *y,
+                                    size_t y_stride, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    const int64_t quads = tokens / 4, groups = quads + tokens % 4;
+    float ds[groups * nb * 4], ss[has_s ? groups * nb * 4 : 1];
+    for (int64_t g = 0; g < groups; g++) {
+        const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads), size = g < quads ? 4 : 1;
+        for (int64_t b = 0; b < nb; b++) {
+            for (int64_t t = 0; t < 4; t++) {
+                float d = 0, sv = 0;
+                if (t < size) {
+                    const cq_f16 *h = (const cq_f16 *)(x + (size_t)(first + t) * x_stride + (size_t)b * block_bytes);
+                    d = CQ_FP16(h[0]);
+                    sv = CQ_FP16(h[1]);
+                }
+                ds[(g * nb + b) * 4 + t] = d;
+                if (has_s) ss[(g * nb + b) * 4 + t] = sv;
+            }
+        }
+    }
+    const float *ssp = has_s ? ss : ds;
+    for (int64_t r0 = row_begin; r0 < row_end; r0 += CQ_TILE_ROWS_CHUNK) {
+        const int64_t r1 = r0 + CQ_TILE_ROWS_CHUNK < row_end ? r0 + CQ_TILE_ROWS_CHUNK : row_end;
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads);
+            const char *xg = x + (size_t)first * x_stride;
+            float *yg = y + (size_t)first * y_stride;
+            const float *dg = ds + g * nb * 4, *sg = ssp + g * nb * 4;
+            const cq_tile_fn pair = g < quads ? tiles[0] : tiles[2], single = g < quads ? tiles[1] : tiles[3];
+            int64_t r = r0;
+            for (; r + 2 <= r1; r += 2) pair(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            for (; r < r1; r++) single(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+        }
+    }
+}
+
+int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                   size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    static const cq_tile_fn q4_1[4] = {cq_tile_q4_1_q8_1_2x4, cq_tile_q4_1_q8_1_1x4, cq_tile_q4_1_q8_1_2x1,
+                                       cq_tile_q4_1_q8_1_1x1};
+    static const cq_tile_fn q8_0[4] = {cq_tile_q8_0_q8_0_2x4, cq_tile_q8_0_q8_0_1x4, cq_tile_q8_0_q8_0_2x1,
+                                       cq_tile_q8_0_q8_0_1x1};
+    const cq_tile_fn *tiles;
+    size_t block_bytes;
+    int has_s;
+    switch (type) {
+    case CQ_TYPE_Q4_1: tiles = q4_1; block_bytes = sizeof(cq_block_q8_1); has_s = 1; break;
+    case CQ_TYPE_Q8_0: tiles = q8_0; block_bytes = sizeof(cq_block_q8_0); has_s = 0; break;
+    default:
+        return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_avx2, type), w, row_bytes, x, x_stride, y, y_stride, n,
+                                 row_begin, row_end, tokens);
+    }
+    const int64_t nb = n / CQ_QK;
+    if (nb == 0 || row_begin >= row_end) return 0;
+    for (int64_t t0 = 0; t0 < tokens; t0 += CQ_TOKEN_CHUNK) {
+        const int64_t count = tokens - t0 < CQ_TOKEN_CHUNK ? tokens - t0 : CQ_TOKEN_CHUNK;
+        cq_matmul_groups(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)t0 * x_stride,
+                         x_stride, y + (size_t)t0 * y_stride, y_stride, row_begin, row_end, count);
+    }
+    return 0;
+}
+
+// ---- Activation quantizers ---------------------------------------------------------------------
+
+/// One block of 32 floats -> d and 32 int8 as the reference computes them; returns sum(q).
+static inline CQ_AVX2 int cq_quantize_block_q8(const float *x, cq_f16 *d_out, int8_t *qs, float *d_value) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], absmask));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    *d_out = cq_f32_to_f16(d);
+    *d_value = d;
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 signmask = _mm256_set1_ps(-0.0f);
+    __m256i q[4];
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; i++) {
+        const __m256 p = _mm256_mul_ps(v[i], vid);
+        // roundf: truncate, then step away from zero when the dropped fraction is >= 0.5
+        const __m256 t = _mm256_round_ps(p, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(signmask, _mm256_sub_ps(p, t)), half, _CMP_GE_OQ);
+        const __m256 step = _mm256_and_ps(up, _mm256_or_ps(one, _mm256_and_ps(p, signmask)));
+        q[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        sum = _mm256_add_epi32(sum, q[i]);
+    }
+    // int32 -> int8 (values within -127...127), undoing the per-lane interleave of the packs
+    const __m256i p16 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)qs, _mm256_permutevar8x32_epi32(p16, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+CQ_AVX2 void cq_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
+    cq_block_q8_0 *y = dst;
+    float d;
+    for (int64_t i = 0; i < n / CQ_QK; i++) (void)cq_quantize_block_q8(x + i * CQ_QK, &y[i].d, y[i].qs, &d);
+}
+
+CQ_AVX2 void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n) {
+    cq_block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        float d;
+        const int sum = cq_quantize_block_q8(x + i * CQ_QK, &y[i].d, y[i].qs, &d);
+        y[i].s = cq_f32_to_f16((float)sum * d);
+    }
+}
+
+// ---- Attention -------------------------------------------------------------------------------
+
+/// cq_attend_f16 with the products inline: F16C for the query and probability rounding (the
+/// same round-to-nearest-even as cq_f32_to_f16), probabilities kept as f16 so the V pass reads
+/// half the bytes; head dimensions that are not a multiple of 16 go through the AVX2 vec-dot.
+CQ_AVX2 void cq_attend_f16_avx2(int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                                const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    if (hd % 16 != 0) {
+        cq_attend_by_dots(cq_vec_dot_f16_f32_avx2, hd, length, q, keys, key_stride, values, value_stride, scale,
+                          scratch, out);
+        return;
+    }
+    float *qr = scratch, *scores = scratch + hd;
+    cq_f16 *probs = (cq_f16 *)(scores + length);
+    for (int64_t d = 0; d < hd; d += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(qr + d, _mm256_cvtph_ps(h));
+    }
+    float max = -INFINITY;
+    for (int64_t j = 0; j < length; j++) {
+        const cq_f16 *k = keys + (size_t)j * key_stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (int64_t d = 0; d < hd; d += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(qr + d), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(qr + d + 8), a1);
+        }
+        const float s = cq_hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < length; j++) {
+        const float e = expf(scores[j] - max);
+        scores[j] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    int64_t j = 0;
+    for (; j + 8 <= length; j += 8) {
+        _mm_storeu_si128((__m128i *)(probs + j),
+                         _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(scores + j), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; j < length; j++) probs[j] = cq_f32_to_f16(scores[j] * inv);
+    for (int64_t d = 0; d < hd; d++) {
+        const cq_f16 *v = values + (size_t)d * value_stride;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 16 <= length; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))),
+                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i))), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i + 8))),
+                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i + 8))), a1);
+        }
+        float tail = 0;
+        for (; i < length; i++) tail += CQ_FP16(v[i]) * CQ_FP16(probs[i]);
+        out[d] = cq_hsum_ps(_mm256_add_ps(a0, a1)) + tail;
+    }
+}
+
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",
     .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_avx2,
@@ -165,6 +480,10 @@ const cq_kernels cq_kernels_avx2 = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_avx2,
     .f16_f32 = cq_vec_dot_f16_f32_avx2,
     .f32_f32 = cq_vec_dot_f32_f32_avx2,
+    .quantize_q8_0 = cq_quantize_row_q8_0_avx2,
+    .quantize_q8_1 = cq_quantize_row_q8_1_avx2,
+    .matmul = cq_matmul_avx2,
+    .attend_f16 = cq_attend_f16_avx2,
 };
 
 #endif // CQ_HAVE_AVX2_VARIANTS

@@ -8,6 +8,9 @@
 #include <string.h>
 
 typedef float (*cq_vec_dot_fn)(int64_t n, const void *x, const void *y);
+typedef int (*cq_matmul_fn)(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride,
+                            float *y, size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end,
+                            int64_t tokens);
 
 /// One kernel path: a name and one vec-dot per weight type.
 typedef struct {
@@ -17,7 +20,42 @@ typedef struct {
     cq_vec_dot_fn q8_0_q8_0;
     cq_vec_dot_fn f16_f32;
     cq_vec_dot_fn f32_f32;
+    void (*quantize_q8_0)(const float *, void *, int64_t); // NULL: the reference
+    void (*quantize_q8_1)(const float *, void *, int64_t); // NULL: the reference
+    cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
+    void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
+                       float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
 } cq_kernels;
+
+/// cq_attend_f16 through a vec-dot (F16 x F32) for both products; the softmax is shared by every
+/// path (declared in quants_scalar.c).
+void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys,
+                       size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                       float *out);
+
+/// The vec-dot of `k` for weights of `type`, or NULL for an unsupported type.
+static inline cq_vec_dot_fn cq_kernels_dot(const cq_kernels *k, int type) {
+    switch (type) {
+    case CQ_TYPE_F32: return k->f32_f32;
+    case CQ_TYPE_F16: return k->f16_f32;
+    case CQ_TYPE_Q4_0: return k->q4_0_q8_0;
+    case CQ_TYPE_Q4_1: return k->q4_1_q8_1;
+    case CQ_TYPE_Q8_0: return k->q8_0_q8_0;
+    default: return NULL;
+    }
+}
+
+/// cq_matmul by one vec-dot per (row, token) pair, rows outer so a weight row stays in cache.
+static inline int cq_matmul_by_dots(cq_vec_dot_fn dot, const void *w, size_t row_bytes, const void *x,
+                                    size_t x_stride, float *y, size_t y_stride, int64_t n, int64_t row_begin,
+                                    int64_t row_end, int64_t tokens) {
+    if (dot == NULL) return -1;
+    const char *row = (const char *)w + (size_t)row_begin * row_bytes;
+    for (int64_t r = row_begin; r < row_end; r++, row += row_bytes) {
+        for (int64_t t = 0; t < tokens; t++) y[(size_t)t * y_stride + r] = dot(n, row, (const char *)x + (size_t)t * x_stride);
+    }
+    return 0;
+}
 
 static inline float cq_bits_to_f32(uint32_t u) {
     float f;
@@ -43,6 +81,9 @@ static inline float cq_f16_to_f32_inline(cq_f16 h) {
 }
 
 #define CQ_FP16(h) cq_f16_to_f32_inline(h)
+
+/// The active path's table (dispatch.c).
+const cq_kernels *cq_active_table(void);
 
 // Kernel tables defined by the per-arch files (dispatch.c picks one).
 extern const cq_kernels cq_kernels_scalar;

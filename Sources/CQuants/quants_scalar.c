@@ -223,8 +223,16 @@ int cq_quantize_row(int type, const float *x, void *dst, int64_t n) {
     case CQ_TYPE_F16: cq_f32_to_f16_row(x, dst, n); return 0;
     case CQ_TYPE_Q4_0: cq_quantize_row_q4_0(x, dst, n); return 0;
     case CQ_TYPE_Q4_1: cq_quantize_row_q4_1(x, dst, n); return 0;
-    case CQ_TYPE_Q8_0: cq_quantize_row_q8_0(x, dst, n); return 0;
-    case CQ_TYPE_Q8_1: cq_quantize_row_q8_1(x, dst, n); return 0;
+    case CQ_TYPE_Q8_0: {
+        const cq_kernels *k = cq_active_table();
+        (k->quantize_q8_0 != NULL ? k->quantize_q8_0 : cq_quantize_row_q8_0)(x, dst, n);
+        return 0;
+    }
+    case CQ_TYPE_Q8_1: {
+        const cq_kernels *k = cq_active_table();
+        (k->quantize_q8_1 != NULL ? k->quantize_q8_1 : cq_quantize_row_q8_1)(x, dst, n);
+        return 0;
+    }
     default: return -1;
     }
 }
@@ -290,6 +298,42 @@ float cq_vec_dot_f32_f32_scalar(int64_t n, const void *vx, const void *vy) {
     return (float)sum;
 }
 
+int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
+    return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_scalar, type), w, row_bytes, x, x_stride, y, y_stride, n,
+                             row_begin, row_end, tokens);
+}
+
+// ---- Attention -------------------------------------------------------------------------------
+
+void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t hd, int64_t length, const float *q, const cq_f16 *keys,
+                       size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                       float *out) {
+    float *qr = scratch, *scores = scratch + hd, *probs = scores + length;
+    for (int64_t d = 0; d < hd; d++) qr[d] = CQ_FP16(cq_f32_to_f16(q[d]));
+    float max = -INFINITY;
+    for (int64_t j = 0; j < length; j++) {
+        const float s = dot(hd, keys + (size_t)j * key_stride, qr) * scale;
+        scores[j] = s;
+        if (s > max) max = s;
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < length; j++) {
+        const float e = expf(scores[j] - max);
+        scores[j] = e;
+        sum += (double)e;
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < length; j++) probs[j] = CQ_FP16(cq_f32_to_f16(scores[j] * inv));
+    for (int64_t d = 0; d < hd; d++) out[d] = dot(length, values + (size_t)d * value_stride, probs);
+}
+
+void cq_attend_f16_scalar(int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                          const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    cq_attend_by_dots(cq_vec_dot_f16_f32_scalar, hd, length, q, keys, key_stride, values, value_stride, scale,
+                      scratch, out);
+}
+
 // ---- Memory ------------------------------------------------------------------------------------
 
 // 16-byte vectors (GCC/Clang vector extension: SSE2 on x86_64, NEON on aarch64, both baseline)
@@ -316,4 +360,5 @@ const cq_kernels cq_kernels_scalar = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_scalar,
     .f16_f32 = cq_vec_dot_f16_f32_scalar,
     .f32_f32 = cq_vec_dot_f32_f32_scalar,
+    .matmul = NULL,
 };

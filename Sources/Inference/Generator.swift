@@ -36,8 +36,12 @@ public struct GenerationResult: Sendable, Equatable {
     public var ids: [Int32]
     public var text: String
     public var finishReason: FinishReason
+    /// Prompt tokens evaluated at the prompt tokens' rate (the ones not reused from the cache).
     public var promptTokensPerSecond: Double
     public var tokensPerSecond: Double
+    /// Leading prompt tokens whose keys and values were already in the session's cache (a prefix
+    /// shared with what the session evaluated before) and were not evaluated again.
+    public var reusedPromptTokens: Int = 0
 }
 
 /// Generates text for prompts: evaluates the prompt as a batch, then one token per step,
@@ -50,7 +54,9 @@ public final class Generator {
         self.session = session
     }
 
-    /// Generates after `promptIds` (the session is reset first). `onText` receives each new
+    /// Generates after `promptIds`. The session keeps the longest prefix of what it already holds
+    /// that `promptIds` starts with (a repeated system prompt, an earlier turn) and evaluates only
+    /// the rest: the logits are those of a fresh evaluation. `onText` receives each new
     /// piece of text as it becomes final; `isCancelled` is polled between steps, and a
     /// cancellation throws `InferenceError` (`isCancellation`).
     public func generate(promptIds: [Int32], options: GenerationOptions,
@@ -62,10 +68,10 @@ public final class Generator {
         }
         var sampler = try Sampler(options.sampling)
         let tokenizer = model.tokenizer
-        session.reset()
+        let reused = session.reusePrefix(of: promptIds)
 
         let promptStart = monotonicSeconds()
-        var logits = try session.evaluate(promptIds, isCancelled: isCancelled)
+        var logits = try session.evaluate(Array(promptIds[reused...]), isCancelled: isCancelled)
         let promptSeconds = monotonicSeconds() - promptStart
 
         var ids: [Int32] = []
@@ -123,8 +129,9 @@ public final class Generator {
         let genSeconds = monotonicSeconds() - genStart
         return GenerationResult(
             promptIds: promptIds, ids: ids, text: text, finishReason: finish,
-            promptTokensPerSecond: promptSeconds > 0 ? Double(promptIds.count) / promptSeconds : 0,
-            tokensPerSecond: genSeconds > 0 && !ids.isEmpty ? Double(ids.count) / genSeconds : 0)
+            promptTokensPerSecond: promptSeconds > 0 ? Double(promptIds.count - reused) / promptSeconds : 0,
+            tokensPerSecond: genSeconds > 0 && !ids.isEmpty ? Double(ids.count) / genSeconds : 0,
+            reusedPromptTokens: reused)
     }
 
     /// Where the earliest stop string starts in `text`.

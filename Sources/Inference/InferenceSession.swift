@@ -16,7 +16,9 @@ public final class InferenceSession {
     /// Tokens the KV cache holds at most.
     public let contextLength: Int
     /// Tokens evaluated so far (the next token's position).
-    public private(set) var position = 0
+    public var position: Int { cachedTokens.count }
+    /// The tokens whose keys and values the cache holds, in order (`position` of them).
+    public private(set) var cachedTokens: [Int32] = []
     /// Threads used by the forward pass, the caller included.
     public var threadCount: Int { pool.activeCount }
 
@@ -45,6 +47,8 @@ public final class InferenceSession {
     /// Per-thread attention scratch: scores, probabilities and the rounded query.
     private let attentionScratch: UnsafeMutablePointer<Float>
     private let attentionScratchStride: Int
+    /// The SwiGLU output converted for the down projection (allocated at first use).
+    private var downActivations: UnsafeMutableRawPointer?
     private var logitsBuffer: UnsafeMutablePointer<Float>
     private var logitsRows: Int
 
@@ -97,14 +101,29 @@ public final class InferenceSession {
             p.deallocate()
         }
         for (_, b) in activationBuffers { b.pointer.deallocate() }
+        downActivations?.deallocate()
     }
 
     /// Forgets every evaluated token.
-    public func reset() { position = 0 }
+    public func reset() { cachedTokens.removeAll(keepingCapacity: true) }
 
     /// Forgets the tokens from `newPosition` on (keeps a shared prompt prefix).
     public func truncate(to newPosition: Int) {
-        position = max(0, min(position, newPosition))
+        cachedTokens.removeLast(position - max(0, min(position, newPosition)))
+    }
+
+    /// Prepares the cache for `prompt`: keeps the longest prefix of the cached tokens that
+    /// `prompt` starts with (at most `prompt.count - 1` tokens, so that at least one token is
+    /// evaluated and gives logits), forgets the rest, and returns how many tokens it kept. Evaluate
+    /// `prompt[kept...]` next. The logits are the same as a fresh evaluation of the whole prompt:
+    /// every token's forward pass is independent of the batch it was evaluated in (the kernels sum
+    /// each (row, token) pair in the same order whatever the batch; attention is per token).
+    public func reusePrefix(of prompt: [Int32]) -> Int {
+        let limit = min(cachedTokens.count, prompt.count - 1)
+        var kept = 0
+        while kept < limit && cachedTokens[kept] == prompt[kept] { kept += 1 }
+        truncate(to: kept)
+        return kept
     }
 
     /// Evaluates `tokens` after the ones already in the cache and returns the logits that follow
@@ -135,6 +154,7 @@ public final class InferenceSession {
             tokens.withUnsafeBufferPointer { buf in
                 forward(UnsafeBufferPointer(rebasing: buf[start..<start + n]), logitsFrom: logitsFrom)
             }
+            cachedTokens.append(contentsOf: tokens[start..<start + n])
             let vocab = config.vocabularySize
             for r in logitsFrom..<n {
                 try body(start + r, UnsafeBufferPointer(start: logitsBuffer + (r - logitsFrom) * vocab, count: vocab))
@@ -180,18 +200,21 @@ public final class InferenceSession {
             for t in 0..<n { rmsNorm(x + t * dim, weight: layer.ffnNorm, into: xn + t * dim) }
             let ag = convert(xn, rows: n, columns: dim, for: layer.wGate)
             let au = layer.wUp.activationType == layer.wGate.activationType ? ag : convert(xn, rows: n, columns: dim, for: layer.wUp)
-            multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
-                      (layer.wUp, au.pointer, au.rowBytes, up, ffn)], tokens: n)
-            for i in 0..<(n * ffn) {
-                let g = gate[i]
-                gate[i] = g / (1 + expf(-g)) * up[i]
+            let ad: (pointer: UnsafeRawPointer, rowBytes: Int)
+            if ffn % Int(CQ_QK) == 0 {
+                ad = gateUpSwiGLU(layer, ag, au, tokens: n)
+            } else {
+                multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
+                          (layer.wUp, au.pointer, au.rowBytes, up, ffn)], tokens: n)
+                for i in 0..<(n * ffn) {
+                    let g = gate[i]
+                    gate[i] = g / (1 + expf(-g)) * up[i]
+                }
+                ad = convert(gate, rows: n, columns: ffn, for: layer.wDown)
             }
-            let ad = convert(gate, rows: n, columns: ffn, for: layer.wDown)
             multiply([(layer.wDown, ad.pointer, ad.rowBytes, tmp, dim)], tokens: n)
             for i in 0..<(n * dim) { x[i] += tmp[i] }
         }
-        position += n
-
         let rows = n - logitsFrom
         guard rows > 0 else { return }
         let vocab = config.vocabularySize
@@ -266,6 +289,44 @@ public final class InferenceSession {
         }
     }
 
+    /// gate = silu(W_gate x) * (W_up x), converted for W_down, in one parallel step: each thread
+    /// takes the same whole blocks of 32 rows of both matrices, applies SwiGLU to them and
+    /// converts them, so no thread waits for another and the main thread does no serial pass.
+    /// The same operations per element as a serial pass, so the same results.
+    @_optimize(speed)
+    private func gateUpSwiGLU(_ layer: LlamaModel.Layer, _ ag: (pointer: UnsafeRawPointer, rowBytes: Int),
+                              _ au: (pointer: UnsafeRawPointer, rowBytes: Int), tokens n: Int)
+        -> (pointer: UnsafeRawPointer, rowBytes: Int) {
+        let ffn = config.feedForwardLength
+        let type = layer.wDown.activationType
+        let rowBytes = cq_row_size(type, Int64(ffn))
+        if downActivations == nil {
+            downActivations = .allocate(byteCount: Self.maxBatch * rowBytes, alignment: 64)
+        }
+        let out = downActivations!
+        let blockBytes = cq_row_size(type, Int64(CQ_QK))
+        let blocks = ffn / Int(CQ_QK)
+        let parts = pool.activeCount
+        let gate = self.gate, up = self.up
+        pool.run { index in
+            let mine = ThreadPool.chunk(blocks, parts: parts, index: index)
+            let rows = (mine.lowerBound * Int(CQ_QK))..<(mine.upperBound * Int(CQ_QK))
+            guard !rows.isEmpty else { return }
+            layer.wGate.multiply(rows: rows, activations: ag.pointer, xStride: ag.rowBytes, tokens: n, out: gate, outStride: ffn)
+            layer.wUp.multiply(rows: rows, activations: au.pointer, xStride: au.rowBytes, tokens: n, out: up, outStride: ffn)
+            for t in 0..<n {
+                let g = gate + t * ffn, u = up + t * ffn
+                for i in rows {
+                    let v = g[i]
+                    g[i] = v / (1 + expf(-v)) * u[i]
+                }
+                _ = cq_quantize_row(type, g + rows.lowerBound, out + t * rowBytes + mine.lowerBound * blockBytes,
+                                    Int64(rows.count))
+            }
+        }
+        return (UnsafeRawPointer(out), rowBytes)
+    }
+
     /// cos/sin of every rotated pair for the batch's positions (ggml_rope_cache_init, normal mode).
     @_optimize(speed)
     private func prepareRope(from p0: Int, count n: Int) {
@@ -333,33 +394,11 @@ public final class InferenceSession {
         let layerKeys = keys + l * ctx * kvDim
         let layerValues = values + l * ctx * kvDim
         let scale = 1 / sqrtf(Float(hd))
-        let scores = scratch
-        let probs = scores + ctx
-        let qr = probs + ctx
         for item in items {
             let t = item / heads, h = item % heads
             let kvh = h / group
-            let length = p0 + t + 1
-            let qh = q + t * qDim + h * hd
-            for d in 0..<hd { qr[d] = Float(f16Bits: cq_f32_to_f16(qh[d])) }
-            var maxScore = -Float.infinity
-            for j in 0..<length {
-                let s = cq_vec_dot_f16_f32(Int64(hd), layerKeys + j * kvDim + kvh * hd, qr) * scale
-                scores[j] = s
-                maxScore = max(maxScore, s)
-            }
-            var sum: Double = 0
-            for j in 0..<length {
-                let e = expf(scores[j] - maxScore)
-                scores[j] = e
-                sum += Double(e)
-            }
-            let inv = Float(1 / sum)
-            for j in 0..<length { probs[j] = Float(f16Bits: cq_f32_to_f16(scores[j] * inv)) }
-            let out = attn + t * qDim + h * hd
-            for d in 0..<hd {
-                out[d] = cq_vec_dot_f16_f32(Int64(length), layerValues + (kvh * hd + d) * ctx, probs)
-            }
+            cq_attend_f16(Int64(hd), Int64(p0 + t + 1), q + t * qDim + h * hd, layerKeys + kvh * hd, kvDim,
+                          layerValues + kvh * hd * ctx, ctx, scale, scratch, attn + t * qDim + h * hd)
         }
     }
 }

@@ -108,6 +108,16 @@ public final class LlamaModel: @unchecked Sendable {
         return try ChatTemplate(recognizing: source)
     }
 
+    /// Bytes of weights one decode step reads: every layer matrix and the output matrix in full,
+    /// one row of the token embedding (norms and the KV cache not included).
+    public var weightBytesPerToken: Int {
+        var total = output.rows * output.rowBytes + tokenEmbedding.rowBytes
+        for l in layers {
+            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { total += m.rows * m.rowBytes }
+        }
+        return total
+    }
+
     /// Whether output logits come from the token embedding (tied weights).
     public var hasTiedOutput: Bool { output.base == tokenEmbedding.base }
 }

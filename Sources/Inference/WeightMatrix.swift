@@ -56,18 +56,12 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// `out[t * outStride + r] = dot(row r, x_t)` for rows in `rowRange` and every one of the
-    /// `tokens` activation rows (already converted, `xStride` bytes apart). Rows are the outer
-    /// loop so a weight row is read from memory once for all tokens.
+    /// `tokens` activation rows (already converted, `xStride` bytes apart), by one cq_matmul: the
+    /// kernel tiles rows and tokens so a weight block is read and unpacked once for several tokens.
     @_optimize(speed)
     func multiply(rows rowRange: Range<Int>, activations x: UnsafeRawPointer, xStride: Int, tokens: Int,
                   out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let n = Int64(columns)
-        var row = base + rowRange.lowerBound * rowBytes
-        for r in rowRange {
-            for t in 0..<tokens {
-                out[t * outStride + r] = dot(n, row, x + t * xStride)
-            }
-            row += rowBytes
-        }
+        _ = cq_matmul(type, base, rowBytes, x, xStride, out, outStride, Int64(columns),
+                      Int64(rowRange.lowerBound), Int64(rowRange.upperBound), Int64(tokens))
     }
 }

@@ -18,6 +18,9 @@ struct Bench: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON on stdout.")
     var json = false
 
+    @Flag(name: .customLong("shared-prefix"), help: "Benchmark prefix KV reuse: a second chat request with the same system prompt, evaluated fresh and reusing the first request's cache.")
+    var sharedPrefix = false
+
     @Option(name: .long, help: "Threads: one count for the model benchmark (default: the online CPUs), comma-separated counts for --kernels (default: 1,2).")
     var threads: String?
 
@@ -91,6 +94,24 @@ struct Bench: AsyncParsableCommand {
             modelPath: try DefaultPaths.modelPath(model), threads: threadCount, promptTokens: promptTokens,
             genTokens: genTokens, reps: reps,
             log: { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+        if sharedPrefix {
+            let r = try EngineLoading.engine { try benchmark.runSharedPrefix() }
+            if json {
+                try JSONOutput.print(r)
+            } else {
+                print(String(format: """
+                    model:   %@
+                    kernel:  %@, %d thread(s)
+                    prompt:  %d tokens, %d shared with the previous request (system prompt), %d evaluated
+                    prefill: fresh %.1f ms, reusing the prefix %.1f ms (medians of %d): %.1f ms saved (%.0f%%)
+                    logits:  %@
+                    """, r.model, r.kernel, r.threads, r.promptTokens, r.sharedPrefixTokens, r.evaluatedTokens,
+                    r.freshPrefillSeconds.median * 1e3, r.reusedPrefillSeconds.median * 1e3, r.reps,
+                    r.savedSeconds * 1e3, r.savedFraction * 100,
+                    r.identicalLogits ? "identical to a fresh evaluation" : "DIFFER from a fresh evaluation"))
+            }
+            return
+        }
         let report = try EngineLoading.engine { try benchmark.run() }
         if json {
             try JSONOutput.print(report)
@@ -100,10 +121,13 @@ struct Bench: AsyncParsableCommand {
                 kernel:  %@, %d thread(s)
                 prefill: %d tokens, %.1f tok/s median (min %.1f, max %.1f)
                 decode:  %d tokens, %.1f tok/s median (min %.1f, max %.1f)
+                memory:  %.1f MB read per token, %.2f GB/s read bandwidth: bound %.1f tok/s, decode at %.0f%% of it
                 peak RSS %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)
                 """, report.model, report.loadSeconds, report.kernel, report.threads,
                 report.promptTokens, report.promptTokensPerS.median, report.promptTokensPerS.min, report.promptTokensPerS.max,
                 report.genTokens, report.genTokensPerS.median, report.genTokensPerS.min, report.genTokensPerS.max,
+                Double(report.bytesPerToken) / 1e6, report.readBandwidthGBPerS, report.bandwidthBoundTokensPerS,
+                report.bandwidthFraction * 100,
                 Double(report.peakRssBytes) / 1_048_576, Double(report.modelFileBytes) / 1_048_576,
                 Double(report.kvCacheBytes) / 1_048_576))
         }

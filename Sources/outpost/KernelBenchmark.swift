@@ -202,6 +202,14 @@ struct KernelBenchmark {
         return body(pool)
     }
 
+    /// Read bandwidth in GB/s (best round) with `threads` threads over a fresh buffer of
+    /// `workingSetBytes`, as the kernel table measures it; for the model benchmark's bound.
+    func readBandwidth(threads: Int) -> Double {
+        let probe = AlignedBuffer(bytes: workingSetBytes)
+        probe.fillRandom()
+        return Double(probe.bytes) / measureRead(probe, threads: threads).best / 1e9
+    }
+
     private func measureRead(_ buffer: AlignedBuffer, threads: Int) -> Timing {
         let job = ReadJob(base: UnsafeRawPointer(buffer.base), bytes: buffer.bytes, threads: threads)
         return withPool(threads) { pool in

@@ -31,6 +31,14 @@ struct ModelBenchmark {
         var peakRssBytes: Int
         var modelFileBytes: Int
         var kvCacheBytes: Int
+        /// Read bandwidth of this machine at the same thread count (GB/s, best round).
+        var readBandwidthGBPerS: Double
+        /// Bytes one decode step reads: the weights, plus the KV cache at the mean decode position.
+        var bytesPerToken: Int
+        /// readBandwidth / bytesPerToken: the decode rate memory would allow.
+        var bandwidthBoundTokensPerS: Double
+        /// Median decode rate as a fraction of that bound.
+        var bandwidthFraction: Double
 
         enum CodingKeys: String, CodingKey {
             case model, kernel, threads, reps
@@ -42,6 +50,10 @@ struct ModelBenchmark {
             case peakRssBytes = "peak_rss_bytes"
             case modelFileBytes = "model_file_bytes"
             case kvCacheBytes = "kv_cache_bytes"
+            case readBandwidthGBPerS = "read_bandwidth_gb_s"
+            case bytesPerToken = "bytes_per_token"
+            case bandwidthBoundTokensPerS = "bandwidth_bound_tokens_per_s"
+            case bandwidthFraction = "bandwidth_fraction"
         }
     }
 
@@ -89,12 +101,105 @@ struct ModelBenchmark {
             log(String(format: "rep %d: prompt %.1f tok/s, decode %.1f tok/s", rep + 1, promptRates.last!, genRates.last!))
         }
         let cfg = model.config
+        // Peak RSS first: the bandwidth probe's buffer is not the engine's.
+        let peakRSS = Self.peakRSS()
+        var readBandwidth = Double.nan
+        if #available(macOS 15.0, *) {
+            readBandwidth = KernelBenchmark(types: [], threadCounts: [session.threadCount], minSeconds: 0.4,
+                                            workingSetBytes: 256 << 20, log: { _ in }).readBandwidth(threads: session.threadCount)
+        }
+        // K and V rows (f16) of every layer up to the mean decode position.
+        let meanPosition = Double(promptTokens) + Double(genTokens - 1) / 2 + 1
+        let kvBytes = Int(meanPosition * Double(2 * cfg.layerCount * cfg.kvDimension * 2))
+        let bytesPerToken = model.weightBytesPerToken + kvBytes
+        let genStats = Stats(genRates)
+        let bound = readBandwidth * 1e9 / Double(bytesPerToken)
+        log(String(format: "read bandwidth %.2f GB/s, %d bytes per token: bound %.1f tok/s", readBandwidth, bytesPerToken, bound))
         return Report(
             model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount,
             promptTokens: promptTokens, genTokens: genTokens, reps: reps, loadSeconds: loadSeconds,
-            promptTokensPerS: Stats(promptRates), genTokensPerS: Stats(genRates),
-            peakRssBytes: Self.peakRSS(), modelFileBytes: model.fileSize,
-            kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2)
+            promptTokensPerS: Stats(promptRates), genTokensPerS: genStats,
+            peakRssBytes: peakRSS, modelFileBytes: model.fileSize,
+            kvCacheBytes: 2 * cfg.layerCount * session.contextLength * cfg.kvDimension * 2,
+            readBandwidthGBPerS: readBandwidth, bytesPerToken: bytesPerToken, bandwidthBoundTokensPerS: bound,
+            bandwidthFraction: genStats.median / bound)
+    }
+
+    /// `outpost bench --shared-prefix`: two chat requests with the same system prompt and
+    /// different questions. The second is evaluated fresh (reset session) and with the session
+    /// keeping the shared prefix from the first; the difference is what prefix reuse saves.
+    struct SharedPrefixReport: Codable {
+        var model: String
+        var kernel: String
+        var threads: Int
+        var reps: Int
+        var promptTokens: Int
+        var sharedPrefixTokens: Int
+        var evaluatedTokens: Int
+        var freshPrefillSeconds: Stats
+        var reusedPrefillSeconds: Stats
+        var savedSeconds: Double
+        var savedFraction: Double
+        var identicalLogits: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case model, kernel, threads, reps
+            case promptTokens = "prompt_tokens"
+            case sharedPrefixTokens = "shared_prefix_tokens"
+            case evaluatedTokens = "evaluated_tokens"
+            case freshPrefillSeconds = "fresh_prefill_seconds"
+            case reusedPrefillSeconds = "reused_prefill_seconds"
+            case savedSeconds = "saved_seconds"
+            case savedFraction = "saved_fraction"
+            case identicalLogits = "identical_logits"
+        }
+    }
+
+    /// A gateway's system prompt, repeated by every request.
+    static let systemPrompt = """
+        You are the maintenance assistant of a compressor station gateway. Answer in one or two short \
+        sentences. Use the station's units: bar for pressure, degrees Celsius for temperature, litres for \
+        oil. When a reading is outside its band, say which band and what the technician on call should \
+        check first. Never invent readings; if the log does not say, answer that the log does not say.
+        """
+
+    func runSharedPrefix() throws -> SharedPrefixReport {
+        let model = try LlamaModel(path: modelPath)
+        let template = try model.chatTemplate()
+        func prompt(_ question: String) -> [Int32] {
+            model.tokenizer.encode(template.render([ChatMessage(role: "system", content: Self.systemPrompt),
+                                                    ChatMessage(role: "user", content: question)]),
+                                   addSpecial: true, parseSpecial: true)
+        }
+        let first = prompt("What was the oil level of unit 3 this morning?")
+        let second = prompt("Which filter state needs a technician to check the unit?")
+        let session = try InferenceSession(model: model, contextLength: first.count + second.count + 8, threads: threads)
+        _ = try session.evaluate(Array(first.prefix(8))) // pages the weights in
+        var fresh: [Double] = [], reused: [Double] = []
+        var shared = 0
+        var identical = true
+        for rep in 0..<reps {
+            session.reset()
+            var t0 = DispatchTime.now().uptimeNanoseconds
+            let freshLogits = try session.evaluate(second)
+            fresh.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+
+            session.reset()
+            _ = try session.evaluate(first)
+            t0 = DispatchTime.now().uptimeNanoseconds
+            shared = session.reusePrefix(of: second)
+            let reusedLogits = try session.evaluate(Array(second[shared...]))
+            reused.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            identical = identical && freshLogits == reusedLogits
+            log(String(format: "rep %d: fresh %.1f ms, reusing %d tokens %.1f ms", rep + 1, fresh.last! * 1e3, shared,
+                       reused.last! * 1e3))
+        }
+        let f = Stats(fresh), r = Stats(reused)
+        return SharedPrefixReport(
+            model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount, reps: reps,
+            promptTokens: second.count, sharedPrefixTokens: shared, evaluatedTokens: second.count - shared,
+            freshPrefillSeconds: f, reusedPrefillSeconds: r, savedSeconds: f.median - r.median,
+            savedFraction: f.median > 0 ? (f.median - r.median) / f.median : 0, identicalLogits: identical)
     }
 
     /// Peak resident set size of this process, in bytes.

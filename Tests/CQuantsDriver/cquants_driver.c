@@ -5,7 +5,9 @@
 //   - F32 -> F16 rounding against the CPU's own conversion instruction (F16C / FCVTN),
 //   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
-//     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges.
+//     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
+//   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference,
+//   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair.
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
 
@@ -452,6 +454,167 @@ static void test_matvec(void) {
     free(x); free(wf); free(y);
 }
 
+// ---- mat-mat (several tokens) -----------------------------------------------------------------------
+
+/// cq_matmul (dispatched, and each explicit variant) against the scalar reference dot of every
+/// (row, token) pair: token counts around the tile sizes, row ranges with odd ends.
+static void test_matmul(void) {
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q8_0, CQ_TYPE_F16, CQ_TYPE_F32};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q8_0", "F16", "F32"};
+    static const int64_t token_counts[] = {1, 2, 3, 4, 5, 7, 8, 9, 32, 37};
+    static const int64_t lengths[] = {32, 576, 1536};
+    const int64_t rows = 23, maxt = 37, maxn = 1536;
+    float *x = malloc(maxn * 4), *wf = malloc(maxn * 4);
+    float *y = malloc(rows * maxt * 4);
+    typedef int (*mm_fn)(int, const void *, size_t, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
+    static const struct { const char *name; mm_fn fn; } impls[] = {
+        {"dispatched", cq_matmul},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_matmul_avx2},
+#endif
+    };
+    for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+        if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+        for (int t = 0; t < 5; t++) {
+            for (int li = 0; li < 3; li++) {
+                const int64_t n = lengths[li];
+                const size_t rb = cq_row_size(types[t], n), ab = cq_row_size(cq_vec_dot_type(types[t]), n);
+                uint8_t *w = malloc(rb * rows), *a = malloc(ab * maxt);
+                for (int64_t r = 0; r < rows; r++) {
+                    for (int64_t i = 0; i < n; i++) wf[i] = rnd_unit() * (float)(1 + (i % 3));
+                    cq_quantize_row(types[t], wf, w + r * rb, n);
+                }
+                for (int64_t k = 0; k < maxt; k++) {
+                    for (int64_t i = 0; i < n; i++) x[i] = rnd_unit() * (k % 4 == 0 ? 100.0f : 0.5f);
+                    cq_quantize_row(cq_vec_dot_type(types[t]), x, a + k * ab, n);
+                }
+                for (int ti = 0; ti < 10; ti++) {
+                    const int64_t nt = token_counts[ti];
+                    for (int64_t i = 0; i < rows * nt; i++) y[i] = -12345.0f;
+                    const int rc = impls[im].fn(types[t], w, rb, a, ab, y, rows, n, 2, 21, nt);
+                    int ok = rc == 0;
+                    double worst = 0;
+                    for (int64_t k = 0; k < nt && ok; k++) {
+                        for (int64_t r = 0; r < rows; r++) {
+                            const float got = y[k * rows + r];
+                            if (r < 2 || r >= 21) {
+                                if (got != -12345.0f) ok = 0;
+                                continue;
+                            }
+                            float ref;
+                            switch (types[t]) {
+                            case CQ_TYPE_Q4_0: ref = cq_vec_dot_q4_0_q8_0_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_Q4_1: ref = cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_Q8_0: ref = cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab); break;
+                            case CQ_TYPE_F16: ref = cq_vec_dot_f16_f32_scalar(n, w + r * rb, a + k * ab); break;
+                            default: ref = cq_vec_dot_f32_f32_scalar(n, w + r * rb, a + k * ab); break;
+                            }
+                            // magnitude: sum |w a| of the dequantized operands
+                            float wd[1536], ad[1536];
+                            cq_dequantize_row(types[t], w + r * rb, wd, n);
+                            cq_dequantize_row(cq_vec_dot_type(types[t]), a + k * ab, ad, n);
+                            double mag = 1e-30;
+                            for (int64_t i = 0; i < n; i++) mag += fabs((double)wd[i] * ad[i]);
+                            const int is_float = types[t] == CQ_TYPE_F16 || types[t] == CQ_TYPE_F32;
+                            const double e = fabs((double)got - ref) / mag;
+                            if (e > worst) worst = e;
+                            if (e > (is_float ? FLOAT_DOT_REL_BOUND : QUANT_DOT_REL_BOUND)) ok = 0;
+                        }
+                    }
+                    // A token's sums must not depend on the batch it came in (prefix KV reuse relies on it).
+                    if (ok && nt > 1) {
+                        float one[23];
+                        for (int64_t k = 0; k < nt && ok; k++) {
+                            impls[im].fn(types[t], w, rb, a + k * ab, ab, one, rows, n, 2, 21, 1);
+                            if (memcmp(one + 2, y + k * rows + 2, 19 * sizeof(float)) != 0) ok = 0;
+                        }
+                        if (!ok) worst = -1;
+                    }
+                    check(ok, "matmul %s %s n=%lld tokens=%lld rows [2,21): within bound of the scalar dots, other rows "
+                          "untouched, each token as if alone (worst rel err %.3g)", impls[im].name, names[t], (long long)n, (long long)nt, worst);
+                }
+                free(w); free(a);
+            }
+        }
+    }
+    check(cq_matmul(7, x, 4, x, 4, y, 1, 32, 0, 1, 1) != 0, "matmul refuses an unsupported type");
+    free(x); free(wf); free(y);
+}
+
+// ---- activation quantizers ---------------------------------------------------------------------------
+
+/// The dispatched Q8_0 / Q8_1 quantizers (and AVX2 ones) give the reference's bytes, ties included.
+static void test_activation_quantizers(void) {
+    enum { N = 32 * 40 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = rnd_unit() * (float)(1 + i % 7) * 3.0f;
+    // blocks 0-3: exact ties after scaling (amax 127 gives d = 1, so k + 0.5 is a tie)
+    for (int i = 0; i < 128; i++) x[i] = (i % 32 == 0) ? 127.0f : (float)((int)(rnd_u32() % 200) - 100) + 0.5f;
+    for (int i = 128; i < 160; i++) x[i] = 0.0f; // all-zero block
+    uint8_t want[36 * 40], got[36 * 40];
+    for (int t = 0; t < 2; t++) {
+        const int type = t == 0 ? CQ_TYPE_Q8_0 : CQ_TYPE_Q8_1;
+        const size_t bytes = cq_row_size(type, N);
+        if (t == 0) cq_quantize_row_q8_0(x, want, N); else cq_quantize_row_q8_1(x, want, N);
+        memset(got, 0xaa, sizeof got);
+        cq_quantize_row(type, x, got, N);
+        check(memcmp(want, got, bytes) == 0, "dispatched quantize %s (%s) equals the reference byte for byte",
+              t == 0 ? "Q8_0" : "Q8_1", cq_kernel_name());
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        if (cq_kernel_supported("avx2")) {
+            memset(got, 0xaa, sizeof got);
+            if (t == 0) cq_quantize_row_q8_0_avx2(x, got, N); else cq_quantize_row_q8_1_avx2(x, got, N);
+            check(memcmp(want, got, bytes) == 0, "avx2 quantize %s equals the reference byte for byte", t == 0 ? "Q8_0" : "Q8_1");
+        }
+#endif
+    }
+}
+
+// ---- attention ---------------------------------------------------------------------------------------
+
+/// cq_attend_f16 (dispatched, and AVX2 on x86_64) against the scalar reference: the scores differ
+/// only in float summation order, so a probability may move by one f16 step (2^-11 relative).
+static void test_attend(void) {
+    static const int64_t dims[] = {64, 48, 32};
+    static const int64_t lengths[] = {1, 2, 7, 8, 15, 16, 17, 33, 129, 300};
+    const int64_t ctx = 300, maxd = 64;
+    cq_f16 *keys = malloc(ctx * maxd * 2), *values = malloc(ctx * maxd * 2);
+    float q[64], want[64], got[64];
+    float *scratch = malloc((2 * ctx + maxd + 16) * 4);
+    typedef void (*att_fn)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float, float *, float *);
+    static const struct { const char *name; att_fn fn; } impls[] = {
+        {"dispatched", cq_attend_f16},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_attend_f16_avx2},
+#endif
+    };
+    for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+        if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+        for (int di = 0; di < 3; di++) {
+            const int64_t hd = dims[di];
+            for (int64_t i = 0; i < ctx * maxd; i++) {
+                keys[i] = cq_f32_to_f16(rnd_unit() * 3.0f);
+                values[i] = cq_f32_to_f16(rnd_unit() * 2.0f);
+            }
+            for (int64_t d = 0; d < hd; d++) q[d] = rnd_unit() * 2.0f;
+            for (int li = 0; li < 10; li++) {
+                const int64_t len = lengths[li];
+                // keys of dimension hd, kv stride maxd (two heads side by side); values transposed
+                cq_attend_f16_scalar(hd, len, q, keys + 16, maxd, values, ctx, 0.125f, scratch, want);
+                impls[im].fn(hd, len, q, keys + 16, maxd, values, ctx, 0.125f, scratch, got);
+                double worst = 0;
+                for (int64_t d = 0; d < hd; d++) {
+                    const double e = fabs((double)got[d] - want[d]);
+                    if (e > worst) worst = e;
+                }
+                check(worst <= 2e-3 * 2.0, "attend %s hd=%lld length=%lld: worst |diff| %.3g", impls[im].name,
+                      (long long)hd, (long long)len, worst);
+            }
+        }
+    }
+    free(keys); free(values); free(scratch);
+}
+
 int main(int argc, char **argv) {
     const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
     for (int i = 1; i < argc; i++) {
@@ -469,6 +632,9 @@ int main(int argc, char **argv) {
     test_quantizer_properties();
     test_variants();
     test_matvec();
+    test_matmul();
+    test_attend();
+    test_activation_quantizers();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }

@@ -124,6 +124,56 @@ import Testing
         #expect(checked > 0)
     }
 
+    /// A session that keeps a shared prefix evaluates only the rest of a new prompt, and the
+    /// logits are bit for bit those of a fresh session evaluating the whole prompt: for a prefix
+    /// evaluated as a batch (a repeated system prompt), and for one that includes tokens decoded
+    /// one at a time (an earlier answer, as a multi-turn chat sends it back).
+    @Test func prefixReuseGivesTheLogitsOfAFreshEvaluation() throws {
+        let model = try Self.model.get()
+        let template = try model.chatTemplate()
+        func chat(_ question: String) -> [Int32] {
+            model.tokenizer.encode(template.render([ChatMessage(role: "system", content: "You answer questions about the gateway's compressor logs in one sentence."),
+                                                    ChatMessage(role: "user", content: question)]),
+                                   addSpecial: true, parseSpecial: true)
+        }
+        let first = chat("What was the oil level this morning?")
+        let second = chat("Which unit raised an alert?")
+        let reusing = try InferenceSession(model: model, contextLength: 256)
+        let generator = Generator(session: reusing)
+        let answer = try generator.generate(promptIds: first, options: GenerationOptions(maxTokens: 6))
+        #expect(answer.reusedPromptTokens == 0)
+        #expect(reusing.cachedTokens == first + answer.ids.prefix(reusing.position - first.count))
+
+        // 1. The same system prompt, another question.
+        var shared = 0
+        while first[shared] == second[shared] { shared += 1 }
+        #expect(shared > 10)
+        let kept = reusing.reusePrefix(of: second)
+        #expect(kept == shared)
+        #expect(reusing.position == shared)
+        let reused = try reusing.evaluate(Array(second[kept...]))
+        let fresh = try InferenceSession(model: model, contextLength: 256).evaluate(second)
+        #expect(reused == fresh, "logits after reusing \(kept) tokens differ from a fresh evaluation")
+
+        // 2. A follow-up that sends the first exchange back, answer tokens (decoded one at a
+        //    time) included, and goes on with more text.
+        reusing.reset()
+        let again = try generator.generate(promptIds: first, options: GenerationOptions(maxTokens: 6))
+        let history = reusing.cachedTokens
+        let followUp = history + model.tokenizer.encode(" And the filter?")
+        let result = try generator.generate(promptIds: followUp, options: GenerationOptions(maxTokens: 4))
+        #expect(result.reusedPromptTokens == history.count)
+        let freshSession = try InferenceSession(model: model, contextLength: 256)
+        let freshResult = try Generator(session: freshSession).generate(promptIds: followUp, options: GenerationOptions(maxTokens: 4))
+        #expect(result.ids == freshResult.ids)
+        #expect(again.ids == answer.ids)
+        let k2 = reusing.reusePrefix(of: followUp)
+        #expect(k2 == followUp.count - 1)
+        let a = try reusing.evaluate([followUp.last!])
+        let b = try InferenceSession(model: model, contextLength: 256).evaluate(followUp)
+        #expect(a == b, "logits after reusing decoded tokens differ from a fresh evaluation")
+    }
+
     /// The same seed gives the same tokens; sampling is not greedy decoding in disguise.
     @Test func samplerIsDeterministicWithSeed() throws {
         let model = try Self.model.get()

@@ -98,6 +98,8 @@ void cq_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q8_1(const float *x, void *dst, int64_t n);
 /// Quantizes (or converts, for F32/F16) a row to any supported type; returns 0, or -1 for an
 /// unsupported type. Typical use: cq_quantize_row(cq_vec_dot_type(weight_type), x, buf, n).
+/// Q8_0 and Q8_1 go through the chosen path's quantizer where it has one; those give the same bytes
+/// as the reference (tested byte for byte, ties included).
 int cq_quantize_row(int type, const float *x, void *dst, int64_t n);
 
 // ---- Dot products (dispatched) ---------------------------------------------------------------
@@ -115,6 +117,26 @@ float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y);
 int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *y, int64_t n,
               int64_t row_begin, int64_t row_end);
 
+/// Mat-mat over several activation rows ("tokens"): y[t * y_stride + r] = dot(row r of w, token t)
+/// for r in [row_begin, row_end) and t in [0, tokens). Token t's converted activation row starts at
+/// x + t * x_stride bytes. Same types and row layout as cq_matvec. Paths with a tiled kernel unpack
+/// each weight block once for several tokens (prefill) or share one activation block across several
+/// rows (decode); the others loop over their vec-dot. Q8_0 activations must lie in -127...127, as
+/// cq_quantize_row makes them (the tiled kernels move the weight's sign onto the activation).
+/// Returns 0, or -1 for an unsupported type.
+int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+              size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
+
+// ---- Attention (dispatched) -------------------------------------------------------------------
+
+/// One query head against `length` cached positions, as ggml without flash attention: the query
+/// rounded to f16, scores = scale * (k_j . q), softmax in f32 (sum in double), the probabilities
+/// rounded to f16, out[d] = sum_j p_j v[d][j]. Position j's key is keys[j * key_stride ...
+/// + head_dim); dimension d's values are values[d * value_stride ... + length) (a transposed V
+/// cache). `scratch` holds at least 2 * length + head_dim floats.
+void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
+
 // ---- Explicit variants (for tests and benchmarks) ---------------------------------------------
 
 float cq_vec_dot_q4_0_q8_0_scalar(int64_t n, const void *x, const void *y);
@@ -122,6 +144,11 @@ float cq_vec_dot_q4_1_q8_1_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_scalar(int64_t n, const void *x, const void *y);
+void cq_attend_f16_scalar(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                          const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
+/// cq_matmul with the scalar reference vec-dots, one (row, token) pair at a time.
+int cq_matmul_scalar(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define CQ_HAVE_AVX2_VARIANTS 1
@@ -131,6 +158,15 @@ float cq_vec_dot_q4_1_q8_1_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_avx2(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *x, const void *y);
+/// Byte-identical to cq_quantize_row_q8_0 / _q8_1 (roundf's ties away from zero, rebuilt from truncation).
+void cq_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n);
+void cq_attend_f16_avx2(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                        const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
+/// Tiled for Q4_1 and Q8_0 weights (2 rows x 4 tokens, or 4 rows x 1 token); other types loop
+/// over the AVX2 vec-dots.
+int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
+                   size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
 
 #if defined(__aarch64__)
