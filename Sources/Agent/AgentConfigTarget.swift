@@ -7,18 +7,17 @@ import PeerSync
 /// - at start-up, before it serves: `switchTo` lays the settings over the agent's own
 ///   configuration; `healthCheck` loads the model they name and has it answer a test prompt within
 ///   a deadline. The runtime loaded by a passing check is kept for the agent (`takeRuntime`).
-/// - once `attach`ed to the running `AgentService`: `switchTo` first loads a changed model and has
-///   it answer the test prompt (the old model keeps answering meanwhile), and only then switches
-///   the configuration and the model at once; a model that fails is never switched to, so the
-///   rollback that follows leaves the old one in place. `healthCheck` then checks that the service
-///   runs the model the settings name.
+/// - once `attach`ed to the running `AgentService`: `switchTo` switches every setting but the
+///   model (the old model keeps answering); `healthCheck` then loads a changed model and has it
+///   answer the test prompt, and only if it passes switches the service to it. A model that fails
+///   is never switched to, so the rollback that follows leaves the old one in place.
 ///
-/// Live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
-/// `cache.stale_while_revalidate_s` (read per fill), `model.path`. At the next start only:
-/// `cache.memory_budget_mb`, `disk_budget_mb`, `flush_interval_ms`, `batch_size`, `queue_capacity`
-/// (they size the cache's memory tier, store and write-behind queue when it opens);
-/// `restartRequired` lists those that differ from what runs. `mqtt.topic_root` moves the MQTT link
-/// (`PeerSyncService.requestTopicRoot`) once the config is switched to.
+/// All live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
+/// `cache.stale_while_revalidate_s` (read per fill), `cache.memory_budget_mb`, `disk_budget_mb`,
+/// `flush_interval_ms`, `batch_size`, `queue_capacity` (`AnswerCache.reconfigure`), `model.path`
+/// (at the health check). `mqtt.topic_root` moves the MQTT link
+/// (`PeerSyncService.requestTopicRoot`) once the config is switched to. `restartRequired` lists
+/// settings that would only take effect at the next start: none at present.
 final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`.
     let base: AgentConfiguration
@@ -27,8 +26,6 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     private var current: AgentConfiguration
     private var checked: (path: String, runtime: ModelRuntime)?
     private var service: AgentService?
-    /// The configuration the agent started with (what the cache was made from).
-    private var started: AgentConfiguration?
     /// The MQTT link and the topic root last asked of it.
     private var peerService: PeerSyncService?
     private var root: String?
@@ -54,7 +51,6 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     func attach(_ service: AgentService) {
         lock.withLock {
             self.service = service
-            started = service.configuration
             checked = nil
         }
     }
@@ -67,20 +63,9 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
         }
     }
 
-    /// Settings of the live configuration that only take effect at the next start, by config key.
-    var restartRequired: [String] {
-        lock.withLock {
-            guard let started else { return [] }
-            let (a, b) = (started, current)
-            var keys: [String] = []
-            if a.cache.memoryBudgetBytes != b.cache.memoryBudgetBytes { keys.append("cache.memory_budget_mb") }
-            if a.cache.diskBudgetBytes != b.cache.diskBudgetBytes { keys.append("cache.disk_budget_mb") }
-            if a.cache.flushIntervalMillis != b.cache.flushIntervalMillis { keys.append("cache.flush_interval_ms") }
-            if a.cache.batchSize != b.cache.batchSize { keys.append("cache.batch_size") }
-            if a.cache.queueCapacity != b.cache.queueCapacity { keys.append("cache.queue_capacity") }
-            return keys
-        }
-    }
+    /// Settings of the live configuration that only take effect at the next start, by config key:
+    /// none, now that the cache's limits change live. Kept in the status so that its shape stays.
+    var restartRequired: [String] { [] }
 
     func switchTo(_ settings: FleetSettings) async throws(FleetConfigError) {
         let next = try base.applying(settings)
@@ -93,11 +78,11 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
             lock.withLock { current = next }
             return
         }
-        var runtime: ModelRuntime?
-        if next.modelPath != service.configuration.modelPath {
-            runtime = try await loadAndTest(next)
-        }
-        service.switchLive(next, runtime: runtime)
+        // The model stays until the health check has loaded and tested the new one.
+        var staged = next
+        staged.modelPath = service.configuration.modelPath
+        do { try service.cache.reconfigure(next.cacheSettings) } catch { throw .invalidPayload("cache: \(error.message)") }
+        service.switchLive(staged, runtime: nil)
         let move: (PeerSyncService, String)? = lock.withLock {
             current = next
             guard let peerService, let m = next.mqtt else { return nil }
@@ -112,7 +97,10 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     func healthCheck(_ settings: FleetSettings) async throws(FleetConfigError) {
         let c = configuration
         if let service = lock.withLock({ service }) {
-            // The model was loaded and tested before the switch.
+            if service.configuration.modelPath != c.modelPath {
+                let runtime = try await loadAndTest(c)
+                service.switchLive(c, runtime: runtime)
+            }
             let running = service.configuration.modelPath
             guard running == c.modelPath else {
                 throw .healthCheck("the agent runs \(running), not \(c.modelPath)")

@@ -1,3 +1,4 @@
+import AnswerCache
 import FleetConfig
 import Foundation
 import OutpostCore
@@ -29,10 +30,20 @@ extension AgentConfiguration {
         if let v = int("cache", "batch_size") { c.cache.batchSize = v }
         if let v = int("cache", "queue_capacity") { c.cache.queueCapacity = v }
         if case .string(let root)? = settings["mqtt", "topic_root"], c.mqtt != nil { c.mqtt?.topicRoot = root }
+        do { try c.cacheSettings.validate() } catch { throw .invalidPayload("cache: \(error.message)") }
         do { try c.defaults.validate() } catch { throw .invalidPayload("generation: \(error.message)") }
         guard c.defaults.maxTokens <= c.maxTokensLimit else {
             throw .invalidPayload("generation.max_tokens \(c.defaults.maxTokens) is above max_tokens_limit \(c.maxTokensLimit)")
         }
         return c
+    }
+}
+
+extension AgentConfiguration {
+    /// The answer cache's limits that a fleet config may change while it runs (`AnswerCache.reconfigure`).
+    var cacheSettings: AnswerCache.Settings {
+        AnswerCache.Settings(memoryBudgetBytes: cache.memoryBudgetBytes, diskBudgetBytes: cache.diskBudgetBytes,
+                             flushIntervalMillis: UInt64(max(0, cache.flushIntervalMillis)), batchSize: cache.batchSize,
+                             queueCapacity: cache.queueCapacity)
     }
 }

@@ -180,6 +180,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     func cacheStatistics() async -> [String: Int] {
         let s = cache.stats()
+        let settings = cache.settings
         return [
             "hits": s.hits, "stale_hits": s.staleHits, "misses": s.misses, "fills": s.fills,
             "fills_dropped": s.fillsDropped, "fills_discarded": s.fillsDiscarded, "flushes": s.flushes,
@@ -187,6 +188,10 @@ final class AgentService: AnswerService, @unchecked Sendable {
             "queue_depth": s.queueDepth, "entries": s.entries, "bytes": s.bytes,
             "memory_entries": s.memoryEntries, "memory_bytes": s.memoryBytes,
             "invalidations_applied": s.invalidationsApplied, "tombstones": s.tombstones,
+            // The limits in force (a fleet config changes them live).
+            "memory_budget_bytes": settings.memoryBudgetBytes, "disk_budget_bytes": settings.diskBudgetBytes,
+            "flush_interval_ms": Int(settings.flushIntervalMillis), "batch_size": settings.batchSize,
+            "queue_capacity": settings.queueCapacity,
         ]
     }
 

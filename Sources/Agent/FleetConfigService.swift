@@ -6,8 +6,9 @@ import PeerSync
 import ServiceLifecycle
 
 /// Applies fleet configs that arrive over MQTT to the running agent, one at a time, through the
-/// same `ConfigApplier` as the file given at start, and reports each outcome on the retained
-/// status topic (`config`) and in the log.
+/// same `ConfigApplier` as the file given at start, and reports each step (`validating`,
+/// `persisted`, `switching`, `health_check`) and then the outcome on the retained status topic
+/// (`config`), and the outcome in the log.
 ///
 /// PeerSync hands messages over with `receive` (it never waits here); they queue in a small
 /// buffer that keeps the newest, so a flood of configs cannot grow memory or stall the MQTT loop.
@@ -68,7 +69,11 @@ final class FleetConfigService: Service, Sendable {
             status = ConfigStatus(version: 0, state: .rejected, failure: .oversized(delivery.byteCount, limit: applier.verifier.maxEnvelopeBytes),
                                   source: source, at: now)
         } else {
-            status = await applier.apply(data, from: source, now: now)
+            // Every step on the retained status as the applier reaches it; the outcome last.
+            status = await applier.apply(data, from: source, now: now) { [service, logger] step in
+                logger.debug("fleet config step", metadata: ["version": "\(step.version)", "state": "\(step.state.rawValue)"])
+                await service.reportConfig(step, restartRequired: [])
+            }
         }
         if status.state == .applied {
             await invalidate(for: status)

@@ -52,6 +52,7 @@ extension AnswerCache {
             guard (1...22).contains(compressionLevel) else {
                 throw .invalidConfiguration("compression level must be 1…22, got \(compressionLevel)")
             }
+            try Settings(self).validate()
         }
     }
 

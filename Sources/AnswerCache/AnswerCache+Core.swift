@@ -12,6 +12,10 @@ extension AnswerCache {
             var queue: WriteBehindQueue.StateMachine
             var stats = AnswerCacheStats()
             var flusherStarted = false
+            /// The limits in force (`AnswerCache.reconfigure`).
+            var settings: Settings
+            /// The disk budget shrank: the flusher evicts down to it when it next runs.
+            var diskBudgetCheck = false
         }
 
         let state: Mutex<State>
@@ -26,9 +30,10 @@ extension AnswerCache {
             var queue = WriteBehindQueue.StateMachine(
                 capacity: configuration.queueCapacity, batchSize: configuration.batchSize,
                 maxBatchSize: configuration.maxBatchSize,
-                flushIntervalNanos: configuration.flushIntervalMillis * 1_000_000)
+                flushIntervalNanos: Settings.nanos(millis: configuration.flushIntervalMillis))
             for tombstone in tombstones { _ = queue.invalidate(tombstone) }
-            state = Mutex(State(memory: MemoryTier(budgetBytes: configuration.memoryBudgetBytes), queue: queue))
+            state = Mutex(State(memory: MemoryTier(budgetBytes: configuration.memoryBudgetBytes), queue: queue,
+                                settings: Settings(configuration)))
             self.store = store
             self.configuration = configuration
         }
@@ -68,6 +73,10 @@ extension AnswerCache {
                     _ = wake.wait(timeout: DispatchTime(uptimeNanoseconds: until))
                 case .flush(let batch):
                     flush(batch)
+                }
+                if state.withLock({ s in defer { s.diskBudgetCheck = false }; return s.diskBudgetCheck }) {
+                    let evicted = (try? store.enforceDiskBudget()) ?? 0
+                    state.withLock { $0.stats.diskEvictions += evicted }
                 }
                 let now = configuration.wallClock()
                 if now &- lastMaintenance >= configuration.maintenanceIntervalMillis {

@@ -29,6 +29,8 @@ final class AnswerStore: Sendable {
     static let schemaVersion: Int64 = 2
 
     let options: Options
+    /// The disk budget in force: `options.diskBudgetBytes` until changed (`setDiskBudget`).
+    private let diskBudget: Atomic<Int>
     /// Used by the flusher thread only (one flush at a time), to encode before taking the write lock.
     private let compressor: Mutex<Zstd.Compressor>
     private let writer: Mutex<Writer>
@@ -36,6 +38,7 @@ final class AnswerStore: Sendable {
 
     init(options: Options) throws(AnswerCacheError) {
         self.options = options
+        diskBudget = Atomic(options.diskBudgetBytes)
         compressor = Mutex(try Zstd.Compressor(level: options.compressionLevel))
         let db = try Self.openValidated(path: options.path)
         writer = Mutex(try Writer(db: db))
@@ -248,7 +251,7 @@ final class AnswerStore: Sendable {
         // the next one is encoded on another thread, so compression overlaps with SQLite.
         var current: Encoded = starts.isEmpty ? Encoded(rows: [], refused: 0)
             : compressor.withLock { Self.encode(fills[range(0)], compressor: $0, options: options) }
-        let budget = Int64(options.diskBudgetBytes)
+        let budget = Int64(diskBudget.load(ordering: .relaxed))
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in
             try w.db.transaction { () throws(AnswerCacheError) in
                 for index in starts.indices {
@@ -330,6 +333,22 @@ final class AnswerStore: Sendable {
         try s.bind(12, existing?.id ?? prefix)
         try s.step()
         return w.db.changes > 0
+    }
+
+    var diskBudgetBytes: Int { diskBudget.load(ordering: .relaxed) }
+
+    /// Changes the disk budget; the next write (or `enforceDiskBudget`) evicts down to it.
+    func setDiskBudget(_ bytes: Int) {
+        diskBudget.store(bytes, ordering: .relaxed)
+    }
+
+    /// Evicts by last access when the file is over the disk budget, as a write does; returns how
+    /// many entries went.
+    func enforceDiskBudget() throws(AnswerCacheError) -> Int {
+        let budget = Int64(diskBudget.load(ordering: .relaxed))
+        return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> Int in
+            try w.usedBytes() > budget ? try evict(&w, toBytes: budget * 9 / 10) : 0
+        }
     }
 
     private func evict(_ w: inout Writer, toBytes target: Int64) throws(AnswerCacheError) -> Int {

@@ -11,7 +11,7 @@ struct MemoryTier: Sendable {
         var next: Int
     }
 
-    let budgetBytes: Int
+    private(set) var budgetBytes: Int
     private var nodes: [Node] = []
     private var index: [CacheKey: Int] = [:]
     private var free: [Int] = []
@@ -26,6 +26,12 @@ struct MemoryTier: Sendable {
     }
 
     var count: Int { index.count }
+
+    /// Changes the byte budget; when it shrinks, least recently used entries are evicted at once.
+    mutating func setBudget(_ bytes: Int) {
+        budgetBytes = max(0, bytes)
+        evictOverBudget()
+    }
 
     /// The entry, marked most recently used.
     mutating func get(_ key: CacheKey) -> CachedEntry? {
@@ -66,6 +72,10 @@ struct MemoryTier: Sendable {
             bytes += cost
             linkAtFront(i)
         }
+        evictOverBudget()
+    }
+
+    private mutating func evictOverBudget() {
         while bytes > budgetBytes, tail != -1 {
             evictions += 1
             removeNode(tail)

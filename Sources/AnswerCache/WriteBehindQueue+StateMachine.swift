@@ -11,11 +11,13 @@ extension WriteBehindQueue {
             case finished
         }
 
-        let capacity: Int
-        let batchSize: Int
-        let maxBatchSize: Int
-        let flushIntervalNanos: UInt64
+        private(set) var capacity: Int
+        private(set) var batchSize: Int
+        private(set) var maxBatchSize: Int
+        private(set) var flushIntervalNanos: UInt64
         let touchCapacity: Int
+        /// The group-commit limit asked for at init (`maxBatchSize` is never below `batchSize`).
+        private let maxBatchSizeSetting: Int
 
         private(set) var state: State = .running
         private(set) var pending: [CacheKey: Fill] = [:]
@@ -37,12 +39,28 @@ extension WriteBehindQueue {
         init(capacity: Int, batchSize: Int, maxBatchSize: Int? = nil, flushIntervalNanos: UInt64, touchCapacity: Int? = nil) {
             self.capacity = max(1, capacity)
             self.batchSize = max(1, batchSize)
-            self.maxBatchSize = max(self.batchSize, maxBatchSize ?? batchSize)
+            self.maxBatchSizeSetting = maxBatchSize ?? batchSize
+            self.maxBatchSize = max(self.batchSize, maxBatchSizeSetting)
             self.flushIntervalNanos = flushIntervalNanos
             self.touchCapacity = touchCapacity ?? max(1, capacity)
         }
 
         var depth: Int { pending.count }
+
+        /// Changes the limits while running. A capacity below the current depth keeps every fill
+        /// already queued (they are still written); new fills are dropped until the depth is below
+        /// it. A smaller batch size or a shorter interval takes effect at the flusher's next
+        /// decision: returns whether it should be woken to make it now.
+        mutating func reconfigure(capacity: Int, batchSize: Int, flushIntervalNanos: UInt64) -> Bool {
+            let sooner = batchSize < self.batchSize || flushIntervalNanos < self.flushIntervalNanos
+            self.capacity = max(1, capacity)
+            self.batchSize = max(1, batchSize)
+            self.maxBatchSize = max(self.batchSize, maxBatchSizeSetting)
+            self.flushIntervalNanos = flushIntervalNanos
+            guard sooner, state != .finished, !(pending.isEmpty && touches.isEmpty) else { return false }
+            flusherIdle = false
+            return true
+        }
 
         /// Whether nothing is queued and no batch is being written.
         var isDrained: Bool { pending.isEmpty && touches.isEmpty && !flushing }

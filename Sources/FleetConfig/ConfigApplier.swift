@@ -86,25 +86,33 @@ public actor ConfigApplier {
 
     /// Verifies and applies one envelope; returns (and keeps) its status. `source`, when given, is
     /// where the envelope came from (its MQTT topic): its signed target must name the same source.
+    /// `progress`, when given, hears each step as it begins or completes (`validating`, then for a
+    /// verified config `persisted`, `switching`, `health_check`), before the final status is returned.
     @discardableResult
-    public func apply(_ data: Data, from source: ConfigSource? = nil, now: Int64) async -> ConfigStatus {
+    public func apply(_ data: Data, from source: ConfigSource? = nil, now: Int64,
+                      progress: (@Sendable (ConfigStatus) async -> Void)? = nil) async -> ConfigStatus {
         while busy { await withCheckedContinuation { waiters.append($0) } }
         busy = true
         defer {
             busy = false
             if !waiters.isEmpty { waiters.removeFirst().resume() }
         }
+        let envelope = data.count <= verifier.maxEnvelopeBytes ? try? ConfigEnvelope.parse(data) : nil
+        await progress?(ConfigStatus(version: envelope?.version ?? 0, state: .validating,
+                                     source: envelope.flatMap(verifier.source(of:)) ?? source, at: now))
         let applied: AppliedVersions
         let config: VerifiedConfig
         do throws(FleetConfigError) {
             applied = try store.appliedVersions()
             config = try verifier.verify(data, applied: applied, now: now, expecting: source)
         } catch {
-            let envelope = data.count <= verifier.maxEnvelopeBytes ? try? ConfigEnvelope.parse(data) : nil
             var status = finish(machine.rejected(version: envelope?.version ?? 0, error: error, now: now))
             status.source = envelope.flatMap(verifier.source(of:)) ?? source
             lastStatus = status
             return status
+        }
+        func step(_ state: ConfigStatus.State) async {
+            await progress?(ConfigStatus(version: config.version, state: state, source: config.source, at: now))
         }
         var action = machine.start(config)
         while true {
@@ -113,11 +121,14 @@ public actor ConfigApplier {
                 action = machine.persisted(error: attempt { () throws(FleetConfigError) in
                     try store.run(store.plan(persist: candidate, lastKnownGood: lkg))
                 }, now: now)
+                if case .switchTo = action { await step(.persisted) }
             case .switchTo(let settings):
+                await step(.switching)
                 do throws(FleetConfigError) { try await target.switchTo(settings); action = machine.switched(error: nil) } catch {
                     action = machine.switched(error: error)
                 }
             case .healthCheck(let settings):
+                await step(.healthCheck)
                 do throws(FleetConfigError) { try await target.healthCheck(settings); action = machine.checked(error: nil) } catch {
                     action = machine.checked(error: error)
                 }
@@ -127,7 +138,12 @@ public actor ConfigApplier {
                 }, now: now)
             case .restore(let lkg):
                 var failure = attempt { () throws(FleetConfigError) in try store.run(store.plan(restore: lkg)) }
-                do throws(FleetConfigError) { try await target.switchTo(lkg.effective) } catch { failure = failure ?? error }
+                // Switched and checked: a target that switches its model at the health check
+                // switches it back here.
+                do throws(FleetConfigError) {
+                    try await target.switchTo(lkg.effective)
+                    try await target.healthCheck(lkg.effective)
+                } catch { failure = failure ?? error }
                 action = machine.restored(error: failure, now: now)
             case .report(let status):
                 return finish(.report(status))

@@ -60,12 +60,25 @@ public struct ConfigRecord: Sendable, Equatable {
     }
 }
 
-/// The outcome of the last config received, as published on the status topic:
-/// `{"version":N,"state":"applied"|"rejected"|"rolled_back","error":…,"reason":…,"source":…,"at":…}`.
+/// Where the last config received has got to, as published on the status topic:
+/// `{"version":N,"state":…,"error":…,"reason":…,"source":…,"at":…}`. While it is applied the state
+/// moves through `validating`, `persisted`, `switching` and `health_check`; it ends `applied`,
+/// `rejected` or `rolled_back` (`isFinal`).
 /// `reason` is `FleetConfigError.reason` (a short stable word) when there is an error; `source` is
 /// `fleet` or `gateway` when known (a config too broken to read has none).
 public struct ConfigStatus: Sendable, Equatable {
-    public enum State: String, Sendable { case applied, rejected, rolledBack = "rolled_back" }
+    public enum State: String, Sendable {
+        case validating, persisted, switching, healthCheck = "health_check"
+        case applied, rejected, rolledBack = "rolled_back"
+
+        /// Whether the apply is over (an outcome, not a step).
+        public var isFinal: Bool {
+            switch self {
+            case .applied, .rejected, .rolledBack: true
+            case .validating, .persisted, .switching, .healthCheck: false
+            }
+        }
+    }
 
     public var version: UInt64
     public var state: State

@@ -56,6 +56,21 @@ import Testing
             status(on: "outpost/site/gw/\(gateway)/status")?["config"] as? [String: Any]
         }
 
+        /// The `config` states `gateway` published for `version`, in order, repeats of one state
+        /// (the periodic status refresh) counted once.
+        func configStates(of gateway: String, version: Int) -> [String] {
+            let topic = "outpost/site/gw/\(gateway)/status"
+            let payloads = inbox.messages.withLock { $0.filter { $0.topic == topic }.map(\.payload) }
+            var states: [String] = []
+            for p in payloads {
+                guard let o = (try? JSONSerialization.jsonObject(with: Data(p))) as? [String: Any],
+                      let c = o["config"] as? [String: Any], c["version"] as? Int == version,
+                      let state = c["state"] as? String, states.last != state else { continue }
+                states.append(state)
+            }
+            return states
+        }
+
         /// The newest status published on `topic`.
         func status(on topic: String) -> [String: Any]? {
             let last = inbox.messages.withLock { $0.last { $0.topic == topic } }
@@ -152,6 +167,8 @@ import Testing
         try Self.eventually("gw-a reports fleet config 1 applied") {
             op.config(of: "gw-a")?["state"] as? String == "applied" && op.config(of: "gw-a")?["version"] as? Int == 1
         }
+        // Every step went out on the retained status as it happened, the outcome last.
+        #expect(op.configStates(of: "gw-a", version: 1) == ["validating", "persisted", "switching", "health_check", "applied"])
         #expect(try Self.health(a)["config_version"] as? Int == 1)
         // generation.max_tokens is the live default for requests that leave it out.
         #expect(Self.completionTokens(try Self.ask(a, story)) == 5)
@@ -165,14 +182,21 @@ import Testing
         #expect(Self.completionTokens(try Self.ask(a, story + " Please.")) == 3)
 
         // A newer fleet config: its new ttl is taken, its max_tokens still loses to the override.
-        // Its batch_size sizes the write-behind queue at open: applied, but named as needing a restart.
-        let fleet2 = try keys.sign(#"{"generation":{"max_tokens":7},"cache":{"ttl_s":900,"batch_size":64}}"#, version: 2)
+        // Its cache budgets and flush settings resize the running cache: nothing waits for a restart.
+        let fleet2 = try keys.sign(#"{"generation":{"max_tokens":7},"cache":{"ttl_s":900,"batch_size":64,"#
+            + #""memory_budget_mb":3,"disk_budget_mb":5,"flush_interval_ms":250,"queue_capacity":1000}}"#, version: 2)
         try op.publish("outpost/site/config", fleet2, retain: true)
         try Self.eventually("gw-a reports fleet config 2 applied") {
             op.config(of: "gw-a")?["version"] as? Int == 2 && op.config(of: "gw-a")?["state"] as? String == "applied"
         }
         #expect(try Self.health(a)["config_version"] as? Int == 2)
-        #expect(op.config(of: "gw-a")?["restart_required"] as? [String] == ["cache.batch_size"])
+        #expect(op.config(of: "gw-a")?["restart_required"] as? [String] == [])
+        let limits = try a.curl(["/v1/cache/stats"]).json ?? [:]
+        #expect(limits["batch_size"] as? Int == 64, "\(limits)")
+        #expect(limits["memory_budget_bytes"] as? Int == 3 << 20)
+        #expect(limits["disk_budget_bytes"] as? Int == 5 << 20)
+        #expect(limits["flush_interval_ms"] as? Int == 250)
+        #expect(limits["queue_capacity"] as? Int == 1000)
         #expect(Self.completionTokens(try Self.ask(a, story + " Thanks.")) == 3)
         #expect(try Self.effective(a, "cache", "ttl_s") as? Int == 900)
         #expect(try Self.effective(a, "generation", "max_tokens") as? Int == 3)
@@ -226,6 +250,10 @@ import Testing
             try Self.eventually("the \(what) config reported as \(reason)") { op.config(of: "gw-a")?["reason"] as? String == reason }
             let status = op.config(of: "gw-a") ?? [:]
             #expect(status["state"] as? String == (what == "missing model" ? "rolled_back" : "rejected"), "\(what): \(status)")
+            if what == "missing model" {
+                // Switched to, then its health check (the model loads and answers) failed: rolled back.
+                #expect(op.configStates(of: "gw-a", version: 3) == ["validating", "persisted", "switching", "health_check", "rolled_back"])
+            }
             #expect((status["error"] as? String)?.isEmpty == false)
             #expect(try Self.health(a)["config_version"] as? Int == 1, "\(what)")
             #expect(Self.completionTokens(try Self.ask(a, "Tell me about \(what) things.")) == 4, "\(what)")

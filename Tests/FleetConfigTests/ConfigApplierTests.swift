@@ -1,6 +1,7 @@
 import Foundation
 import OutpostCore
 import OutpostTesting
+import Synchronization
 import Testing
 @testable import FleetConfig
 
@@ -100,6 +101,29 @@ final class RecordingTarget: ConfigTarget, @unchecked Sendable {
         #expect(await b.live.effective.modelPath == "/one")
         #expect(target.switches == ["/two", "/one"])
         #expect(try ConfigStore(stateDirectory: dir.path).committed().effective.modelPath == "/one")
+    }
+
+    @Test func everyStepIsReportedAsItHappensWithTheOutcomeLast() async throws {
+        let dir = try TemporaryDirectory(); defer { dir.remove() }
+        let target = RecordingTarget(brokenModels: ["/broken"])
+        let a = try applier(dir, target)
+        final class Steps: Sendable {
+            let seen = Mutex<[String]>([])
+        }
+        func run(_ data: Data) async -> [String] {
+            let steps = Steps()
+            let status = await a.apply(data, now: Fleet.now) { step in
+                #expect(!step.state.isFinal)
+                steps.seen.withLock { $0.append("\(step.version):\(step.state.rawValue)") }
+            }
+            return steps.seen.withLock { $0 } + ["\(status.version):\(status.state.rawValue)"]
+        }
+        #expect(await run(try Fleet.signed(#"{"model":{"path":"/good"}}"#, version: 1))
+            == ["1:validating", "1:persisted", "1:switching", "1:health_check", "1:applied"])
+        #expect(await run(try Fleet.signed(#"{"model":{"path":"/broken"}}"#, version: 2))
+            == ["2:validating", "2:persisted", "2:switching", "2:health_check", "2:rolled_back"])
+        #expect(await run(try Fleet.signed(#"{"model":{"path":"/good"}}"#, version: 1)) == ["1:validating", "1:rejected"])
+        #expect(await run(Data("garbage".utf8)) == ["0:validating", "0:rejected"])
     }
 }
 
