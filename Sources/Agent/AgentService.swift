@@ -179,20 +179,8 @@ final class AgentService: AnswerService, @unchecked Sendable {
     }
 
     func cacheStatistics() async -> [String: Int] {
-        let s = cache.stats()
-        let settings = cache.settings
-        return [
-            "hits": s.hits, "stale_hits": s.staleHits, "misses": s.misses, "fills": s.fills,
-            "fills_dropped": s.fillsDropped, "fills_discarded": s.fillsDiscarded, "flushes": s.flushes,
-            "flush_latency_last_us": s.flushLatencyLastMicros, "flush_latency_max_us": s.flushLatencyMaxMicros,
-            "queue_depth": s.queueDepth, "entries": s.entries, "bytes": s.bytes,
-            "memory_entries": s.memoryEntries, "memory_bytes": s.memoryBytes,
-            "invalidations_applied": s.invalidationsApplied, "tombstones": s.tombstones,
-            // The limits in force (a fleet config changes them live).
-            "memory_budget_bytes": settings.memoryBudgetBytes, "disk_budget_bytes": settings.diskBudgetBytes,
-            "flush_interval_ms": Int(settings.flushIntervalMillis), "batch_size": settings.batchSize,
-            "queue_capacity": settings.queueCapacity,
-        ]
+        // The counters, and the limits in force (a fleet config changes them live).
+        cache.stats().counters.merging(cache.settings.counters) { counter, _ in counter }
     }
 
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
@@ -208,7 +196,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
         // Publish now if connected (else the outbox is published after the reconnect).
         peer.withLock { $0 }?.publishPending()
         logger.info("cache invalidated", metadata: ["scope": "\(scope)", "hlc": "\(tombstone.hlc)"])
-        return InvalidationReceipt(scope: scope.description, hlc: tombstone.hlc.description)
+        return InvalidationReceipt(tombstone)
     }
 
     /// Publishes a fleet config outcome as the MQTT status's `config` object (when in a fleet).

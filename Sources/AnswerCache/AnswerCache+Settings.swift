@@ -17,6 +17,12 @@ extension AnswerCache {
             self.queueCapacity = queueCapacity
         }
 
+        /// The limits in force, as `GET /v1/cache/stats` reports them next to the counters.
+        public var counters: [String: Int] {
+            ["memory_budget_bytes": memoryBudgetBytes, "disk_budget_bytes": diskBudgetBytes,
+             "flush_interval_ms": Int(flushIntervalMillis), "batch_size": batchSize, "queue_capacity": queueCapacity]
+        }
+
         /// The limits `configuration` opens the cache with.
         public init(_ configuration: Configuration) {
             self.init(memoryBudgetBytes: configuration.memoryBudgetBytes, diskBudgetBytes: configuration.diskBudgetBytes,

@@ -46,4 +46,16 @@ public struct AnswerCacheStats: Sendable, Codable, Equatable {
         case readErrors = "read_errors"
         case invalidationsApplied = "invalidations_applied"
     }
+
+    /// The counters the local API's `GET /v1/cache/stats` reports, by their snake_case names.
+    public var counters: [String: Int] {
+        [
+            "hits": hits, "stale_hits": staleHits, "misses": misses, "fills": fills,
+            "fills_dropped": fillsDropped, "fills_discarded": fillsDiscarded, "flushes": flushes,
+            "flush_latency_last_us": flushLatencyLastMicros, "flush_latency_max_us": flushLatencyMaxMicros,
+            "queue_depth": queueDepth, "entries": entries, "bytes": bytes,
+            "memory_entries": memoryEntries, "memory_bytes": memoryBytes,
+            "invalidations_applied": invalidationsApplied, "tombstones": tombstones,
+        ]
+    }
 }

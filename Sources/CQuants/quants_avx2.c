@@ -443,13 +443,7 @@ CQ_AVX2 void cq_attend_f16_avx2(int64_t hd, int64_t length, const float *q, cons
         scores[j] = s;
         if (s > max) max = s;
     }
-    double sum = 0;
-    for (int64_t j = 0; j < length; j++) {
-        const float e = expf(scores[j] - max);
-        scores[j] = e;
-        sum += (double)e;
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = cq_softmax_exp(scores, length, max);
     const __m256 vinv = _mm256_set1_ps(inv);
     int64_t j = 0;
     for (; j + 8 <= length; j += 8) {

@@ -5,6 +5,7 @@
 
 #include "include/cquants.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef float (*cq_vec_dot_fn)(int64_t n, const void *x, const void *y);
@@ -55,6 +56,18 @@ static inline int cq_matmul_by_dots(cq_vec_dot_fn dot, const void *w, size_t row
         for (int64_t t = 0; t < tokens; t++) y[(size_t)t * y_stride + r] = dot(n, row, (const char *)x + (size_t)t * x_stride);
     }
     return 0;
+}
+
+/// The softmax every attention variant shares, so they agree exactly: scores[j] becomes
+/// exp(scores[j] - max), and the return value is 1 / their sum (summed in double).
+static inline float cq_softmax_exp(float *scores, int64_t length, float max) {
+    double sum = 0;
+    for (int64_t j = 0; j < length; j++) {
+        const float e = expf(scores[j] - max);
+        scores[j] = e;
+        sum += (double)e;
+    }
+    return (float)(1.0 / sum);
 }
 
 static inline float cq_bits_to_f32(uint32_t u) {

@@ -317,13 +317,7 @@ void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t hd, int64_t length, const floa
         scores[j] = s;
         if (s > max) max = s;
     }
-    double sum = 0;
-    for (int64_t j = 0; j < length; j++) {
-        const float e = expf(scores[j] - max);
-        scores[j] = e;
-        sum += (double)e;
-    }
-    const float inv = (float)(1.0 / sum);
+    const float inv = cq_softmax_exp(scores, length, max);
     for (int64_t j = 0; j < length; j++) probs[j] = CQ_FP16(cq_f32_to_f16(scores[j] * inv));
     for (int64_t d = 0; d < hd; d++) out[d] = dot(length, values + (size_t)d * value_stride, probs);
 }

@@ -115,6 +115,11 @@ public struct InvalidationReceipt: Sendable, Codable, Equatable {
         self.scope = scope
         self.hlc = hlc
     }
+
+    /// The receipt for a tombstone just made durable.
+    public init(_ tombstone: Tombstone) {
+        self.init(scope: tombstone.scope.description, hlc: tombstone.hlc.description)
+    }
 }
 
 /// Why the agent could not serve a well-formed request. The doors map it to their own errors

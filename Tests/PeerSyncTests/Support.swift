@@ -50,13 +50,11 @@ final class EchoService: AnswerService {
     }
 
     func cacheStatistics() async -> [String: Int] {
-        let s = cache.stats()
-        return ["hits": s.hits, "misses": s.misses, "entries": s.entries]
+        cache.stats().counters
     }
 
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
-        let t = try cache.invalidate(scope)
-        return InvalidationReceipt(scope: scope.description, hlc: t.hlc.description)
+        InvalidationReceipt(try cache.invalidate(scope))
     }
 
     func metricsText() async -> String { "" }
