@@ -186,23 +186,25 @@ import Testing
 
     @Test func fullQueueAnswers503WithRetryAfter() throws {
         let agent = try AgentProcess(configJSON: "{\"limits\":{\"max_queued_requests\":0}}")
-        // A long non-cacheable generation occupies the model...
-        let body = Self.chat("Write a long story about the sea.", maxTokens: 400, extra: ",\"temperature\":0.8,\"cache\":\"bypass\"")
+        // A long non-cacheable generation occupies the model (streamed: its first chunk shows it
+        // is running)...
+        let body = Self.chat("Write a long story about the sea.", maxTokens: 400,
+                             extra: ",\"temperature\":0.8,\"cache\":\"bypass\",\"stream\":true")
         let file = agent.directory.file("long.json").path
         try body.write(toFile: file, atomically: true, encoding: .utf8)
+        let longOut = agent.directory.file("long.out").path
         let long = try ChildProcess(executable: "/usr/bin/curl",
-                                    arguments: ["-sS", "--unix-socket", agent.socketPath, "-X", "POST", "--data-binary", "@\(file)",
+                                    arguments: ["-sSN", "--unix-socket", agent.socketPath, "-X", "POST", "--data-binary", "@\(file)",
                                                 "http://localhost/v1/chat/completions"],
-                                    stdoutPath: agent.directory.file("long.out").path)
-        // ...so the next one is refused at once (asked again until the long one has reached the
-        // agent, however slow the machine).
-        let quick = Self.chat("Quick?", maxTokens: 2, extra: ",\"cache\":\"bypass\"")
-        var refused = try agent.post("/v1/chat/completions", json: quick)
-        let deadline = Date().addingTimeInterval(30)
-        while refused.status != 503, long.isRunning, Date() < deadline {
-            usleep(100_000)
-            refused = try agent.post("/v1/chat/completions", json: quick)
+                                    stdoutPath: longOut)
+        let deadline = Date().addingTimeInterval(60)
+        while long.isRunning, Date() < deadline,
+              ((try? FileManager.default.attributesOfItem(atPath: longOut)[.size] as? Int) ?? 0) == 0 {
+            usleep(20_000)
         }
+        #expect(long.isRunning, "the long generation ended early: \((try? String(contentsOfFile: longOut, encoding: .utf8)) ?? "")")
+        // ...so the next one is refused at once.
+        let refused = try agent.post("/v1/chat/completions", json: Self.chat("Quick?", maxTokens: 2, extra: ",\"cache\":\"bypass\""))
         #expect(refused.status == 503, "\(refused.body)")
         #expect(refused.headers["retry-after"] != nil)
         _ = long.wait(timeout: 300)
