@@ -10,18 +10,19 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        // No default traits: they pull in swift-configuration and full Foundation, which the agent does not use.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries (module map + shim.h; found with pkg-config, installed with apt).
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // Low-bit kernels (C, libc only): block formats, (de)quantization, vec-dot and mat-vec with
         // scalar, AVX2 and NEON paths chosen at start-up. SIMD via per-function target attributes.
@@ -40,16 +41,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(
-            name: "OutpostCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
-        ),
+        .target(name: "OutpostCore", dependencies: ["CCrypto"]),
         .target(name: "AnswerCache", dependencies: ["OutpostCore", "CSQLite", "CZstd"]),
         // Signed fleet configuration: verify, persist, apply, roll back. zstd payloads are decoded
         // by a closure the composition root passes in (AnswerCache's wrapper), so this stays a leaf.
         .target(
             name: "FleetConfig",
-            dependencies: ["OutpostCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["OutpostCore"]
         ),
 
         // The composition root.
@@ -57,7 +55,6 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

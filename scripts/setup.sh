@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   pkg-config libmosquitto-dev libzstd-dev libsqlite3-dev   # linked by Outpost
+  libssl-dev                                                # libcrypto: SHA-256 and Ed25519
   mosquitto mosquitto-clients                               # broker and clients for tests and fleets
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user     # NEON kernels cross-compiled and run under qemu
   python3 python3-pip ca-certificates                       # fetching the model from PyPI

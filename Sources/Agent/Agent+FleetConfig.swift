@@ -1,6 +1,7 @@
 import AnswerCache
 import FleetConfig
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import Logging
 
 extension Agent {

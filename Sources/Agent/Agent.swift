@@ -1,5 +1,9 @@
 import AnswerCache
-import Foundation
+import Dispatch
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import LocalAPI
 import Logging
 import OutpostCore
@@ -30,7 +34,7 @@ public struct Agent: Sendable {
             try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o750])
         } catch {
-            throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error.localizedDescription)")
+            throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error)")
         }
 
         let loadStart = Date()
@@ -47,7 +51,7 @@ public struct Agent: Sendable {
         logger.info("model loaded", metadata: [
             "model": "\(c.modelPath)", "fingerprint": "\(runtime.fingerprint.prefix(16))",
             "context": "\(runtime.contextLength)", "threads": "\(c.threads)",
-            "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(loadStart)))",
+            "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))",
         ])
 
         var cacheConfig = AnswerCache.Configuration(path: c.cacheFile)
@@ -77,7 +81,7 @@ public struct Agent: Sendable {
                 service.markReady()
                 notifier.notify("READY=1\nSTATUS=answering on \(c.socketPath)")
                 logger.info("agent ready", metadata: ["socket": "\(c.socketPath)", "kernel": "\(service.kernel)",
-                                                      "seconds": "\(String(format: "%.3f", Date().timeIntervalSince(loadStart)))"])
+                                                      "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))"])
             }
         } catch {
             cache.close()

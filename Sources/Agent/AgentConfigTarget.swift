@@ -1,5 +1,6 @@
 import FleetConfig
-import Foundation
+import Dispatch
+import FoundationEssentials
 import OutpostCore
 import PeerSync
 
@@ -22,7 +23,7 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`.
     let base: AgentConfiguration
     let deadline: Duration
-    private let lock = NSLock()
+    private let lock = Lock()
     private var current: AgentConfiguration
     private var checked: (path: String, runtime: ModelRuntime)?
     private var service: AgentService?

@@ -1,6 +1,6 @@
 import AnswerCache
 import FleetConfig
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 extension AgentConfiguration {

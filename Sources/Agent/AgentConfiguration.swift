@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// Everything `outpost run` needs, resolved from (lowest first) embedded defaults, the config
@@ -60,7 +60,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// A signed fleet config to apply at start (`--fleet-config`).
     public var fleetConfigFile: String?
 
-    public var cacheFile: String { (stateDirectory as NSString).appendingPathComponent("cache.sqlite") }
+    public var cacheFile: String { Paths.join(stateDirectory, "cache.sqlite") }
 
     public struct Error: Swift.Error, CustomStringConvertible, Sendable {
         public let description: String
@@ -92,15 +92,14 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Resolves the configuration. `environment` is the process environment (injected for tests).
     public static func resolve(_ flags: Overrides, environment: [String: String]) throws -> AgentConfiguration {
         let env = environment.filter { !$0.value.isEmpty }
-        let home = env["HOME"] ?? NSHomeDirectory()
+        let home = env["HOME"] ?? homeDirectory()
 
         // Embedded defaults.
         let stateDefault = env["STATE_DIRECTORY"].map { String($0.split(separator: ":").first ?? "") }
-            ?? ((env["XDG_STATE_HOME"] ?? (home as NSString).appendingPathComponent(".local/state")) as NSString)
-                .appendingPathComponent("outpost")
-        let cacheHome = env["XDG_CACHE_HOME"] ?? (home as NSString).appendingPathComponent(".cache")
-        let modelDefault = ((env["OUTPOST_MODEL_CACHE"] ?? (cacheHome as NSString).appendingPathComponent("outpost/models"))
-            as NSString).appendingPathComponent("SmolLM2-135M-Instruct.Q4_1.gguf")
+            ?? Paths.join(env["XDG_STATE_HOME"] ?? Paths.join(home, ".local/state"), "outpost")
+        let cacheHome = env["XDG_CACHE_HOME"] ?? Paths.join(home, ".cache")
+        let modelDefault = Paths.join(env["OUTPOST_MODEL_CACHE"] ?? Paths.join(cacheHome, "outpost/models"),
+                                      "SmolLM2-135M-Instruct.Q4_1.gguf")
         var c = AgentConfiguration(
             modelPath: modelDefault, stateDirectory: stateDefault, socketPath: "", socketGroup: nil,
             gatewayID: ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "outpost",
@@ -111,7 +110,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         if let path = flags.configFile ?? env["OUTPOST_CONFIG"] {
             let data: Data
             do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw Error("cannot read config file \(path): \(error.localizedDescription)")
+                throw Error("cannot read config file \(path): \(error)")
             }
             let file = try ConfigFile.parse(data, path: path)
             try file.apply(to: &c, socket: &socketFromFile)
@@ -168,12 +167,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// else `outpost.sock` in the state directory.
     static func defaultSocket(env: [String: String], stateDirectory: String) -> String {
         if let r = env["RUNTIME_DIRECTORY"].map({ String($0.split(separator: ":").first ?? "") }), !r.isEmpty {
-            return (r as NSString).appendingPathComponent("outpost.sock")
+            return Paths.join(r, "outpost.sock")
         }
         if let x = env["XDG_RUNTIME_DIR"] {
-            return (x as NSString).appendingPathComponent("outpost/outpost.sock")
+            return Paths.join(x, "outpost/outpost.sock")
         }
-        return (stateDirectory as NSString).appendingPathComponent("outpost.sock")
+        return Paths.join(stateDirectory, "outpost.sock")
     }
 
     static func positive(_ v: Int?, _ what: String) throws -> Int {

@@ -1,6 +1,7 @@
 import AnswerCache
 import CoreMetrics
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import Synchronization
 
 /// The agent's metrics through swift-metrics (the executable bootstraps the backend; Prometheus

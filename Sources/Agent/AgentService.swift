@@ -1,7 +1,8 @@
 import AnswerCache
 import CQuants
 import FleetConfig
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Inference
 import Logging
 import OutpostCore
@@ -223,7 +224,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 /// The leader's timings, set from inside the shared computation.
 final class TimingsBox: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
-    private let lock = NSLock()
+    private let lock = Lock()
     private var stored: Timings?
     func set(_ t: Timings) { lock.withLock { stored = t } }
     var value: Timings? { lock.withLock { stored } }

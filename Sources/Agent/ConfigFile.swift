@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// The agent's config file (JSON). Every key is optional; unknown keys are refused by name so a

@@ -1,5 +1,5 @@
 import FleetConfig
-import Foundation
+import FoundationEssentials
 import Logging
 import OutpostCore
 import PeerSync

@@ -1,4 +1,8 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import OutpostCore
 
 /// Runs generations one at a time on a dedicated thread (they use every compute thread, so
@@ -8,7 +12,7 @@ import OutpostCore
 final class GenerationScheduler: @unchecked Sendable {
     // @unchecked: `waiting`, `closed` and `current` are guarded by `lock`.
     private let queue = DispatchQueue(label: "outpost.generation", qos: .userInitiated)
-    private let lock = NSLock()
+    private let lock = Lock()
     private var waiting = 0
     private var closed = false
     private var inFlight: [ObjectIdentifier: CancelFlag] = [:]
@@ -17,7 +21,7 @@ final class GenerationScheduler: @unchecked Sendable {
     /// A flag the generation polls between tokens.
     final class CancelFlag: @unchecked Sendable {
         // @unchecked: `value` is guarded by `lock`.
-        private let lock = NSLock()
+        private let lock = Lock()
         private var value = false
         func set() { lock.withLock { value = true } }
         var isSet: Bool { lock.withLock { value } }

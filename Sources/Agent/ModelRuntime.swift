@@ -1,5 +1,4 @@
-import Crypto
-import Foundation
+import FoundationEssentials
 import GGUF
 import Inference
 import OutpostCore
@@ -28,7 +27,7 @@ final class ModelRuntime: @unchecked Sendable {
         self.contextLength = min(contextLength, model.config.contextLength)
         let session = try InferenceSession(model: model, contextLength: self.contextLength, threads: threads)
         generator = Generator(session: session)
-        name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        name = Paths.deletingExtension(Paths.lastComponent(path))
     }
 
     /// Maps and parses the file, builds the model and its fingerprint, then lets the kernel drop
@@ -56,7 +55,7 @@ final class ModelRuntime: @unchecked Sendable {
                 h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: data.prefix(4096)))
             }
         }
-        return h.finalize().map { String(format: "%02x", $0) }.joined()
+        return hexString(h.finalize())
     }
 
     /// The prompt tokens for a query: the chat template for chat messages, the raw text for a

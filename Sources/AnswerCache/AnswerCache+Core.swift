@@ -1,5 +1,8 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import OutpostCore
 import Synchronization
 
@@ -42,9 +45,7 @@ extension AnswerCache {
 
         func startFlusher() {
             state.withLock { $0.flusherStarted = true }
-            let thread = Thread { [self] in runFlusher() }
-            thread.name = "outpost-cache-flusher"
-            thread.start()
+            startThread(name: "outpost-flusher") { [self] in runFlusher() }
         }
 
         func shutdown() {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 /// What a config is applied to: the running agent. `switchTo` changes the live settings;
 /// `healthCheck` proves the agent still works with them (a changed model loads and answers a test

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// A signed fleet configuration as it travels (retained MQTT message, file):
@@ -93,13 +93,13 @@ public struct ConfigEnvelope: Sendable, Equatable {
 
     /// The envelope as JSON (keys sorted, one line).
     public func encoded() -> Data {
-        var o: [String: Any] = [
-            "version": Int64(clamping: version), "issued_at": issuedAt, "target": target, "encoding": encoding,
-            "payload": Data(payload).base64EncodedString(), "signature": "ed25519:" + Data(signature).base64EncodedString(),
-            "key_id": keyID,
+        var o: [String: JSONValue] = [
+            "version": .number(Double(Int64(clamping: version))), "issued_at": .number(Double(issuedAt)),
+            "target": .string(target), "encoding": .string(encoding),
+            "payload": .string(Data(payload).base64EncodedString()),
+            "signature": .string("ed25519:" + Data(signature).base64EncodedString()), "key_id": .string(keyID),
         ]
-        if let expiresAt { o["expires_at"] = expiresAt }
-        // Only strings and integers: serialisation cannot fail.
-        return (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        if let expiresAt { o["expires_at"] = .number(Double(expiresAt)) }
+        return Data(JSONValue.object(o).encoded())
     }
 }

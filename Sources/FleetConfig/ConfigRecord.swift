@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// What the store keeps as the live configuration: the fleet settings and this gateway's override,
@@ -101,14 +101,6 @@ public struct ConfigStatus: Sendable, Equatable {
     /// A status for `error`, with its message and reason.
     public init(version: UInt64, state: State, failure: FleetConfigError, source: ConfigSource? = nil, at: Int64) {
         self.init(version: version, state: state, error: failure.message, reason: failure.reason, source: source, at: at)
-    }
-
-    public func jsonObject() -> [String: Any] {
-        var o: [String: Any] = ["version": Int64(clamping: version), "state": state.rawValue, "at": at]
-        o["error"] = error ?? NSNull()
-        o["reason"] = reason ?? NSNull()
-        o["source"] = source?.rawValue ?? NSNull()
-        return o
     }
 
     /// The same object as a `JSONValue` (for the MQTT status, which is built from `JSONValue`s).

@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 /// The durable side of config apply, in `<state dir>/config/`:
 /// - `committed.json` — the live record (`ConfigRecord`), `"state":"pending"` until health-checked;
@@ -33,13 +34,13 @@ public struct ConfigStore: Sendable {
 
     /// `stateDirectory/config`, created if missing.
     public init(stateDirectory: String) throws(FleetConfigError) {
-        directory = (stateDirectory as NSString).appendingPathComponent("config")
+        directory = Paths.join(stateDirectory, "config")
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw .storage(directory, "cannot create the directory: \(error.localizedDescription)")
+            throw .storage(directory, "cannot create the directory: \(error)")
         }
     }
 
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+    private func path(_ name: String) -> String { Paths.join(directory, name) }
 
     // MARK: reading
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 /// A config that passed every check: signature, target, expiry, version, payload schema.
 public struct VerifiedConfig: Sendable, Equatable {

@@ -1,5 +1,8 @@
-import Crypto
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 
 /// A public key the gateway trusts for fleet configs. Key files are text:
 ///
@@ -11,13 +14,12 @@ import Foundation
 ///
 /// Private keys (`fleet.key`, mode 0600) have the same shape with `outpost-fleet-private-key v1` and
 /// the 32-byte raw private key. Several trusted keys may be given at once, for rotation.
-public struct TrustedKey: @unchecked Sendable {
-    // @unchecked: Curve25519 keys are immutable values; swift-crypto 3.12 does not mark them Sendable.
+public struct TrustedKey: Sendable {
     public static let header = "outpost-fleet-public-key v1"
     public let keyID: String
-    public let publicKey: Curve25519.Signing.PublicKey
+    public let publicKey: Ed25519.PublicKey
 
-    public init(keyID: String, publicKey: Curve25519.Signing.PublicKey) {
+    public init(keyID: String, publicKey: Ed25519.PublicKey) {
         self.keyID = keyID
         self.publicKey = publicKey
     }
@@ -33,21 +35,20 @@ public struct TrustedKey: @unchecked Sendable {
 }
 
 /// The private key that signs fleet configs (`outpost config sign`).
-public struct SigningKey: @unchecked Sendable {
-    // @unchecked: as TrustedKey.
+public struct SigningKey: Sendable {
     public static let header = "outpost-fleet-private-key v1"
     public let keyID: String
-    public let privateKey: Curve25519.Signing.PrivateKey
+    public let privateKey: Ed25519.PrivateKey
 
-    public init(keyID: String, privateKey: Curve25519.Signing.PrivateKey) {
+    public init(keyID: String, privateKey: Ed25519.PrivateKey) {
         self.keyID = keyID
         self.privateKey = privateKey
     }
 
     /// A new key; its id is given or derived from the public key (first 8 bytes of its SHA-256, hex).
     public static func generate(keyID: String? = nil) -> SigningKey {
-        let key = Curve25519.Signing.PrivateKey()
-        let derived = SHA256.hash(data: key.publicKey.rawRepresentation).prefix(8).map { String(format: "%02x", $0) }.joined()
+        let key = Ed25519.PrivateKey()
+        let derived = hexString(SHA256.hash(key.publicKey.rawRepresentation).prefix(8))
         return SigningKey(keyID: keyID ?? derived, privateKey: key)
     }
 
@@ -66,7 +67,7 @@ public struct SigningKey: @unchecked Sendable {
                      issuedAt: Int64, expiresAt: Int64? = nil) throws(FleetConfigError) -> ConfigEnvelope {
         var envelope = ConfigEnvelope(version: version, issuedAt: issuedAt, expiresAt: expiresAt, target: target,
                                       encoding: encoding, payload: payload, signature: [], keyID: keyID)
-        do { envelope.signature = Array(try privateKey.signature(for: envelope.signedMessage)) } catch {
+        do { envelope.signature = try privateKey.signature(for: envelope.signedMessage) } catch {
             throw .keyFile(keyID, "signing failed: \(error)")
         }
         return envelope
@@ -74,22 +75,22 @@ public struct SigningKey: @unchecked Sendable {
 }
 
 enum KeyFile {
-    static func text(header: String, keyID: String, raw: Data) -> String {
-        "\(header)\nkey_id: \(keyID)\ned25519: \(raw.base64EncodedString())\n"
+    static func text(header: String, keyID: String, raw: [UInt8]) -> String {
+        "\(header)\nkey_id: \(keyID)\ned25519: \(Data(raw).base64EncodedString())\n"
     }
 
     static func read(path: String, header: String) throws(FleetConfigError) -> (String, Data) {
         guard let data = FileManager.default.contents(atPath: path) else { throw .keyFile(path, "cannot be read") }
         guard data.count < 4096, let text = String(data: data, encoding: .utf8) else { throw .keyFile(path, "not a key file") }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
         guard lines.first == header else { throw .keyFile(path, "the first line must be \"\(header)\"") }
         var keyID: String?
         var raw: Data?
         for line in lines.dropFirst() where !line.isEmpty {
             if line.hasPrefix("key_id:") {
-                keyID = line.dropFirst(7).trimmingCharacters(in: .whitespaces)
+                keyID = line.dropFirst(7).trimmingWhitespace()
             } else if line.hasPrefix("ed25519:") {
-                raw = Data(base64Encoded: line.dropFirst(8).trimmingCharacters(in: .whitespaces))
+                raw = Data(base64Encoded: line.dropFirst(8).trimmingWhitespace())
                 if raw == nil { throw .keyFile(path, "the ed25519 line is not base64") }
             } else {
                 throw .keyFile(path, "unexpected line \"\(line.prefix(40))\"")

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// The settings a fleet config may carry, validated: every key known, every value of its type.
@@ -114,17 +114,6 @@ public struct FleetSettings: Sendable, Equatable {
 
     /// The settings as JSON (keys sorted), which `init(payload:)` reads back.
     public func encoded() -> Data {
-        func any(_ v: JSONValue) -> Any {
-            switch v {
-            case .null: NSNull()
-            case .bool(let b): b
-            case .number(let d): d == d.rounded() && abs(d) < 1e15 ? Int64(d) as Any : d as Any
-            case .string(let s): s
-            case .array(let a): a.map(any)
-            case .object(let o): o.mapValues(any)
-            }
-        }
-        let object = sections.mapValues { $0.mapValues(any) }
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        Data(JSONValue.object(sections.mapValues { JSONValue.object($0) }).encoded())
     }
 }

@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -146,7 +149,7 @@ public struct LocalAPIServer: Service {
                          defaults: SamplingParameters) async throws -> Response {
         let body = try await request.body.collect(upTo: maxBodyBytes)
         let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind, defaults: defaults)
-        let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.filter { $0 != "-" }.lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let model = service.modelName
         if !parsed.stream {
@@ -190,7 +193,7 @@ public struct LocalAPIServer: Service {
 /// True the first time only (the first streamed chunk carries the role).
 final class FirstFlag: @unchecked Sendable {
     // @unchecked: guarded by `lock`.
-    private let lock = NSLock()
+    private let lock = Lock()
     private var taken = false
     func take() -> Bool {
         lock.withLock {

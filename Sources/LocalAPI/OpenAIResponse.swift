@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import OutpostCore
 
 /// The OpenAI-compatible response bodies: whole responses and server-sent-event chunks, built as

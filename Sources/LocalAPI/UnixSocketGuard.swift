@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 /// Makes a Unix socket path safe to bind: one agent per path (an exclusive `flock` on
 /// `<path>.lock`, held while the agent runs), a stale socket file from a crashed agent removed,
@@ -22,7 +23,7 @@ public final class UnixSocketGuard: @unchecked Sendable {
         guard path.utf8.count < 108 else {
             throw GuardError(description: "socket path \(path) is longer than the 107 bytes a Unix socket address holds")
         }
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Paths.directory(path)
         if !dir.isEmpty {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o750])

@@ -1,4 +1,3 @@
-import Crypto
 
 /// The cache key of a request: SHA-256 over a canonical, length-prefixed encoding of the model
 /// fingerprint, the chat template, the normalised messages, the sampling parameters that change
@@ -55,14 +54,7 @@ public struct CacheKey: Sendable, Hashable, Comparable, Codable, CustomStringCon
     }
 
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        hexString(bytes)
     }
 
     public var description: String { hex }
@@ -99,9 +91,8 @@ public struct CacheKey: Sendable, Hashable, Comparable, Codable, CustomStringCon
     ) -> CacheKey {
         let encoded = canonicalEncoding(modelFingerprint: modelFingerprint, chatTemplate: chatTemplate,
                                         messages: messages, sampling: sampling, namespace: namespace)
-        let digest = SHA256.hash(data: encoded)
         // A SHA-256 digest is always 32 bytes.
-        return try! CacheKey(bytes: Array(digest))
+        return try! CacheKey(bytes: SHA256.hash(encoded))
     }
 
     /// The exact bytes hashed: every field is a one-byte tag, a big-endian 64-bit length and the

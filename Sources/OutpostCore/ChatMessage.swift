@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One message of a chat request, in normalised form.
 ///
@@ -16,27 +16,24 @@ public struct ChatMessage: Sendable, Hashable, Codable {
     }
 
     static func normalise(role: String) -> String {
-        role.trimmingASCIIWhitespace().lowercased()
+        role.trimmingWhitespace().lowercased()
     }
 
     static func normalise(content: String) -> String {
         var text = content
-        if text.contains("\r") {
+        if text.utf8.contains(UInt8(ascii: "\r")) {
             text = text.replacingCRLF()
         }
-        return text.trimmingASCIIWhitespace().precomposedStringWithCanonicalMapping
+        return text.trimmingWhitespace().nfc
     }
 }
 
 extension String {
-    func trimmingASCIIWhitespace() -> String {
-        let scalars = unicodeScalars
-        func isSpace(_ s: Unicode.Scalar) -> Bool {
-            s == " " || s == "\t" || s == "\n" || s == "\r" || s == "\u{0B}" || s == "\u{0C}"
-        }
-        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isSpace($0) })!
-        return String(scalars[first...last])
+    /// Unicode Normalization Form C, by the standard library's own normaliser (the one `==` uses);
+    /// ASCII, the common case, is already NFC.
+    var nfc: String {
+        if utf8.allSatisfy({ $0 < 0x80 }) { return self }
+        return String(decoding: _nfcCodeUnits, as: UTF8.self)
     }
 
     func replacingCRLF() -> String {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A parsed and validated chat or completion request: the `/v1/chat/completions` (or
 /// `/v1/completions`) JSON that both front doors accept. Unknown fields are ignored, as OpenAI

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// A thread-safe hybrid logical clock over a wall clock (the system clock unless one is injected).

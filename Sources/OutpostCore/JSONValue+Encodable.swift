@@ -1,4 +1,7 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension JSONValue: Encodable {
     public func encode(to encoder: any Encoder) throws {

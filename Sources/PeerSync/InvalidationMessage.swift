@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import OutpostCore
 
 /// The payload on `…/cache/invalidate`:

@@ -1,5 +1,9 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
+import OutpostCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// A broker connection that stays up: one network thread of its own runs libmosquitto's loop and
@@ -136,12 +140,10 @@ public final class MQTTConnection: Sendable {
             return true
         }
         guard first else { return }
-        let thread = Thread { [self] in
+        startThread(name: "outpost-mqtt") { [self] in
             self.runNetworkLoop()
             self.finished.signal()
         }
-        thread.name = "outpost-mqtt"
-        thread.start()
     }
 
     public var isConnected: Bool { shared.state.withLock { $0.machine.isConnected } }
@@ -238,3 +240,4 @@ public final class MQTTConnection: Sendable {
         }
     }
 }
+

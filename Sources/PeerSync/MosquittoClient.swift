@@ -1,5 +1,9 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
+import OutpostCore
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The one thin wrapper over libmosquitto: every call that returns a `MOSQ_ERR_*` code throws a

@@ -1,5 +1,9 @@
 import CMosquitto
-import Foundation
+import FoundationEssentials
+import OutpostCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A failure of the MQTT client. Carries libmosquitto's return code and what was being done.
 public struct PeerSyncError: Error, CustomStringConvertible, Sendable {

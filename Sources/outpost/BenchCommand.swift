@@ -1,6 +1,7 @@
 import ArgumentParser
 import CQuants
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,13 +50,13 @@ struct Bench: AsyncParsableCommand {
         if let error = cq_kernel_init_error() { throw CLIError(String(cString: error)) }
         guard kernels else { return try runModel() }
         let threadCounts = try (threads ?? "1,2").split(separator: ",").map { part -> Int in
-            guard let t = Int(part.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
+            guard let t = Int(part.trimmingWhitespace()), (1...256).contains(t) else {
                 throw CLIError("--threads takes thread counts like 1,2; '\(part)' is not one")
             }
             return t
         }
         let chosen = try types.split(separator: ",").map { part -> KernelBenchmark.WeightType in
-            let name = part.trimmingCharacters(in: .whitespaces).uppercased()
+            let name = part.trimmingWhitespace().uppercased()
             guard let t = KernelBenchmark.allTypes.first(where: { $0.name == name }) else {
                 throw CLIError("--types: unknown weight type '\(part)'; use Q4_0, Q4_1, Q8_0, F16 or F32")
             }
@@ -69,7 +70,7 @@ struct Bench: AsyncParsableCommand {
 
         let benchmark = KernelBenchmark(
             types: chosen, threadCounts: threadCounts, minSeconds: minTime, workingSetBytes: workingSetMib << 20,
-            log: { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+            log: { StandardStreams.err("bench: \($0)\n") })
         let report = benchmark.run()
         if json {
             try JSONOutput.print(report)
@@ -82,7 +83,7 @@ struct Bench: AsyncParsableCommand {
     private func runModel() throws {
         var threadCount: Int?
         if let threads {
-            guard let t = Int(threads.trimmingCharacters(in: .whitespaces)), (1...256).contains(t) else {
+            guard let t = Int(threads.trimmingWhitespace()), (1...256).contains(t) else {
                 throw CLIError("--threads takes one thread count for the model benchmark; '\(threads)' is not one")
             }
             threadCount = t
@@ -93,22 +94,20 @@ struct Bench: AsyncParsableCommand {
         let benchmark = ModelBenchmark(
             modelPath: try DefaultPaths.modelPath(model), threads: threadCount, promptTokens: promptTokens,
             genTokens: genTokens, reps: reps,
-            log: { FileHandle.standardError.write(Data("bench: \($0)\n".utf8)) })
+            log: { StandardStreams.err("bench: \($0)\n") })
         if sharedPrefix {
             let r = try EngineLoading.engine { try benchmark.runSharedPrefix() }
             if json {
                 try JSONOutput.print(r)
             } else {
-                print(String(format: """
-                    model:   %@
-                    kernel:  %@, %d thread(s)
-                    prompt:  %d tokens, %d shared with the previous request (system prompt), %d evaluated
-                    prefill: fresh %.1f ms, reusing the prefix %.1f ms (medians of %d): %.1f ms saved (%.0f%%)
-                    logits:  %@
-                    """, r.model, r.kernel, r.threads, r.promptTokens, r.sharedPrefixTokens, r.evaluatedTokens,
+                print("""
+                    model:   \(r.model)
+                    kernel:  \(r.kernel), \(r.threads) thread(s)
+                    prompt:  \(r.promptTokens) tokens, \(r.sharedPrefixTokens) shared with the previous request (system prompt), \(r.evaluatedTokens) evaluated
+                    """ + String(printf: "prefill: fresh %.1f ms, reusing the prefix %.1f ms (medians of %d): %.1f ms saved (%.0f%%)\n",
                     r.freshPrefillSeconds.median * 1e3, r.reusedPrefillSeconds.median * 1e3, r.reps,
-                    r.savedSeconds * 1e3, r.savedFraction * 100,
-                    r.identicalLogits ? "identical to a fresh evaluation" : "DIFFER from a fresh evaluation"))
+                    r.savedSeconds * 1e3, r.savedFraction * 100)
+                    + "logits:  " + (r.identicalLogits ? "identical to a fresh evaluation" : "DIFFER from a fresh evaluation"))
             }
             return
         }
@@ -116,14 +115,14 @@ struct Bench: AsyncParsableCommand {
         if json {
             try JSONOutput.print(report)
         } else {
-            print(String(format: """
-                model:   %@ (loaded in %.3f s)
-                kernel:  %@, %d thread(s)
+            print("model:   \(report.model) " + String(printf: "(loaded in %.3f s)", report.loadSeconds))
+            print("kernel:  \(report.kernel), \(report.threads) thread(s)")
+            print(String(printf: """
                 prefill: %d tokens, %.1f tok/s median (min %.1f, max %.1f)
                 decode:  %d tokens, %.1f tok/s median (min %.1f, max %.1f)
                 memory:  %.1f MB read per token, %.2f GB/s read bandwidth: bound %.1f tok/s, decode at %.0f%% of it
                 peak RSS %.1f MiB (model file %.1f MiB, KV cache %.1f MiB)
-                """, report.model, report.loadSeconds, report.kernel, report.threads,
+                """,
                 report.promptTokens, report.promptTokensPerS.median, report.promptTokensPerS.min, report.promptTokensPerS.max,
                 report.genTokens, report.genTokensPerS.median, report.genTokensPerS.min, report.genTokensPerS.max,
                 Double(report.bytesPerToken) / 1e6, report.readBandwidthGBPerS, report.bandwidthBoundTokensPerS,
@@ -141,26 +140,26 @@ struct Bench: AsyncParsableCommand {
             + "figures are the best of \(KernelBenchmark.rounds) timed rounds (--json also has the median)")
         lines.append("read bandwidth is the better of a measurement before and one after the mat-vecs")
         lines.append("read bandwidth: " + counts.map {
-            String(format: "%.2f GB/s with %d thread%@", r.readBandwidthGBPerSecond[String($0)] ?? .nan, $0, $0 == 1 ? "" : "s")
+            String(printf: "%.2f GB/s with %d thread", r.readBandwidthGBPerSecond[String($0)] ?? .nan, $0) + ($0 == 1 ? "" : "s")
         }.joined(separator: ", "))
         let inCache = r.results.map(\.type).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
-            .compactMap { t in r.inCacheGBPerSecond[t].map { String(format: "%@ %.1f", t, $0) } }
+            .compactMap { t in r.inCacheGBPerSecond[t].map { "\(t) " + String(printf: "%.1f", $0) } }
         lines.append("in-cache rate, 1 thread, 256 x 576 (GB/s): " + inCache.joined(separator: ", "))
         lines.append("")
         var header = "type  shape          rows x cols     MiB   "
-        for t in counts { header += String(format: "  %dT GB/s  %%bw  µs/matvec", t) }
+        for t in counts { header += "  \(t)T GB/s  %bw  µs/matvec" }
         lines.append(header)
         var seen = Set<String>()
         for res in r.results {
             let key = "\(res.type) \(res.rows) \(res.cols)"
             if !seen.insert(key).inserted { continue }
-            var line = res.type.padding(toLength: 6, withPad: " ", startingAt: 0)
-                + res.shape.padding(toLength: 15, withPad: " ", startingAt: 0)
-                + "\(res.rows) x \(res.cols)".padding(toLength: 14, withPad: " ", startingAt: 0)
-                + String(format: "%7.2f", Double(res.matrixBytes) / 1_048_576)
+            var line = res.type.padded(to: 6)
+                + res.shape.padded(to: 15)
+                + "\(res.rows) x \(res.cols)".padded(to: 14)
+                + String(printf: "%7.2f", Double(res.matrixBytes) / 1_048_576)
             for t in counts {
                 if let m = r.results.first(where: { $0.type == res.type && $0.rows == res.rows && $0.cols == res.cols && $0.threads == t }) {
-                    line += String(format: "  %9.2f %4.0f%% %9.1f", m.gbPerSecond, m.fractionOfReadBandwidth * 100, m.microsecondsPerMatVec)
+                    line += String(printf: "  %9.2f %4.0f%% %9.1f", m.gbPerSecond, m.fractionOfReadBandwidth * 100, m.microsecondsPerMatVec)
                 }
             }
             lines.append(line)

@@ -1,6 +1,9 @@
 import AnswerCache
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import OutpostCore
 import Synchronization
 
@@ -31,7 +34,7 @@ private func processCPUSeconds() -> Double {
 private func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    FileHandle.standardOutput.write(try encoder.encode(value) + Data("\n".utf8))
+    StandardStreams.out(try encoder.encode(value) + Data("\n".utf8))
 }
 
 /// The key of the n-th synthetic question (the bench and crash-fill share them).
@@ -124,7 +127,7 @@ extension Cache {
                 if case .fresh = result {} else { misses += 1 }
             }
             cache.close()
-            if misses > 0 { FileHandle.standardError.write(Data("warning: \(misses) lookups were not fresh hits\n".utf8)) }
+            if misses > 0 { StandardStreams.err("warning: \(misses) lookups were not fresh hits\n") }
             let dbBytes = ["", "-wal"].reduce(0) { total, suffix in
                 total + ((try? FileManager.default.attributesOfItem(atPath: path + suffix)[.size] as? Int) ?? 0)
             }
@@ -140,7 +143,7 @@ extension Cache {
                 try printJSON(result)
             } else {
                 print("""
-                    fills made durable: \(result.flushed) in \(String(format: "%.3f", elapsed)) s = \(Int(result.fills_per_s)) fills/s
+                    fills made durable: \(result.flushed) in \(String(printf: "%.3f", elapsed)) s = \(Int(result.fills_per_s)) fills/s
                     fill latency: p50 \(result.fill_p50_us) µs, p99 \(result.fill_p99_us) µs
                     memory hit latency: p50 \(result.hit_p50_us) µs, p99 \(result.hit_p99_us) µs
                     flushes: \(result.flushes), slowest \(result.flush_latency_max_us) µs; dropped: \(result.fills_dropped)

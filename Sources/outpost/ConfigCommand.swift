@@ -2,7 +2,11 @@ import Agent
 import AnswerCache
 import ArgumentParser
 import FleetConfig
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 
 /// `outpost config …`: fleet-config signing tools and a view of the committed config.
 struct Config: ParsableCommand {
@@ -54,7 +58,7 @@ struct Config: ParsableCommand {
             "issued_at": config.envelope.issuedAt, "encoding": config.envelope.encoding, "keys": keys.sorted(),
             "payload_bytes": config.envelope.payload.count,
         ]
-        o["expires_at"] = config.envelope.expiresAt ?? NSNull()
+        o["expires_at"] = config.envelope.expiresAt.map { JSONValue.number(Double($0)) } ?? JSONValue.null
         return o
     }
 }
@@ -71,8 +75,8 @@ extension Config {
 
         func run() throws {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            let keyPath = (out as NSString).appendingPathComponent("fleet.key")
-            let pubPath = (out as NSString).appendingPathComponent("fleet.pub")
+            let keyPath = Paths.join(out, "fleet.key")
+            let pubPath = Paths.join(out, "fleet.pub")
             if !force, FileManager.default.fileExists(atPath: keyPath) {
                 throw CLIError("\(keyPath) exists; pass --force to replace it")
             }
@@ -116,7 +120,7 @@ extension Config {
                 throw CLIError("the signed config is \(data.count) bytes, over the \(ConfigVerifier.defaultMaxEnvelopeBytes)-byte limit gateways accept; try --zstd")
             }
             try Config.writeFile(data + Data("\n".utf8), to: out, mode: 0o644)
-            FileHandle.standardError.write(Data("signed version \(version) for \(target) with key \(signing.keyID): \(out)\n".utf8))
+            StandardStreams.err("signed version \(version) for \(target) with key \(signing.keyID): \(out)\n")
         }
     }
 
@@ -167,7 +171,7 @@ extension Config {
             let state = try AgentConfiguration.resolve(overrides, environment: ProcessInfo.processInfo.environment).stateDirectory
             let store = try ConfigStore(stateDirectory: state)
             let record = try store.committed()
-            let settings = try JSONSerialization.jsonObject(with: record.effective.encoded())
+            let settings = try JSONValue.parse(record.effective.encoded())
             try JSONOutput.print(object: [
                 "version": Int64(clamping: record.versions.fleet), "gateway_version": Int64(clamping: record.versions.gateway),
                 "state": record.state.rawValue, "config": settings,

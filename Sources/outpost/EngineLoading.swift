@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import GGUF
 import Inference
 

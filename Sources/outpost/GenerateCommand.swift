@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import Inference
 
 struct Generate: AsyncParsableCommand {
@@ -32,9 +33,9 @@ struct Generate: AsyncParsableCommand {
         let promptIds: [Int32] = try EngineLoading.engine {
             if chat {
                 let template = try model.chatTemplate(named: template)
-                var messages: [ChatMessage] = []
-                if let system { messages.append(ChatMessage(role: "system", content: system)) }
-                messages.append(ChatMessage(role: "user", content: input))
+                var messages: [Inference.ChatMessage] = []
+                if let system { messages.append(Inference.ChatMessage(role: "system", content: system)) }
+                messages.append(Inference.ChatMessage(role: "user", content: input))
                 return model.tokenizer.encode(template.render(messages), addSpecial: true, parseSpecial: true)
             }
             return model.tokenizer.encode(input, addSpecial: true, parseSpecial: true)
@@ -50,10 +51,10 @@ struct Generate: AsyncParsableCommand {
             let session = try InferenceSession(model: model, contextLength: context,
                                                threads: try EngineLoading.positive(threads, "threads"))
             return try Generator(session: session).generate(promptIds: promptIds, options: options, onText: { piece in
-                if stream { FileHandle.standardError.write(Data(piece.utf8)) }
+                if stream { StandardStreams.err(piece) }
             })
         }
-        if stream { FileHandle.standardError.write(Data("\n".utf8)) }
+        if stream { StandardStreams.err("\n") }
         try JSONOutput.print(object: [
             "prompt_ids": result.promptIds.map(Int.init),
             "ids": result.ids.map(Int.init),

@@ -1,5 +1,9 @@
 import CQuants
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 
 /// Mat-vec throughput of the CQuants kernels, in GB/s of weight bytes read, beside the machine's
 /// read bandwidth measured the same way (threads splitting one large buffer).
@@ -106,8 +110,8 @@ struct KernelBenchmark {
                 let timing = measureRead(probe, threads: t)
                 let best = Double(probe.bytes) / timing.best / 1e9
                 let median = Double(probe.bytes) / timing.median / 1e9
-                log(String(format: "read bandwidth %@, %d thread%@: %.2f GB/s (median round %.2f)", when, t,
-                           t == 1 ? "" : "s", best, median))
+                log("read bandwidth \(when), \(t) thread\(t == 1 ? "" : "s"): "
+                    + String(printf: "%.2f GB/s (median round %.2f)", best, median))
                 bandwidth[t] = max(bandwidth[t] ?? 0, best)
                 bandwidthMedian[t] = max(bandwidthMedian[t] ?? 0, median)
             }
@@ -124,7 +128,7 @@ struct KernelBenchmark {
                 let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: 256, cols: 576,
                                            copies: 1, threads: 1)
                 inCache[type.name] = Double(rowBytes * 256) / timing.best / 1e9
-                log(String(format: "%@ 256x576 in cache, 1 thread: %.2f GB/s", type.name, inCache[type.name]!))
+                log("\(type.name) 256x576 in cache, 1 thread: " + String(printf: "%.2f GB/s", inCache[type.name]!))
             }
             for shape in Self.shapes {
                 let rowBytes = cq_row_size(type.id, Int64(shape.cols))
@@ -144,8 +148,8 @@ struct KernelBenchmark {
                                    microsecondsPerMatVec: timing.best * 1e6,
                                    fractionOfReadBandwidth: .nan) // set once bandwidth is final
                     results.append(r)
-                    log(String(format: "%@ %dx%d, %d thread%@: %.2f GB/s (median round %.2f)", type.name, shape.rows,
-                               shape.cols, t, t == 1 ? "" : "s", gbps, r.gbPerSecondMedian))
+                    log("\(type.name) \(shape.rows)x\(shape.cols), \(t) thread\(t == 1 ? "" : "s"): "
+                        + String(printf: "%.2f GB/s (median round %.2f)", gbps, r.gbPerSecondMedian))
                 }
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import Inference
 
 struct Logits: AsyncParsableCommand {

@@ -1,5 +1,10 @@
 import CQuants
-import Foundation
+import Dispatch
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 import Inference
 
 /// `outpost bench --model`: prompt (batched prefill) and decode (one token a step) throughput of
@@ -98,7 +103,7 @@ struct ModelBenchmark {
             let t2 = DispatchTime.now().uptimeNanoseconds
             promptRates.append(Double(promptTokens) / (Double(t1 - t0) / 1e9))
             genRates.append(Double(genTokens) / (Double(t2 - t1) / 1e9))
-            log(String(format: "rep %d: prompt %.1f tok/s, decode %.1f tok/s", rep + 1, promptRates.last!, genRates.last!))
+            log(String(printf: "rep %d: prompt %.1f tok/s, decode %.1f tok/s", rep + 1, promptRates.last!, genRates.last!))
         }
         let cfg = model.config
         // Peak RSS first: the bandwidth probe's buffer is not the engine's.
@@ -114,7 +119,7 @@ struct ModelBenchmark {
         let bytesPerToken = model.weightBytesPerToken + kvBytes
         let genStats = Stats(genRates)
         let bound = readBandwidth * 1e9 / Double(bytesPerToken)
-        log(String(format: "read bandwidth %.2f GB/s, %d bytes per token: bound %.1f tok/s", readBandwidth, bytesPerToken, bound))
+        log(String(printf: "read bandwidth %.2f GB/s, %d bytes per token: bound %.1f tok/s", readBandwidth, bytesPerToken, bound))
         return Report(
             model: modelPath, kernel: String(cString: cq_kernel_name()), threads: session.threadCount,
             promptTokens: promptTokens, genTokens: genTokens, reps: reps, loadSeconds: loadSeconds,
@@ -191,7 +196,7 @@ struct ModelBenchmark {
             let reusedLogits = try session.evaluate(Array(second[shared...]))
             reused.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             identical = identical && freshLogits == reusedLogits
-            log(String(format: "rep %d: fresh %.1f ms, reusing %d tokens %.1f ms", rep + 1, fresh.last! * 1e3, shared,
+            log(String(printf: "rep %d: fresh %.1f ms, reusing %d tokens %.1f ms", rep + 1, fresh.last! * 1e3, shared,
                        reused.last! * 1e3))
         }
         let f = Stats(fresh), r = Stats(reused)

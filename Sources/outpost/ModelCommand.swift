@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import OutpostCore
 import GGUF
 
 struct Model: AsyncParsableCommand {
@@ -31,9 +32,11 @@ struct Model: AsyncParsableCommand {
             let summary = ModelSummary(file)
             let kernel = KernelInfo.name
             if json {
-                var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(summary)) as? [String: Any] ?? [:]
-                object["kernel"] = kernel
-                try JSONOutput.print(object: object)
+                guard case .object(var object) = try JSONValue.parse(JSONEncoder().encode(summary)) else {
+                    throw CLIError("internal: the model summary is not a JSON object")
+                }
+                object["kernel"] = .string(kernel)
+                try JSONOutput.print(object: JSONValue.object(object))
             } else {
                 print(Self.render(summary, kernel: kernel, path: path))
             }
@@ -43,12 +46,12 @@ struct Model: AsyncParsableCommand {
             func opt(_ v: Int?) -> String { v.map(String.init) ?? "-" }
             let mib = Double(s.fileBytes) / 1_048_576
             let params = s.parameters >= 1_000_000_000
-                ? String(format: "%.2fB", Double(s.parameters) / 1e9)
-                : String(format: "%.1fM", Double(s.parameters) / 1e6)
+                ? String(printf: "%.2fB", Double(s.parameters) / 1e9)
+                : String(printf: "%.1fM", Double(s.parameters) / 1e6)
             let types = s.tensorTypes.sorted { $0.value > $1.value || ($0.value == $1.value && $0.key < $1.key) }
                 .map { "\($0.key)×\($0.value)" }.joined(separator: ", ")
             return """
-            file:          \(path) (\(String(format: "%.1f", mib)) MiB, GGUF v\(s.ggufVersion))
+            file:          \(path) (\(String(printf: "%.1f", mib)) MiB, GGUF v\(s.ggufVersion))
             model:         \(s.name ?? "-") (\(s.architecture))
             parameters:    \(params) (\(s.parameters))
             quantization:  \(s.quantization)

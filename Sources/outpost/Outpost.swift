@@ -1,5 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 
 @main
 struct Outpost: AsyncParsableCommand {
@@ -15,8 +19,8 @@ struct Outpost: AsyncParsableCommand {
     static func main() async {
         // An OUTPOST_KERNEL this CPU or build cannot run is refused before any command runs.
         if let error = KernelInfo.initError {
-            FileHandle.standardError.write(Data("outpost: error: \(error)\n".utf8))
-            Foundation.exit(1)
+            StandardStreams.err("outpost: error: \(error)\n")
+            Glibc.exit(1)
         }
         do {
             var command = try parseAsRoot()
@@ -26,8 +30,8 @@ struct Outpost: AsyncParsableCommand {
                 try command.run()
             }
         } catch let error as CLIError {
-            FileHandle.standardError.write(Data("outpost: error: \(error.description)\n".utf8))
-            Foundation.exit(1)
+            StandardStreams.err("outpost: error: \(error.description)\n")
+            Glibc.exit(1)
         } catch {
             exit(withError: error)
         }

@@ -1,7 +1,11 @@
 import Agent
 import ArgumentParser
 import CoreMetrics
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 import Logging
 import Prometheus
 
@@ -106,52 +110,50 @@ struct Ask: AsyncParsableCommand {
 
     func run() async throws {
         let socketPath = try location.resolve().socketPath
-        var messages: [[String: Any]] = []
-        if let system { messages.append(["role": "system", "content": system]) }
-        messages.append(["role": "user", "content": question])
-        var body: [String: Any] = ["messages": messages, "stream": !json]
-        if let maxTokens { body["max_tokens"] = maxTokens }
-        if let temperature { body["temperature"] = temperature }
-        if let cache { body["cache"] = cache }
-        let data = try JSONSerialization.data(withJSONObject: body)
+        var messages: [JSONValue] = []
+        if let system { messages.append(.object(["role": .string("system"), "content": .string(system)])) }
+        messages.append(.object(["role": .string("user"), "content": .string(question)]))
+        var body: [String: JSONValue] = ["messages": .array(messages), "stream": .bool(!json)]
+        if let maxTokens { body["max_tokens"] = .int(maxTokens) }
+        if let temperature { body["temperature"] = .number(temperature) }
+        if let cache { body["cache"] = .string(cache) }
+        let data = Data(JSONValue.object(body).encoded())
         let client = UnixSocketClient(path: socketPath)
         if json {
             let r = try client.request("POST", "/v1/chat/completions", body: data)
-            FileHandle.standardOutput.write(r.body)
-            FileHandle.standardOutput.write(Data("\n".utf8))
+            StandardStreams.out(r.body)
+            StandardStreams.out("\n")
             guard r.status == 200 else { throw ExitCode(1) }
             return
         }
-        var pending = Data()
+        var pending: [UInt8] = []
         var failure: String?
-        var status = 0
         let r = try client.request("POST", "/v1/chat/completions", body: data) { chunk in
-            pending.append(chunk)
-            while let range = pending.range(of: Data("\n\n".utf8)) {
-                let event = String(decoding: pending[pending.startIndex..<range.lowerBound], as: UTF8.self)
-                pending.removeSubrange(pending.startIndex..<range.upperBound)
+            pending.append(contentsOf: chunk)
+            // Server-sent events end with a blank line.
+            while let end = pending.indices.dropLast().first(where: { pending[$0] == 0x0A && pending[$0 + 1] == 0x0A }) {
+                let event = String(decoding: pending[..<end], as: UTF8.self)
+                pending.removeSubrange(..<(end + 2))
                 for line in event.split(separator: "\n") where line.hasPrefix("data: ") {
                     let payload = line.dropFirst(6)
                     if payload == "[DONE]" { continue }
-                    guard let o = try? JSONSerialization.jsonObject(with: Data(payload.utf8)) as? [String: Any] else { continue }
-                    if let e = o["error"] as? [String: Any] {
-                        failure = e["message"] as? String ?? "error"
-                    } else if let choices = o["choices"] as? [[String: Any]],
-                              let delta = choices.first?["delta"] as? [String: Any],
-                              let text = delta["content"] as? String {
-                        FileHandle.standardOutput.write(Data(text.utf8))
+                    guard case .object(let o)? = try? JSONValue.parse(Data(payload.utf8)) else { continue }
+                    if case .object(let e)? = o["error"] {
+                        if case .string(let m)? = e["message"] { failure = m } else { failure = "error" }
+                    } else if case .array(let choices)? = o["choices"], case .object(let choice)? = choices.first,
+                              case .object(let delta)? = choice["delta"], case .string(let text)? = delta["content"] {
+                        StandardStreams.out(text)
                     }
                 }
             }
-            status = 200
         }
         if r.status != 200 {
-            let message = ((try? JSONSerialization.jsonObject(with: r.body)) as? [String: Any])
-                .flatMap { ($0["error"] as? [String: Any])?["message"] as? String } ?? "HTTP \(r.status)"
+            var message = "HTTP \(r.status)"
+            if case .object(let o)? = try? JSONValue.parse(r.body), case .object(let e)? = o["error"],
+               case .string(let m)? = e["message"] { message = m }
             throw CLIError(message)
         }
-        _ = status
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        StandardStreams.out("\n")
         if let failure { throw CLIError(failure) }
     }
 }
@@ -163,8 +165,8 @@ struct CacheStats: AsyncParsableCommand {
 
     func run() async throws {
         let r = try UnixSocketClient(path: try location.resolve().socketPath).request("GET", "/v1/cache/stats")
-        FileHandle.standardOutput.write(r.body)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        StandardStreams.out(r.body)
+        StandardStreams.out("\n")
         guard r.status == 200 else { throw ExitCode(1) }
     }
 }
@@ -184,15 +186,15 @@ struct CacheInvalidate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var body: [String: Any] = [:]
-        if let key { body["key"] = key }
-        if let tag { body["tag"] = tag }
-        if let namespace { body["namespace"] = namespace }
-        if all { body["all"] = true }
+        var body: [String: JSONValue] = [:]
+        if let key { body["key"] = .string(key) }
+        if let tag { body["tag"] = .string(tag) }
+        if let namespace { body["namespace"] = .string(namespace) }
+        if all { body["all"] = .bool(true) }
         let r = try UnixSocketClient(path: try location.resolve().socketPath)
-            .request("POST", "/v1/cache/invalidate", body: try JSONSerialization.data(withJSONObject: body))
-        FileHandle.standardOutput.write(r.body)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+            .request("POST", "/v1/cache/invalidate", body: Data(JSONValue.object(body).encoded()))
+        StandardStreams.out(r.body)
+        StandardStreams.out("\n")
         guard r.status == 200 else { throw ExitCode(1) }
     }
 }

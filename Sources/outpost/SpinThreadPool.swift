@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+import OutpostCore
 import Synchronization
 
 /// A fixed set of threads that run one job together, for the kernel benchmark: the caller is
@@ -20,9 +24,7 @@ final class SpinThreadPool: @unchecked Sendable {
         precondition(threads >= 1)
         self.threads = threads
         for index in 1..<threads {
-            let thread = Thread { [self] in self.work(index) }
-            thread.stackSize = 1 << 20
-            thread.start()
+            startThread(name: "outpost-bench-\(index)", stackSize: 1 << 20) { [self] in self.work(index) }
         }
     }
 

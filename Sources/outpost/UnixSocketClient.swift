@@ -3,7 +3,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Foundation
+import FoundationEssentials
+import OutpostCore
 
 /// A small blocking HTTP/1.1 client over the agent's Unix socket, for `outpost ask` and
 /// `outpost cache …`. Understands Content-Length, chunked bodies and read-to-close, and hands the
@@ -65,7 +66,7 @@ struct UnixSocketClient {
             let l = try reader.line()
             if l.isEmpty { break }
             if let colon = l.firstIndex(of: ":") {
-                headers[l[..<colon].lowercased()] = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[l[..<colon].lowercased()] = l[l.index(after: colon)...].trimmingWhitespace()
             }
         }
         var body = Data()
@@ -75,7 +76,7 @@ struct UnixSocketClient {
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             while true {
                 let sizeLine = try reader.line()
-                guard let size = Int(sizeLine.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), radix: 16) else {
+                guard let size = Int(sizeLine.split(separator: ";")[0].trimmingWhitespace(), radix: 16) else {
                     throw CLIError("bad chunk size from the agent: \(sizeLine)")
                 }
                 if size == 0 { break }
