@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Outpost",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // Synchronization.Atomic and Mutex need macOS 15
     products: [
         .executable(name: "outpost", targets: ["outpost"]),
     ],
