@@ -7,8 +7,6 @@ public final class Tokenizer: Sendable {
         case undefined = 0, normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
 
-    /// Token texts as stored in the vocabulary.
-    public let tokenTexts: [String]
     public let tokenTypes: [TokenType]
     public let bos: Int32?
     public let eos: Int32?
@@ -21,8 +19,14 @@ public final class Tokenizer: Sendable {
     public let addEOS: Bool
 
     let preTokenizer: PreTokenizer
-    private let tokenToID: [String: Int32]
-    private let mergeRanks: [String: Int32]
+    /// Token texts as stored (GPT-2 byte code points), looked up by their bytes.
+    private let vocabulary: VocabularyIndex
+    /// Merges by the ids of their two sides: rank in the high 32 bits, the merged token's id in the
+    /// low 32. Keyed by ids rather than "left right" strings: a quarter of the memory, no string
+    /// building while merging.
+    private let merges: [UInt64: UInt64]
+    /// The token of each byte's GPT-2 code point (-1 if the vocabulary lacks it).
+    private let byteTokens: [Int32]
     /// Control, user-defined and unknown tokens, longest text first, with their UTF-8 bytes.
     private let specialTokens: [(id: Int32, bytes: [UInt8], type: TokenType)]
     /// The bytes each token detokenizes to when special tokens are rendered, back to back;
@@ -30,7 +34,12 @@ public final class Tokenizer: Sendable {
     private let pieceBytes: [UInt8]
     private let pieceOffsets: [Int32]
 
-    public var vocabularySize: Int { tokenTexts.count }
+    public var vocabularySize: Int { tokenTypes.count }
+
+    /// A token's text as stored in the vocabulary.
+    public func tokenText(_ id: Int32) -> String {
+        String(decoding: vocabulary.text(Int(id)), as: UTF8.self)
+    }
 
     /// Builds a tokenizer from plain vocabulary data (what a GGUF file's `tokenizer.ggml.*` holds).
     /// - Parameters:
@@ -58,21 +67,30 @@ public final class Tokenizer: Sendable {
             return Int32(id)
         }
         self.preTokenizer = pre
-        self.tokenTexts = tokens
         self.bos = try checked(bos, "tokenizer.ggml.bos_token_id")
         self.eos = try checked(eos, "tokenizer.ggml.eos_token_id")
         self.addBOS = addBOS
         self.addEOS = addEOS
 
-        var tokenToID: [String: Int32] = [:]
-        tokenToID.reserveCapacity(tokens.count)
-        for (i, t) in tokens.enumerated() { tokenToID[t] = Int32(i) }
-        self.tokenToID = tokenToID
+        let vocabulary = VocabularyIndex(tokens)
+        self.vocabulary = vocabulary
+        self.byteTokens = ByteLevelEncoding.stringForByte.map { vocabulary.id(of: $0.utf8) ?? -1 }
 
-        var ranks: [String: Int32] = [:]
-        ranks.reserveCapacity(merges.count)
-        for (i, m) in merges.enumerated() where ranks[m] == nil { ranks[m] = Int32(i) }
-        self.mergeRanks = ranks
+        // A merge whose sides or result are not tokens can never apply to token ids; well-formed
+        // vocabularies have none.
+        var pairs: [UInt64: UInt64] = [:]
+        pairs.reserveCapacity(merges.count)
+        for (rank, m) in merges.enumerated() {
+            let utf8 = Array(m.utf8)
+            guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
+                  let left = vocabulary.id(of: utf8[..<space]),
+                  let right = vocabulary.id(of: utf8[(space + 1)...]),
+                  let merged = vocabulary.id(of: utf8[..<space] + utf8[(space + 1)...])
+            else { continue }
+            let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
+            if pairs[key] == nil { pairs[key] = UInt64(UInt32(rank)) << 32 | UInt64(UInt32(merged)) }
+        }
+        self.merges = pairs
 
         // Token types, with llama.cpp's correction: end-of-turn-looking texts are control tokens.
         var tokenTypes = (types ?? []).map { TokenType(rawValue: $0) ?? .undefined }
@@ -82,13 +100,13 @@ public final class Tokenizer: Sendable {
         let eotTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>"]
         var eog = Set<Int32>()
         for text in eogTexts {
-            if let id = tokenToID[text] {
+            if let id = vocabulary.id(of: text.utf8) {
                 eog.insert(id)
                 tokenTypes[Int(id)] = .control
             }
         }
         var eotID = try checked(eot, "tokenizer.ggml.eot_token_id")
-        if eotID == nil { eotID = eotTexts.lazy.compactMap { tokenToID[$0] }.first }
+        if eotID == nil { eotID = eotTexts.lazy.compactMap { vocabulary.id(of: $0.utf8) }.first }
         self.eot = eotID
         if let e = self.eos { eog.insert(e) }
         if let e = eotID { eog.insert(e) }
@@ -186,51 +204,45 @@ public final class Tokenizer: Sendable {
 
     /// BPE over one word: repeatedly merges the adjacent pair of lowest rank (leftmost on ties).
     private func mergeWord(_ bytes: ArraySlice<UInt8>, into out: inout [Int32]) {
-        if preTokenizer.ignoreMerges, let id = tokenToID[ByteLevelEncoding.encode(bytes)] {
+        if preTokenizer.ignoreMerges, let id = vocabulary.id(of: ByteLevelEncoding.encode(bytes).utf8) {
             out.append(id)
             return
         }
-        var symbols = bytes.map { ByteLevelEncoding.stringForByte[Int($0)] }
+        // A byte the vocabulary has no token for gives nothing (as llama.cpp's fallback does).
+        var symbols = bytes.map { byteTokens[Int($0)] }
         if symbols.count > 1 {
             var prev = Array(-1..<(symbols.count - 1))
             var next = Array(1...symbols.count)
             next[symbols.count - 1] = -1
-            var alive = [Bool](repeating: true, count: symbols.count)
             var queue = BigramQueue()
             func push(_ left: Int, _ right: Int) {
-                guard left >= 0, right >= 0 else { return }
-                if let rank = mergeRanks[symbols[left] + " " + symbols[right]] {
-                    queue.push(Bigram(rank: rank, left: Int32(left), right: Int32(right),
-                                      length: Int32(symbols[left].utf8.count + symbols[right].utf8.count)))
+                guard left >= 0, right >= 0, symbols[left] >= 0, symbols[right] >= 0 else { return }
+                let key = UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))
+                if let merge = merges[key] {
+                    queue.push(Bigram(rank: Int32(truncatingIfNeeded: merge >> 32), left: Int32(left), right: Int32(right),
+                                      leftToken: symbols[left], rightToken: symbols[right],
+                                      merged: Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF)))
                 }
             }
             for i in 1..<symbols.count { push(i - 1, i) }
             while let bigram = queue.pop() {
                 let l = Int(bigram.left), r = Int(bigram.right)
-                // Stale: one side already merged away, or no longer adjacent with the same text.
-                guard alive[l], alive[r], next[l] == r,
-                      symbols[l].utf8.count + symbols[r].utf8.count == Int(bigram.length) else { continue }
-                symbols[l] += symbols[r]
-                alive[r] = false
+                // Stale: one side already merged away or changed, or no longer adjacent.
+                guard next[l] == r, symbols[l] == bigram.leftToken, symbols[r] == bigram.rightToken else { continue }
+                symbols[l] = bigram.merged
+                symbols[r] = -2 // merged away
                 next[l] = next[r]
                 if next[r] >= 0 { prev[next[r]] = l }
                 push(prev[l], l)
                 push(l, next[l])
             }
-            var compacted: [String] = []
             var i = 0
-            while i >= 0 { compacted.append(symbols[i]); i = next[i] }
-            symbols = compacted
-        }
-        for symbol in symbols {
-            if let id = tokenToID[symbol] {
-                out.append(id)
-            } else {
-                // Not in the vocabulary: llama.cpp falls back to tokens of its single bytes.
-                for byte in symbol.utf8 where byte < 0x80 {
-                    if let id = tokenToID[String(UnicodeScalar(byte))] { out.append(id) }
-                }
+            while i >= 0 {
+                if symbols[i] >= 0 { out.append(symbols[i]) }
+                i = next[i]
             }
+        } else if let only = symbols.first, only >= 0 {
+            out.append(only)
         }
     }
 
@@ -311,7 +323,9 @@ private struct Bigram {
     var rank: Int32
     var left: Int32
     var right: Int32
-    var length: Int32
+    var leftToken: Int32
+    var rightToken: Int32
+    var merged: Int32
 
     /// Lower rank first, then the leftmost.
     func before(_ other: Bigram) -> Bool {
@@ -351,5 +365,66 @@ private struct BigramQueue {
             }
         }
         return first
+    }
+}
+
+/// Byte strings (token texts) back to back, with an open-addressing hash index from text to id.
+/// About 1.2 MB for a 49k vocabulary, where `[String: Int32]` plus `[String]` took several MB.
+struct VocabularyIndex: Sendable {
+    private let bytes: [UInt8]
+    private let offsets: [Int32]
+    /// Token id per slot, -1 for empty; a power-of-two count at most half full.
+    private let slots: [Int32]
+
+    init(_ texts: [String]) {
+        var bytes: [UInt8] = []
+        var offsets: [Int32] = [0]
+        offsets.reserveCapacity(texts.count + 1)
+        for t in texts {
+            bytes.append(contentsOf: t.utf8)
+            offsets.append(Int32(bytes.count))
+        }
+        var capacity = 16
+        while capacity < texts.count * 2 { capacity <<= 1 }
+        var slots = [Int32](repeating: -1, count: capacity)
+        let mask = capacity - 1
+        for id in 0..<texts.count {
+            let text = bytes[Int(offsets[id])..<Int(offsets[id + 1])]
+            var i = Int(truncatingIfNeeded: Self.hash(text)) & mask
+            while slots[i] >= 0 {
+                let other = Int(slots[i])
+                if bytes[Int(offsets[other])..<Int(offsets[other + 1])].elementsEqual(text) { break } // a later duplicate wins
+                i = (i + 1) & mask
+            }
+            slots[i] = Int32(id)
+        }
+        self.bytes = bytes
+        self.offsets = offsets
+        self.slots = slots
+    }
+
+    var count: Int { offsets.count - 1 }
+
+    func text(_ id: Int) -> ArraySlice<UInt8> {
+        guard id >= 0 && id < count else { return [] }
+        return bytes[Int(offsets[id])..<Int(offsets[id + 1])]
+    }
+
+    func id(of text: some Collection<UInt8>) -> Int32? {
+        let mask = slots.count - 1
+        var i = Int(truncatingIfNeeded: Self.hash(text)) & mask
+        while slots[i] >= 0 {
+            let id = Int(slots[i])
+            if bytes[Int(offsets[id])..<Int(offsets[id + 1])].elementsEqual(text) { return Int32(id) }
+            i = (i + 1) & mask
+        }
+        return nil
+    }
+
+    /// FNV-1a, 64-bit.
+    private static func hash(_ text: some Collection<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in text { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
     }
 }
