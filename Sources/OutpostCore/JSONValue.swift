@@ -129,7 +129,12 @@ struct JSONParser {
             items.append(try parseValue())
             skipWhitespace()
             guard i < bytes.count else { throw fail("unterminated array") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                skipWhitespace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "]") { throw fail("a trailing comma in an array") }
+                continue
+            }
             if bytes[i] == UInt8(ascii: "]") { i += 1; break }
             throw fail("expected ',' or ']' in an array")
         }
@@ -161,7 +166,12 @@ struct JSONParser {
             }
             skipWhitespace()
             guard i < bytes.count else { throw fail("unterminated object") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                skipWhitespace()
+                if i < bytes.count, bytes[i] == UInt8(ascii: "}") { throw fail("a trailing comma in an object") }
+                continue
+            }
             if bytes[i] == UInt8(ascii: "}") { i += 1; break }
             throw fail("expected ',' or '}' in an object")
         }
@@ -288,7 +298,11 @@ struct JSONParser {
             }
             return Double(negative ? -v : v)
         }
-        guard let d = Double(String(decoding: text, as: UTF8.self)), d.isFinite else {
+        // Neither overflow to infinity nor underflow of non-zero digits to zero is a faithful reading.
+        let mantissa = text.prefix { $0 != UInt8(ascii: "e") && $0 != UInt8(ascii: "E") }
+        guard let d = Double(String(decoding: text, as: UTF8.self)), d.isFinite,
+              d != 0 || !mantissa.contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") })
+        else {
             throw Failure(reason: "the number does not fit a 64-bit float", offset: start)
         }
         return d

@@ -46,8 +46,9 @@ import Testing
             ("", "empty input"),
             ("   ", "no value"),
             ("{", "expected a member name"),
-            (#"{"a":1,}"#, "expected a member name"),
-            ("[1,]", "unexpected character ']'"),
+            (#"{"a":1,}"#, "a trailing comma in an object"),
+            ("[1, ]", "a trailing comma in an array"),
+            ("[,1]", "unexpected character ','"),
             ("[1 2]", "expected ',' or ']'"),
             (#"{"a" 1}"#, "expected ':'"),
             ("01", "leading zeros"),
@@ -56,6 +57,7 @@ import Testing
             ("-", "needs digits"),
             ("+1", "unexpected character '+'"),
             ("1e999", "does not fit"),
+            ("-2.5e-400", "does not fit"),
             ("tru", "invalid literal"),
             ("nul", "invalid literal"),
             ("{} {}", "after the value"),
@@ -201,5 +203,89 @@ import Testing
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             startThread(name: "outpost-test") { c.resume() }
         }
+    }
+}
+
+@Suite struct JSONParserDifferentialTests {
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Random byte-level mutations of valid documents: the parser must never crash, and must accept
+    /// exactly what Foundation's decoder accepts, with the same value. Two refusals are on purpose
+    /// and left out: a duplicated member name, and a trailing comma (which RFC 8259 does not allow
+    /// and Foundation's decoder lets through).
+    @Test func mutatedDocumentsAgreeWithFoundation() throws {
+        let seeds = [
+            #"{"messages":[{"role":"user","content":"caf\u00e9 \"q\" é"}],"max_tokens":32,"temperature":0.5,"stream":true}"#,
+            #"[1, -2.5e-3, 0, true, false, null, "a\\b\/c", {"k": [[], {}]}]"#,
+            #"{"key":"00ff","tag":"t","all":false,"n":123456789}"#,
+        ].map { Array($0.utf8) }
+        let alphabet = Array(#"{}[]:,"\ 0123456789.eE+-tfnulrsa"#.utf8) + [0x00, 0x1F, 0x80, 0xC3, 0xA9, 0xFF]
+        var rng = SplitMix(state: 0x5EED)
+        var accepted = 0, refused = 0
+        for _ in 0..<20_000 {
+            var doc = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let at = Int.random(in: 0...doc.count, using: &rng)
+                switch Int.random(in: 0..<3, using: &rng) {
+                case 0 where at < doc.count: doc.remove(at: at)
+                case 1: doc.insert(alphabet.randomElement(using: &rng)!, at: at)
+                default: if at < doc.count { doc[at] = alphabet.randomElement(using: &rng)! }
+                }
+            }
+            let ours = try? JSONValue.parse(Data(doc))
+            let foundation = try? JSONDecoder().decode(JSONValue.self, from: Data(doc))
+            if ours == nil, foundation != nil {
+                let reason = (try? JSONValue.parse(Data(doc))).map { _ in "" } ?? refusal(doc)
+                if reason.contains("trailing comma") || hasDuplicateMember(Data(doc)) { continue }
+            }
+            #expect(ours == foundation, "\(String(decoding: doc, as: UTF8.self).debugDescription)")
+            if ours == nil { refused += 1 } else { accepted += 1 }
+        }
+        #expect(accepted > 500 && refused > 500)
+    }
+
+    func refusal(_ doc: [UInt8]) -> String {
+        do { _ = try JSONValue.parse(Data(doc)); return "" } catch { return error.message }
+    }
+
+    /// Whether some object in `data` names a member twice (by the raw text of the names: enough
+    /// for these mutations, which do not write \u escapes).
+    func hasDuplicateMember(_ data: Data) -> Bool {
+        var stack: [(isObject: Bool, names: Set<[UInt8]>, expectingName: Bool)] = []
+        var i = 0
+        let bytes = Array(data)
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                var j = i + 1
+                var name: [UInt8] = []
+                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") {
+                    if bytes[j] == UInt8(ascii: "\\") { name.append(bytes[j]); j += 1 }
+                    if j < bytes.count { name.append(bytes[j]) }
+                    j += 1
+                }
+                if let top = stack.indices.last, stack[top].isObject, stack[top].expectingName {
+                    if !stack[top].names.insert(name).inserted { return true }
+                    stack[top].expectingName = false
+                }
+                i = j
+            case UInt8(ascii: "{"): stack.append((true, [], true))
+            case UInt8(ascii: "["): stack.append((false, [], false))
+            case UInt8(ascii: "}"), UInt8(ascii: "]"): if !stack.isEmpty { stack.removeLast() }
+            case UInt8(ascii: ","): if let top = stack.indices.last, stack[top].isObject { stack[top].expectingName = true }
+            default: break
+            }
+            i += 1
+        }
+        return false
     }
 }
