@@ -132,6 +132,14 @@ import Testing
         #expect(metrics.status == 200)
         #expect(metrics.body.contains("outpost_agent_requests_total"))
         #expect(metrics.body.contains("outpost_cache_misses"))
+        // The agent keeps to FoundationEssentials: full Foundation would map libFoundation, ICU and
+        // FoundationInternationalization, several MB of resident memory on every gateway.
+        let pid = try #require(agent.process?.processID)
+        let maps = try #require(ProcFile.read("/proc/\(pid)/maps"))
+        #expect(maps.contains("libFoundationEssentials"))
+        for library in ["libFoundation.so", "lib_FoundationICU", "libFoundationInternationalization"] {
+            #expect(!maps.contains(library), "\(library) is loaded into the agent")
+        }
         agent.stop()
     }
 
@@ -209,5 +217,22 @@ import Testing
         #expect(refused.headers["retry-after"] != nil)
         _ = long.wait(timeout: 300)
         agent.stop()
+    }
+}
+
+/// A /proc file read to its end (they report a size of 0, so size-based readers stop early).
+enum ProcFile {
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buffer[..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
