@@ -4,7 +4,7 @@
 #   - ready_s: process start to the first 200 from /health (model loaded, socket serving);
 #   - a cached replay over the socket: p50/p99 of POST /v1/chat/completions that hit the cache,
 #     on one keep-alive connection, N requests (the path a local client sees);
-#   - peak RSS (VmHWM) against model file + KV cache + 40 MiB.
+#   - peak RSS (VmHWM) against model file + KV cache + 40 MiB (overhead_mib: what is not model or KV).
 # Usage: scripts/bench-agent.sh [N=2000]   (builds the release binary, or uses $OUTPOST_BINARY)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,5 +73,6 @@ kv = 30 * 2 * 2048 * 192 * 2
 budget = os.path.getsize(model) + kv + 40 * 2**20
 print(json.dumps({"ready_s": round(ready, 3), "cached_replay_ms": {"p50": round(pct(50), 3), "p99": round(pct(99), 3),
                   "max": round(lat[-1], 3)}, "requests": n, "peak_rss_bytes": hwm, "rss_budget_bytes": budget,
-                  "rss_within_budget": hwm <= budget}))
+                  "rss_within_budget": hwm <= budget,
+                  "overhead_mib": round((hwm - os.path.getsize(model) - kv) / 2**20, 1)}))
 PY
