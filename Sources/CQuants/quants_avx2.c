@@ -272,7 +272,7 @@ cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t ro
         for (int r = 0; r < R; r++) {
             const cq_block_q8_0 *xb = (const cq_block_q8_0 *)(w + (size_t)r * row_bytes) + b;
             if (T == 1) _mm_prefetch((const char *)xb + CQ_PREFETCH_ROWS * row_bytes, _MM_HINT_T0);
-            const __m256 dx = _mm256_set1_ps(CQ_FP16(xb->d));
+            const __m256 dx = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(xb->d))); // F16C, exact
             const __m256i q = _mm256_loadu_si256((const __m256i *)xb->qs);
             const __m256i aq = _mm256_sign_epi8(q, q); // |q|; -128 stays 0x80 = 128 unsigned
             for (int t = 0; t < T; t++) {
