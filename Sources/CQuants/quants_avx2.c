@@ -17,6 +17,10 @@
 /// How far ahead of the block being summed the weight vec-dots prefetch: a mat-vec walks its
 /// rows as one sequential stream, and this distance (tried 640, 1024, 2048) gave the best decode.
 #define CQ_PREFETCH_BYTES 640
+/// How far ahead the single-token tiles of cq_matmul prefetch, in rows: they walk two rows at a
+/// time, and four rows (two tiles) ahead beat 640 bytes by 30-40 % from memory for Q4_1 at 576 and
+/// 1536 columns and for Q8_0 at 576 (tried 2, 3, 4, 6, 8 rows).
+#define CQ_PREFETCH_ROWS 4
 
 static inline CQ_AVX2 float cq_hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -171,16 +175,19 @@ CQ_AVX2 float cq_vec_dot_f32_f32_avx2(int64_t n, const void *vx, const void *vy)
 //
 // Tiles of R weight rows x T tokens. T = 4 (prefill batches): each weight block is unpacked once
 // and dotted with four activation blocks. T = 1 (decode, and a batch's last tokens % 4): two rows
-// at a time with a software prefetch CQ_PREFETCH_BYTES ahead. (Tiles of 4 rows x 1 token, four
+// at a time with a software prefetch CQ_PREFETCH_ROWS rows ahead. (Tiles of 4 rows x 1 token, four
 // interleaved streams, ran 25% slower here; two rows run as fast as the one-row vec-dot.) Every
 // (row, token) pair goes through the same operations in the same order whichever tile it lands
 // in, so a token's logits do not depend on how the tokens were split into batches (prefix KV
 // reuse relies on it). The activations' f16 scales (d, and s for Q8_1) are converted once per
 // call into [block][4] floats per group of tokens, which the tiles broadcast straight from
-// memory. Rows are walked in chunks that stay in L1 while every group passes over them. Against
-// the vec-dots: exact integer block sums, float accumulation in another order.
+// memory; Q4_1 tiles take two weight blocks per step and read the activations repacked to match
+// (see cq_tile_q4_1_q8_1). Rows are walked in chunks that stay in L1 while every group passes over
+// them. Against the vec-dots: exact integer block sums, float accumulation in another order.
 
-enum { CQ_TILE_ROWS_CHUNK = 16, CQ_TOKEN_CHUNK = 32 };
+/// Tokens per pass over the rows: 16 keeps the per-thread scratch of repacked Q4_1 activations at
+/// 16 x 96 bytes per block pair (37 KB at 1536 columns) and prefills as fast as 32 in the C harness.
+enum { CQ_TILE_ROWS_CHUNK = 16, CQ_TOKEN_CHUNK = 16 };
 
 /// a[0..3] each summed across lanes, as [sum a0, sum a1, sum a2, sum a3].
 static inline CQ_AVX2 __m128 cq_hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
@@ -188,34 +195,51 @@ static inline CQ_AVX2 __m128 cq_hsum4_ps(__m256 a0, __m256 a1, __m256 a2, __m256
     return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-/// Q4_1 x Q8_1 tile: R rows from `w`, T tokens (1 or 4) from `x`; ds/ss hold the tokens'
-/// d and s as [block][4]. Writes y[t * y_stride + r].
+/// Q4_1 x Q8_1 tile: R rows from `w`, T tokens (1 or 4), two weight blocks (A, B) per step. The
+/// nibbles of A and B are loaded into one register: its low nibbles are elements 0...15 of A and of
+/// B, its high nibbles elements 16...31, so the activations come repacked to match (`x`: per token,
+/// per pair of blocks, 64 bytes [A 0-15 | B 0-15 | A 16-31 | B 16-31], token t at x + t * x_stride)
+/// with their d per pair as [dA x4, dB x4] (`ds`: 8 floats per pair, token t at ds + t * ds_stride).
+/// `ss` holds the tokens' s as [block][4]. An odd last block is a pair whose B half is zero.
+/// Writes y[t * y_stride + r].
 static inline __attribute__((always_inline)) CQ_AVX2 void
 cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
-                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+                  size_t x_stride, const float *ds, size_t ds_stride, const float *ss, float *y, size_t y_stride) {
     __m256 acc[4][4];
     __m128 ms[4];
     for (int r = 0; r < R; r++) {
         ms[r] = _mm_setzero_ps();
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     }
-    const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m128 sy = _mm_loadu_ps(ss + b * 4);
+    const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
+    const __m256i spread = _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2);
+    const int64_t pairs = (nb + 1) / 2;
+    for (int64_t p = 0; p < pairs; p++) {
+        const int64_t b = 2 * p;
+        const int full = b + 1 < nb;
         for (int r = 0; r < R; r++) {
-            const cq_block_q4_1 *xb = (const cq_block_q4_1 *)(w + (size_t)r * row_bytes) + b;
-            if (T == 1) _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
-            int32_t dm;
-            memcpy(&dm, &xb->d, 4);
-            const __m128 dmf = _mm_cvtph_ps(_mm_cvtsi32_si128(dm)); // [d, m, 0, 0]
-            const __m256 dx = _mm256_broadcastss_ps(dmf);
-            ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dmf, dmf, 0x55), sy, ms[r]);
-            const __m256i q = cq_unpack_nibbles(xb->qs);
+            const cq_block_q4_1 *xa = (const cq_block_q4_1 *)(w + (size_t)r * row_bytes) + b;
+            if (T == 1) _mm_prefetch((const char *)xa + CQ_PREFETCH_ROWS * row_bytes, _MM_HINT_T0);
+            int32_t dma, dmb = 0;
+            memcpy(&dma, &xa->d, 4);
+            __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)xa->qs));
+            if (full) {
+                memcpy(&dmb, &xa[1].d, 4);
+                q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)xa[1].qs), 1);
+            } else {
+                q = _mm256_zextsi128_si256(_mm256_castsi256_si128(q));
+            }
+            const __m128 dm = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(dma), dmb, 1)); // [dA, mA, dB, mB]
+            ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0x55), _mm_loadu_ps(ss + b * 4), ms[r]);
+            if (full) ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0xff), _mm_loadu_ps(ss + b * 4 + 4), ms[r]);
+            const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dm), spread);
+            const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
             for (int t = 0; t < T; t++) {
-                const cq_block_q8_1 *yb = (const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b;
-                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)yb->qs)), ones);
-                const __m256 scale = _mm256_mul_ps(dx, _mm256_broadcast_ss(ds + b * 4 + t));
-                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(p), acc[r][t]);
+                const __m256i *yp = (const __m256i *)(x + (size_t)t * x_stride + (size_t)p * 64);
+                const __m256i s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_load_si256(yp)),
+                                                     _mm256_maddubs_epi16(hi, _mm256_load_si256(yp + 1)));
+                const __m256 scale = _mm256_mul_ps(dx, _mm256_load_ps(ds + (size_t)t * ds_stride + p * 8));
+                acc[r][t] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, ones)), acc[r][t]);
             }
         }
     }
@@ -237,8 +261,9 @@ cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t ro
 /// activation with w's sign: exact while activations stay in -127...127.
 static inline __attribute__((always_inline)) CQ_AVX2 void
 cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
-                  size_t x_stride, const float *ds, const float *ss, float *y, size_t y_stride) {
+                  size_t x_stride, const float *ds, size_t ds_stride, const float *ss, float *y, size_t y_stride) {
     (void)ss;
+    (void)ds_stride;
     __m256 acc[4][4];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
@@ -246,11 +271,8 @@ cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t ro
     for (int64_t b = 0; b < nb; b++) {
         for (int r = 0; r < R; r++) {
             const cq_block_q8_0 *xb = (const cq_block_q8_0 *)(w + (size_t)r * row_bytes) + b;
-            if (T == 1) {
-                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES, _MM_HINT_T0);
-                _mm_prefetch((const char *)xb + CQ_PREFETCH_BYTES + 32, _MM_HINT_T0);
-            }
-            const __m256 dx = _mm256_set1_ps(CQ_FP16(xb->d));
+            if (T == 1) _mm_prefetch((const char *)xb + CQ_PREFETCH_ROWS * row_bytes, _MM_HINT_T0);
+            const __m256 dx = _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(xb->d))); // F16C, exact
             const __m256i q = _mm256_loadu_si256((const __m256i *)xb->qs);
             const __m256i aq = _mm256_sign_epi8(q, q); // |q|; -128 stays 0x80 = 128 unsigned
             for (int t = 0; t < T; t++) {
@@ -277,13 +299,13 @@ cq_tile_q8_0_q8_0(const int R, const int T, int64_t nb, const char *w, size_t ro
 }
 
 typedef void (*cq_tile_fn)(int64_t nb, const char *w, size_t row_bytes, const char *x, size_t x_stride,
-                           const float *ds, const float *ss, float *y, size_t y_stride);
+                           const float *ds, size_t ds_stride, const float *ss, float *y, size_t y_stride);
 
 #define CQ_TILE_VARIANT(kind, R, T)                                                                          \
     static CQ_AVX2 void cq_tile_##kind##_##R##x##T(int64_t nb, const char *w, size_t row_bytes, const char *x, \
-                                                   size_t x_stride, const float *ds, const float *ss, float *y, \
-                                                   size_t y_stride) {                                        \
-        cq_tile_##kind(R, T, nb, w, row_bytes, x, x_stride, ds, ss, y, y_stride);                            \
+                                                   size_t x_stride, const float *ds, size_t ds_stride,       \
+                                                   const float *ss, float *y, size_t y_stride) {             \
+        cq_tile_##kind(R, T, nb, w, row_bytes, x, x_stride, ds, ds_stride, ss, y, y_stride);                 \
     }
 CQ_TILE_VARIANT(q4_1_q8_1, 2, 4)
 CQ_TILE_VARIANT(q4_1_q8_1, 1, 4)
@@ -294,9 +316,25 @@ CQ_TILE_VARIANT(q8_0_q8_0, 1, 4)
 CQ_TILE_VARIANT(q8_0_q8_0, 2, 1)
 CQ_TILE_VARIANT(q8_0_q8_0, 1, 1)
 
+/// Per-thread scratch for the repacked activations of one cq_matmul call (grown, never shrunk;
+/// tens of kilobytes for the models in use), 64-byte aligned.
+static void *cq_avx2_scratch(size_t bytes) {
+    static _Thread_local void *buffer;
+    static _Thread_local size_t capacity;
+    if (bytes > capacity) {
+        free(buffer);
+        capacity = (bytes + 4095) & ~(size_t)4095;
+        buffer = aligned_alloc(64, capacity);
+        if (buffer == NULL) capacity = 0;
+    }
+    return buffer;
+}
+
 /// The tokens of one chunk in groups: quads first, then the last tokens % 4 one at a time. Group g
-/// starts at token g * 4 (quads) and has its tokens' scales at ds/ss + g * nb * 4.
-static CQ_AVX2 void cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64_t nb, size_t block_bytes,
+/// starts at token g * 4 (quads) and has its tokens' scales at ds/ss + g * nb * 4. For Q4_1 (has_s)
+/// the activations are first repacked as cq_tile_q4_1_q8_1 reads them; returns -1 when the
+/// scratch for that cannot be allocated.
+static CQ_AVX2 int cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64_t nb, size_t block_bytes,
                                     const char *w, size_t row_bytes, const char *x, size_t x_stride, float *y,
                                     size_t y_stride, int64_t row_begin, int64_t row_end, int64_t tokens) {
     const int64_t quads = tokens / 4, groups = quads + tokens % 4;
@@ -316,20 +354,58 @@ static CQ_AVX2 void cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64
             }
         }
     }
+    const int64_t pairs = (nb + 1) / 2;
+    const char *xr = x;
+    size_t xr_stride = x_stride, dr_stride = 0;
+    float *dr = NULL;
+    if (has_s) { // Q8_1 blocks -> [A 0-15 | B 0-15 | A 16-31 | B 16-31] and [dA x4, dB x4] per pair
+        char *buf = cq_avx2_scratch((size_t)tokens * (size_t)pairs * 96);
+        if (buf == NULL) return -1;
+        xr_stride = (size_t)pairs * 64;
+        dr_stride = (size_t)pairs * 8;
+        dr = (float *)(buf + (size_t)tokens * xr_stride);
+        for (int64_t t = 0; t < tokens; t++) {
+            const cq_block_q8_1 *yb = (const cq_block_q8_1 *)(x + (size_t)t * x_stride);
+            char *xt = buf + (size_t)t * xr_stride;
+            float *dt = dr + (size_t)t * dr_stride;
+            for (int64_t p = 0; p < pairs; p++) {
+                const cq_block_q8_1 *a = yb + 2 * p, *b = 2 * p + 1 < nb ? a + 1 : NULL;
+                char *o = xt + p * 64;
+                memcpy(o, a->qs, 16);
+                memcpy(o + 32, a->qs + 16, 16);
+                if (b != NULL) {
+                    memcpy(o + 16, b->qs, 16);
+                    memcpy(o + 48, b->qs + 16, 16);
+                } else {
+                    memset(o + 16, 0, 16);
+                    memset(o + 48, 0, 16);
+                }
+                const float da = CQ_FP16(a->d), db = b != NULL ? CQ_FP16(b->d) : 0.0f;
+                for (int i = 0; i < 4; i++) {
+                    dt[p * 8 + i] = da;
+                    dt[p * 8 + 4 + i] = db;
+                }
+            }
+        }
+        xr = buf;
+    }
     const float *ssp = has_s ? ss : ds;
     for (int64_t r0 = row_begin; r0 < row_end; r0 += CQ_TILE_ROWS_CHUNK) {
         const int64_t r1 = r0 + CQ_TILE_ROWS_CHUNK < row_end ? r0 + CQ_TILE_ROWS_CHUNK : row_end;
         for (int64_t g = 0; g < groups; g++) {
             const int64_t first = g < quads ? g * 4 : quads * 4 + (g - quads);
-            const char *xg = x + (size_t)first * x_stride;
+            const char *xg = xr + (size_t)first * xr_stride;
             float *yg = y + (size_t)first * y_stride;
-            const float *dg = ds + g * nb * 4, *sg = ssp + g * nb * 4;
+            const float *dg = has_s ? dr + (size_t)first * dr_stride : ds + g * nb * 4, *sg = ssp + g * nb * 4;
             const cq_tile_fn pair = g < quads ? tiles[0] : tiles[2], single = g < quads ? tiles[1] : tiles[3];
             int64_t r = r0;
-            for (; r + 2 <= r1; r += 2) pair(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
-            for (; r < r1; r++) single(nb, w + (size_t)r * row_bytes, row_bytes, xg, x_stride, dg, sg, yg + r, y_stride);
+            for (; r + 2 <= r1; r += 2)
+                pair(nb, w + (size_t)r * row_bytes, row_bytes, xg, xr_stride, dg, dr_stride, sg, yg + r, y_stride);
+            for (; r < r1; r++)
+                single(nb, w + (size_t)r * row_bytes, row_bytes, xg, xr_stride, dg, dr_stride, sg, yg + r, y_stride);
         }
     }
+    return 0;
 }
 
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
@@ -352,8 +428,11 @@ int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, siz
     if (nb == 0 || row_begin >= row_end) return 0;
     for (int64_t t0 = 0; t0 < tokens; t0 += CQ_TOKEN_CHUNK) {
         const int64_t count = tokens - t0 < CQ_TOKEN_CHUNK ? tokens - t0 : CQ_TOKEN_CHUNK;
-        cq_matmul_groups(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)t0 * x_stride,
-                         x_stride, y + (size_t)t0 * y_stride, y_stride, row_begin, row_end, count);
+        if (cq_matmul_groups(has_s, tiles, nb, block_bytes, w, row_bytes, (const char *)x + (size_t)t0 * x_stride,
+                             x_stride, y + (size_t)t0 * y_stride, y_stride, row_begin, row_end, count) != 0) {
+            return cq_matmul_by_dots(cq_kernels_dot(&cq_kernels_avx2, type), w, row_bytes, x, x_stride, y, y_stride,
+                                     n, row_begin, row_end, tokens);
+        }
     }
     return 0;
 }
