@@ -206,9 +206,12 @@ static inline __attribute__((always_inline)) CQ_AVX2 void
 cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t row_bytes, const char *x,
                   size_t x_stride, const float *ds, size_t ds_stride, const float *ss, float *y, size_t y_stride) {
     __m256 acc[4][4];
-    __m128 ms[4];
+    // Sums of m_x s_y: T = 4 keeps the even blocks in msa and the odd ones in msb (lanes = tokens);
+    // T = 1 keeps both in msa, lane 1 (even blocks) and lane 3 (odd), from ss laid out per pair as
+    // [0, s_A, 0, s_B]. Either way a token's sum is (even chain + odd chain), the same floats.
+    __m128 msa[4], msb[4];
     for (int r = 0; r < R; r++) {
-        ms[r] = _mm_setzero_ps();
+        msa[r] = msb[r] = _mm_setzero_ps();
         for (int t = 0; t < T; t++) acc[r][t] = _mm256_setzero_ps();
     }
     const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);
@@ -230,8 +233,12 @@ cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t ro
                 q = _mm256_zextsi128_si256(_mm256_castsi256_si128(q));
             }
             const __m128 dm = _mm_cvtph_ps(_mm_insert_epi32(_mm_cvtsi32_si128(dma), dmb, 1)); // [dA, mA, dB, mB]
-            ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0x55), _mm_loadu_ps(ss + b * 4), ms[r]);
-            if (full) ms[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0xff), _mm_loadu_ps(ss + b * 4 + 4), ms[r]);
+            if (T == 1) {
+                msa[r] = _mm_fmadd_ps(dm, _mm_loadu_ps(ss + b * 4), msa[r]);
+            } else {
+                msa[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0x55), _mm_loadu_ps(ss + b * 4), msa[r]);
+                if (full) msb[r] = _mm_fmadd_ps(_mm_shuffle_ps(dm, dm, 0xff), _mm_loadu_ps(ss + b * 4 + 4), msb[r]);
+            }
             const __m256 dx = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(dm), spread);
             const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
             for (int t = 0; t < T; t++) {
@@ -246,13 +253,15 @@ cq_tile_q4_1_q8_1(const int R, const int T, int64_t nb, const char *w, size_t ro
     if (T == 4) {
         for (int r = 0; r < R; r++) {
             float out[4];
-            _mm_storeu_ps(out, _mm_add_ps(cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]), ms[r]));
+            _mm_storeu_ps(out, _mm_add_ps(cq_hsum4_ps(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                          _mm_add_ps(msa[r], msb[r])));
             for (int t = 0; t < 4; t++) y[(size_t)t * y_stride + r] = out[t];
         }
     } else { // the same reduction as lane 0 of a quad, so a token's sums never depend on its batch
         for (int r = 0; r < R; r++) {
             const __m256 a = acc[r][0];
-            y[r] = _mm_cvtss_f32(_mm_add_ps(cq_hsum4_ps(a, a, a, a), ms[r]));
+            const __m128 m = _mm_add_ss(_mm_shuffle_ps(msa[r], msa[r], 1), _mm_shuffle_ps(msa[r], msa[r], 3));
+            y[r] = _mm_cvtss_f32(_mm_add_ps(cq_hsum4_ps(a, a, a, a), m));
         }
     }
 }
@@ -351,6 +360,16 @@ static CQ_AVX2 int cq_matmul_groups(int has_s, const cq_tile_fn tiles[4], int64_
                 }
                 ds[(g * nb + b) * 4 + t] = d;
                 if (has_s) ss[(g * nb + b) * 4 + t] = sv;
+            }
+        }
+        if (has_s && size == 1) { // the Q4_1 single-token tile reads s per pair as [0, s_A, 0, s_B]
+            for (int64_t b = 0; b < nb; b += 2) {
+                const float sa = ss[(g * nb + b) * 4], sb = b + 1 < nb ? ss[(g * nb + b + 1) * 4] : 0.0f;
+                float *o = ss + (g * nb + b) * 4;
+                o[0] = 0;
+                o[1] = sa;
+                o[2] = 0;
+                o[3] = sb;
             }
         }
     }
