@@ -92,9 +92,9 @@ let package = Package(
         .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "LocalAPI", "OutpostCore", "PeerSync", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore"]),
+        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore", "OutpostTesting"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF"], exclude: ["Fixtures"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],
     cLanguageStandard: .gnu11

@@ -33,9 +33,22 @@ extension String {
         }
         self = needed < 0 ? format : String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
 
-    /// `value` with exactly `digits` digits after the point (`%.<digits>f`).
-    public init(fixed value: Double, digits: Int) {
-        self.init(printf: "%.*f", Int32(digits), value)
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and line breaks.
+    public func trimmingWhitespace() -> String {
+        func isSpace(_ s: Unicode.Scalar) -> Bool {
+            s == " " || s == "\t" || s == "\n" || s == "\r" || s == "\u{0B}" || s == "\u{0C}"
+        }
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !isSpace($0) })!
+        return String(String.UnicodeScalarView(scalars[first...last]))
+    }
+
+    /// Padded with spaces on the right (or cut) to exactly `width` characters.
+    public func padded(to width: Int) -> String {
+        count >= width ? String(prefix(width)) : String(self) + String(repeating: " ", count: width - count)
     }
 }

@@ -61,21 +61,3 @@ public func startThread(name: String, stackSize: Int = 0, _ body: @escaping @Sen
 @_silgen_name("pthread_setname_np")
 private func setThreadName(_ thread: pthread_t, _ name: UnsafePointer<CChar>) -> Int32
 #endif
-
-extension StringProtocol {
-    /// Without leading and trailing spaces, tabs and line breaks.
-    public func trimmingWhitespace() -> String {
-        func isSpace(_ s: Unicode.Scalar) -> Bool {
-            s == " " || s == "\t" || s == "\n" || s == "\r" || s == "\u{0B}" || s == "\u{0C}"
-        }
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
-        let last = scalars.lastIndex(where: { !isSpace($0) })!
-        return String(String.UnicodeScalarView(scalars[first...last]))
-    }
-
-    /// Padded with spaces on the right (or cut) to exactly `width` characters.
-    public func padded(to width: Int) -> String {
-        count >= width ? String(prefix(width)) : String(self) + String(repeating: " ", count: width - count)
-    }
-}

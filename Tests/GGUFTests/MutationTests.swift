@@ -6,19 +6,7 @@ import Testing
 /// Random damage to real and synthetic files must give an error or a correct parse, never a
 /// crash (a crash would take the whole test process down).
 @Suite struct MutationTests {
-    /// A deterministic generator so a failure can be reproduced from the printed seed.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func mutate(_ original: [UInt8], rng: inout SplitMix64) -> [UInt8] {
+    static func mutate(_ original: [UInt8], rng: inout SeededGenerator) -> [UInt8] {
         var bytes = original
         let flips = Int.random(in: 1...8, using: &rng)
         for _ in 0..<flips {
@@ -58,7 +46,7 @@ import Testing
         let head = [UInt8](try handle.read(upToCount: 64 * 1024) ?? Data())
         try handle.close()
         #expect(head.count == 64 * 1024)
-        var rng = SplitMix64(state: 0x0075_7470_6F73_7400)
+        var rng = SeededGenerator(state: 0x0075_7470_6F73_7400)
         for iteration in 0..<2000 {
             let mutant = Self.mutate(head, rng: &rng)
             #expect(Self.check(mutant), "iteration \(iteration)")
@@ -75,7 +63,7 @@ import Testing
         w.addTensor("b", dims: [8], type: 0, data: [UInt8](repeating: 0, count: 32))
         let original = w.bytes()
         #expect(Self.check(original))
-        var rng = SplitMix64(state: 42)
+        var rng = SeededGenerator(state: 42)
         var parsed = 0
         for iteration in 0..<4000 {
             let mutant = Self.mutate(original, rng: &rng)

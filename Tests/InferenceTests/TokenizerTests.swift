@@ -1,4 +1,5 @@
 import Foundation
+import OutpostTesting
 import Testing
 @testable import Inference
 
@@ -13,7 +14,7 @@ import Testing
             let expected = (c["ids"] as! [Int]).map(Int32.init)
             let ids = tokenizer.encode(text, parseSpecial: true)
             #expect(ids == expected, "tokenize \(text.debugDescription)")
-            let pieces = (c["pieces_hex"] as! [String]).map(TestSupport.hexBytes)
+            let pieces = (c["pieces_hex"] as! [String]).map(hexBytes)
             #expect(ids.map { Array(tokenizer.piece($0)) } == pieces, "pieces of \(text.debugDescription)")
         }
     }
@@ -24,7 +25,7 @@ import Testing
         let cases = golden["detokenize"] as! [[String: Any]]
         for c in cases {
             let ids = (c["ids"] as! [Int]).map(Int32.init)
-            let bytes = TestSupport.hexBytes(c["bytes_hex"] as! String)
+            let bytes = hexBytes(c["bytes_hex"] as! String)
             #expect(try tokenizer.decode(ids) == bytes, "detokenize \(ids)")
             if let plain = c["text_no_special"] as? String {
                 #expect(try tokenizer.decodeText(ids, special: false) == plain, "detokenize without special \(ids)")
