@@ -575,6 +575,7 @@ const cq_kernels cq_kernels_avx2 = {
     .quantize_q8_0 = cq_quantize_row_q8_0_avx2,
     .quantize_q8_1 = cq_quantize_row_q8_1_avx2,
     .matmul = cq_matmul_avx2,
+    .matmul_repacked = cq_matmul_repacked_avx2,
     .attend_f16 = cq_attend_f16_avx2,
 };
 

@@ -24,6 +24,9 @@ typedef struct {
     void (*quantize_q8_0)(const float *, void *, int64_t); // NULL: the reference
     void (*quantize_q8_1)(const float *, void *, int64_t); // NULL: the reference
     cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
+    // NULL: the repacked layouts go through cq_matmul_repacked_scalar (and are not preferred)
+    int (*matmul_repacked)(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
+                           int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
     void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
                        float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
 } cq_kernels;

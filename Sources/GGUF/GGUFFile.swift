@@ -112,6 +112,22 @@ public final class GGUFFile: @unchecked Sendable {
         return try data(for: t)
     }
 
+    /// Drops the resident pages of `bytes` (a region of this file's mapping that will not be read
+    /// again, e.g. weights copied into another layout) from the process's memory: the whole pages
+    /// inside it are advised away (MADV_DONTNEED). The mapping is private and read-only, so a later
+    /// read would fault them back in from the file, unchanged. Does nothing for a file held in
+    /// memory (not mapped) or a region outside the mapping.
+    public func discardPages(of bytes: UnsafeRawBufferPointer) {
+        guard case .mapped(let p, let size) = mapping.storage, let start = bytes.baseAddress else { return }
+        let mapStart = UInt(bitPattern: p), mapEnd = mapStart + UInt(size)
+        let lo = UInt(bitPattern: start), hi = lo + UInt(bytes.count)
+        guard lo >= mapStart, hi <= mapEnd else { return }
+        let page = UInt(max(sysconf(Int32(_SC_PAGESIZE)), 4096))
+        let first = (lo + page - 1) / page * page, last = hi / page * page
+        guard first < last, let region = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(region, Int(last - first), MADV_DONTNEED)
+    }
+
     /// Raw bytes of the file in `range` (e.g. the header region, for fingerprints), or nil when
     /// the range is not inside the file.
     public func rawBytes(_ range: Range<Int>) -> UnsafeRawBufferPointer? {

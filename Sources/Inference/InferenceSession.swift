@@ -264,14 +264,35 @@ public final class InferenceSession {
     }
 
     /// Runs several matrix products as one parallel step: the rows of all of them are split
-    /// evenly across the threads.
+    /// evenly across the threads, each split point moved to a whole group of the repacked matrix it
+    /// falls in.
     @_optimize(speed)
     private func multiply(_ jobs: [(WeightMatrix, UnsafeRawPointer, Int, UnsafeMutablePointer<Float>, Int)], tokens: Int) {
         let total = jobs.reduce(0) { $0 + $1.0.rows }
         let parts = pool.activeCount
         pool.run { index in
-            Self.multiplyShare(jobs, tokens: tokens, rows: ThreadPool.chunk(total, parts: parts, index: index))
+            let lo = Self.splitPoint(jobs, total: total, parts: parts, index: index)
+            let hi = Self.splitPoint(jobs, total: total, parts: parts, index: index + 1)
+            Self.multiplyShare(jobs, tokens: tokens, rows: lo..<hi)
         }
+    }
+
+    /// Where thread `index`'s share of the concatenated rows starts (`index == parts`: the end):
+    /// the even split, rounded to the nearest multiple of the row granule of the matrix it is in.
+    /// Monotone in `index`, so the shares stay disjoint and cover every row.
+    static func splitPoint(_ jobs: [(WeightMatrix, UnsafeRawPointer, Int, UnsafeMutablePointer<Float>, Int)],
+                           total: Int, parts: Int, index: Int) -> Int {
+        guard index < parts else { return total }
+        let even = ThreadPool.chunk(total, parts: parts, index: index).lowerBound
+        var offset = 0
+        for (matrix, _, _, _, _) in jobs {
+            if even < offset + matrix.rows {
+                let g = matrix.rowGranule
+                return offset + min(matrix.rows, (even - offset + g / 2) / g * g)
+            }
+            offset += matrix.rows
+        }
+        return total
     }
 
     /// One thread's share of `multiply`: the rows `mine` of the concatenated matrices.

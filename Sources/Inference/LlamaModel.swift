@@ -36,7 +36,10 @@ public final class LlamaModel: @unchecked Sendable {
         try self.init(file: GGUFFile(path: path))
     }
 
-    public init(file: GGUFFile) throws {
+    /// Loads the model from `file`. With `repackWeights` (the default) the matrices whose type the
+    /// active kernel path runs faster repacked are copied into that layout (see `WeightMatrix`);
+    /// without it every matrix is used in place from the file.
+    public init(file: GGUFFile, repackWeights: Bool = true) throws {
         self.mapping = file.mapping
         self.fileSize = file.fileSize
         let config = try LlamaConfig(gguf: file)
@@ -45,7 +48,8 @@ public final class LlamaModel: @unchecked Sendable {
 
         let dim = config.embeddingLength
         let embedding = try WeightMatrix(file: file, name: "token_embd.weight", columns: dim,
-                                         rows: file.tensor(named: "token_embd.weight")?.dimensions.last ?? 0)
+                                         rows: file.tensor(named: "token_embd.weight")?.dimensions.last ?? 0,
+                                         repack: repackWeights)
         var cfg = config
         if cfg.vocabularySize == 0 { cfg.vocabularySize = embedding.rows }
         guard embedding.rows == cfg.vocabularySize, tokenizer.vocabularySize <= cfg.vocabularySize else {
@@ -76,19 +80,20 @@ public final class LlamaModel: @unchecked Sendable {
             let p = "blk.\(i)."
             layers.append(Layer(
                 attentionNorm: try norm(p + "attn_norm.weight", dim),
-                wq: try WeightMatrix(file: file, name: p + "attn_q.weight", columns: dim, rows: q),
-                wk: try WeightMatrix(file: file, name: p + "attn_k.weight", columns: dim, rows: kv),
-                wv: try WeightMatrix(file: file, name: p + "attn_v.weight", columns: dim, rows: kv),
-                wo: try WeightMatrix(file: file, name: p + "attn_output.weight", columns: q, rows: dim),
+                wq: try WeightMatrix(file: file, name: p + "attn_q.weight", columns: dim, rows: q, repack: repackWeights),
+                wk: try WeightMatrix(file: file, name: p + "attn_k.weight", columns: dim, rows: kv, repack: repackWeights),
+                wv: try WeightMatrix(file: file, name: p + "attn_v.weight", columns: dim, rows: kv, repack: repackWeights),
+                wo: try WeightMatrix(file: file, name: p + "attn_output.weight", columns: q, rows: dim, repack: repackWeights),
                 ffnNorm: try norm(p + "ffn_norm.weight", dim),
-                wGate: try WeightMatrix(file: file, name: p + "ffn_gate.weight", columns: dim, rows: ffn),
-                wUp: try WeightMatrix(file: file, name: p + "ffn_up.weight", columns: dim, rows: ffn),
-                wDown: try WeightMatrix(file: file, name: p + "ffn_down.weight", columns: ffn, rows: dim)))
+                wGate: try WeightMatrix(file: file, name: p + "ffn_gate.weight", columns: dim, rows: ffn, repack: repackWeights),
+                wUp: try WeightMatrix(file: file, name: p + "ffn_up.weight", columns: dim, rows: ffn, repack: repackWeights),
+                wDown: try WeightMatrix(file: file, name: p + "ffn_down.weight", columns: ffn, rows: dim, repack: repackWeights)))
         }
         self.layers = layers
         self.outputNorm = try norm("output_norm.weight", dim)
         if file.tensor(named: "output.weight") != nil {
-            self.output = try WeightMatrix(file: file, name: "output.weight", columns: dim, rows: cfg.vocabularySize)
+            self.output = try WeightMatrix(file: file, name: "output.weight", columns: dim, rows: cfg.vocabularySize,
+                                            repack: repackWeights)
         } else {
             self.output = embedding
         }
@@ -116,6 +121,16 @@ public final class LlamaModel: @unchecked Sendable {
             for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { total += m.rows * m.rowBytes }
         }
         return total
+    }
+
+    /// How many weight matrices (token embedding, output, layer matrices) were repacked at load.
+    public var repackedMatrixCount: Int {
+        var count = tokenEmbedding.isRepacked ? 1 : 0
+        if !hasTiedOutput, output.isRepacked { count += 1 }
+        for l in layers {
+            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] where m.isRepacked { count += 1 }
+        }
+        return count
     }
 
     /// Whether output logits come from the token embedding (tied weights).

@@ -1,8 +1,11 @@
 import CQuants
 import GGUF
 
-/// A weight matrix used in place from the mapped GGUF file: `rows` rows of `columns` elements of
-/// one ggml type, each `rowBytes` long. `y = W x` dots every row with `x`.
+/// A weight matrix: `rows` rows of `columns` elements of one ggml type, each `rowBytes` long.
+/// `y = W x` dots every row with `x`. Used in place from the mapped GGUF file, or, where the
+/// kernel path runs the repacked layout of the type faster (AVX2: Q4_1 and Q8_0, see cquants.h),
+/// repacked at load time into memory it owns (eight rows interleaved block by block; the same
+/// size), after which the file's pages of the tensor are dropped from memory.
 struct WeightMatrix: @unchecked Sendable {
     let name: String
     let type: Int32
@@ -13,11 +16,19 @@ struct WeightMatrix: @unchecked Sendable {
     /// The type activations are converted to before the dot products (Q8_1 for Q4_1, Q8_0 for
     /// Q4_0 and Q8_0, F32 for float weights), as ggml does.
     let activationType: Int32
-    let dot: @convention(c) (Int64, UnsafeRawPointer?, UnsafeRawPointer?) -> Float
+    /// The repacked copy `base` points into, when the matrix was repacked (keeps it alive).
+    private let repacked: RepackedWeights?
+    /// Whether `base` holds the repacked layout (row ranges of `multiply` must then be whole
+    /// groups of `rowGranule` rows).
+    var isRepacked: Bool { repacked != nil }
+    /// Row ranges given to `multiply` must start and end at multiples of this.
+    var rowGranule: Int { repacked != nil ? Int(CQ_REPACK_ROWS) : 1 }
 
     static let supportedTypes: Set<GGMLType> = [.f32, .f16, .q4_0, .q4_1, .q8_0]
 
-    init(file: GGUFFile, name: String, columns: Int, rows: Int) throws {
+    /// The tensor `name` of `file`, checked to be `rows` x `columns`; repacked when `repack` is set
+    /// and the active kernel path prefers it for the type.
+    init(file: GGUFFile, name: String, columns: Int, rows: Int, repack: Bool = true) throws {
         guard let info = file.tensor(named: name) else { throw InferenceError.missingTensor(name) }
         guard info.dimensions.count == 2, info.dimensions[0] == columns, info.dimensions[1] == rows else {
             throw InferenceError.badTensorShape(name, expected: [columns, rows], found: info.dimensions)
@@ -29,7 +40,6 @@ struct WeightMatrix: @unchecked Sendable {
         do { data = try file.data(for: info) } catch { throw InferenceError.unsupportedTensorType(name, type: info.type.name) }
         self.name = name
         self.type = Int32(info.type.rawValue)
-        self.base = data.baseAddress!
         self.rows = rows
         self.columns = columns
         self.rowBytes = cq_row_size(Int32(info.type.rawValue), Int64(columns))
@@ -37,12 +47,14 @@ struct WeightMatrix: @unchecked Sendable {
             throw InferenceError.badTensorShape(name, expected: [columns, rows], found: info.dimensions)
         }
         self.activationType = cq_vec_dot_type(type)
-        switch info.type {
-        case .q4_0: dot = cq_vec_dot_q4_0_q8_0
-        case .q4_1: dot = cq_vec_dot_q4_1_q8_1
-        case .q8_0: dot = cq_vec_dot_q8_0_q8_0
-        case .f16: dot = cq_vec_dot_f16_f32
-        default: dot = cq_vec_dot_f32_f32
+        if repack, cq_repack_preferred(type) != 0, cq_repacked_size(type, Int64(rows), Int64(columns)) == data.count,
+           let copy = RepackedWeights(type: type, plain: data, rowBytes: rowBytes, rows: rows, columns: columns) {
+            self.repacked = copy
+            self.base = UnsafeRawPointer(copy.pointer)
+            file.discardPages(of: data)
+        } else {
+            self.repacked = nil
+            self.base = data.baseAddress!
         }
     }
 
@@ -52,16 +64,52 @@ struct WeightMatrix: @unchecked Sendable {
     /// Row `r` as f32.
     @_optimize(speed)
     func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
-        _ = cq_dequantize_row(type, base + r * rowBytes, out, Int64(columns))
+        if repacked != nil {
+            _ = cq_dequantize_row_repacked(type, base, Int64(columns), Int64(r), out)
+        } else {
+            _ = cq_dequantize_row(type, base + r * rowBytes, out, Int64(columns))
+        }
     }
 
     /// `out[t * outStride + r] = dot(row r, x_t)` for rows in `rowRange` and every one of the
     /// `tokens` activation rows (already converted, `xStride` bytes apart), by one cq_matmul: the
     /// kernel tiles rows and tokens so a weight block is read and unpacked once for several tokens.
+    /// A repacked matrix needs `rowRange` in whole groups of `rowGranule` rows.
     @_optimize(speed)
     func multiply(rows rowRange: Range<Int>, activations x: UnsafeRawPointer, xStride: Int, tokens: Int,
                   out: UnsafeMutablePointer<Float>, outStride: Int) {
-        _ = cq_matmul(type, base, rowBytes, x, xStride, out, outStride, Int64(columns),
-                      Int64(rowRange.lowerBound), Int64(rowRange.upperBound), Int64(tokens))
+        if repacked != nil {
+            let (lo, hi) = (Int64(rowRange.lowerBound), Int64(rowRange.upperBound))
+            // The SIMD kernel can only fail to allocate its scratch; the reference needs none.
+            if cq_matmul_repacked(type, base, x, xStride, out, outStride, Int64(columns), lo, hi, Int64(tokens)) != 0 {
+                let rc = cq_matmul_repacked_scalar(type, base, x, xStride, out, outStride, Int64(columns), lo, hi, Int64(tokens))
+                precondition(rc == 0, "repacked mat-mat of \(name): rows \(rowRange) are not whole groups")
+            }
+        } else {
+            _ = cq_matmul(type, base, rowBytes, x, xStride, out, outStride, Int64(columns),
+                          Int64(rowRange.lowerBound), Int64(rowRange.upperBound), Int64(tokens))
+        }
     }
+}
+
+/// Memory holding one matrix in the repacked layout (64-byte aligned), freed with the last
+/// `WeightMatrix` using it.
+final class RepackedWeights: @unchecked Sendable {
+    // @unchecked: written once in init, read-only afterwards.
+    let pointer: UnsafeMutableRawPointer
+    let byteCount: Int
+
+    /// Repacks `plain` (rows `rowBytes` apart); nil when the layout does not take this matrix.
+    init?(type: Int32, plain: UnsafeRawBufferPointer, rowBytes: Int, rows: Int, columns: Int) {
+        let size = cq_repacked_size(type, Int64(rows), Int64(columns))
+        guard size > 0, let source = plain.baseAddress else { return nil }
+        pointer = .allocate(byteCount: size, alignment: 64)
+        byteCount = size
+        guard cq_repack(type, source, rowBytes, pointer, Int64(columns), 0, Int64(rows)) == 0 else {
+            pointer.deallocate()
+            return nil
+        }
+    }
+
+    deinit { pointer.deallocate() }
 }

@@ -7,7 +7,8 @@
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
 //     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
 //   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference,
-//   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair.
+//   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair,
+//   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference.
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
 
@@ -541,6 +542,108 @@ static void test_matmul(void) {
     free(x); free(wf); free(y);
 }
 
+// ---- repacked weights -------------------------------------------------------------------------------
+
+/// cq_repack and the repacked kernels: the layout round-trips (every row dequantizes to the same
+/// floats as the plain row), the scalar reference is within bound of the plain scalar dots, and the
+/// dispatched (and AVX2) kernel equals the reference bit for bit for every token count and a row
+/// range inside the matrix, leaving other rows alone; misaligned ranges and other types are refused.
+static void test_repack(void) {
+    static const int types[] = {CQ_TYPE_Q4_1, CQ_TYPE_Q8_0};
+    static const char *names[] = {"Q4_1", "Q8_0"};
+    static const int64_t lengths[] = {32, 96, 576};
+    static const int64_t token_counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
+    const int64_t rows = 24, maxt = 13, maxn = 576;
+    float *f = malloc(maxn * 4), *g = malloc(maxn * 4);
+    float *y = malloc(rows * maxt * 4), *want = malloc(rows * maxt * 4);
+    typedef int (*rm_fn)(int, const void *, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
+    static const struct { const char *name; rm_fn fn; } impls[] = {
+        {"dispatched", cq_matmul_repacked},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_matmul_repacked_avx2},
+#endif
+    };
+    for (int t = 0; t < 2; t++) {
+        const int preferred = cq_repack_preferred(types[t]);
+        check(preferred == (strcmp(cq_kernel_name(), "avx2") == 0), "repack of %s preferred on %s: %d", names[t],
+              cq_kernel_name(), preferred);
+        for (int li = 0; li < 3; li++) {
+            const int64_t n = lengths[li];
+            const int atype = cq_vec_dot_type(types[t]);
+            const size_t rb = cq_row_size(types[t], n), ab = cq_row_size(atype, n);
+            check(cq_repacked_size(types[t], rows, n) == rows * rb, "repacked %s %lldx%lld keeps the size", names[t],
+                  (long long)rows, (long long)n);
+            for (int kind = 0; kind < 2; kind++) { // 0: quantized floats; 1: random bytes, sane scales
+                uint8_t *w = malloc(rb * rows), *wr = malloc(rb * rows), *a = malloc(ab * maxt);
+                for (int64_t r = 0; r < rows; r++) {
+                    for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
+                    cq_quantize_row(types[t], f, w + r * rb, n);
+                    if (kind == 1) {
+                        const size_t bb = rb / (size_t)(n / 32), head = types[t] == CQ_TYPE_Q4_1 ? 4 : 2;
+                        for (int64_t b = 0; b < n / 32; b++) rnd_bytes(w + r * rb + (size_t)b * bb + head, bb - head);
+                    }
+                }
+                for (int64_t k = 0; k < maxt; k++) {
+                    for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
+                    cq_quantize_row(atype, f, a + k * ab, n);
+                }
+                check(cq_repack(types[t], w, rb, wr, n, 0, rows) == 0, "repack %s n=%lld", names[t], (long long)n);
+                int same = 1;
+                for (int64_t r = 0; r < rows; r++) {
+                    cq_dequantize_row(types[t], w + r * rb, f, n);
+                    if (cq_dequantize_row_repacked(types[t], wr, n, r, g) != 0 || memcmp(f, g, (size_t)n * 4) != 0) same = 0;
+                }
+                check(same, "repacked %s n=%lld %s: every row dequantizes as the plain row", names[t], (long long)n,
+                      kind ? "random bytes" : "quantized");
+                // the reference against the plain scalar dots
+                double worst = 0;
+                int ok = cq_matmul_repacked_scalar(types[t], wr, a, ab, want, rows, n, 0, rows, maxt) == 0;
+                for (int64_t k = 0; k < maxt && ok; k++) {
+                    for (int64_t r = 0; r < rows; r++) {
+                        const float ref = types[t] == CQ_TYPE_Q4_1 ? cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab)
+                                                                   : cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab);
+                        cq_dequantize_row(types[t], w + r * rb, f, n);
+                        cq_dequantize_row(atype, a + k * ab, g, n);
+                        double mag = 1e-30;
+                        for (int64_t i = 0; i < n; i++) mag += fabs((double)f[i] * g[i]);
+                        const double e = fabs((double)want[k * rows + r] - ref) / mag;
+                        if (e > worst) worst = e;
+                    }
+                }
+                check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s n=%lld %s: scalar reference within bound of the "
+                      "plain dots (worst rel err %.3g)", names[t], (long long)n, kind ? "random bytes" : "quantized", worst);
+                for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+                    if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+                    for (int ti = 0; ti < 8; ti++) {
+                        const int64_t nt = token_counts[ti];
+                        for (int64_t i = 0; i < rows * nt; i++) y[i] = -12345.0f;
+                        int good = impls[im].fn(types[t], wr, a, ab, y, rows, n, 8, 24, nt) == 0;
+                        for (int64_t k = 0; k < nt && good; k++) {
+                            for (int64_t r = 0; r < rows; r++) {
+                                const float expect = r < 8 ? -12345.0f : want[k * rows + r];
+                                if (memcmp(&y[k * rows + r], &expect, 4) != 0) good = 0;
+                            }
+                        }
+                        check(good, "repacked %s %s n=%lld %s tokens=%lld rows [8,24): equal to the reference bit for bit, "
+                              "rows [0,8) untouched", impls[im].name, names[t], (long long)n, kind ? "random bytes" : "quantized",
+                              (long long)nt);
+                    }
+                    check(impls[im].fn(types[t], wr, a, ab, y, rows, n, 4, 24, 1) != 0 &&
+                          impls[im].fn(types[t], wr, a, ab, y, rows, n, 0, 12, 1) != 0,
+                          "repacked %s %s refuses row ranges that are not whole groups of 8", impls[im].name, names[t]);
+                }
+                free(w); free(wr); free(a);
+            }
+        }
+    }
+    check(cq_repacked_size(CQ_TYPE_Q4_0, 8, 32) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
+          cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 && !cq_repack_preferred(CQ_TYPE_Q4_0),
+          "repacking refused for Q4_0, rows not a multiple of 8, columns not a multiple of 32");
+    check(cq_repack(CQ_TYPE_F32, f, 4, g, 32, 0, 8) != 0 && cq_matmul_repacked(CQ_TYPE_F16, f, f, 4, y, 1, 32, 0, 8, 1) != 0,
+          "repack and the repacked mat-mat refuse other types");
+    free(f); free(g); free(y); free(want);
+}
+
 // ---- activation quantizers ---------------------------------------------------------------------------
 
 /// The dispatched Q8_0 / Q8_1 quantizers (and AVX2 ones) give the reference's bytes, ties included.
@@ -633,6 +736,7 @@ int main(int argc, char **argv) {
     test_variants();
     test_matvec();
     test_matmul();
+    test_repack();
     test_attend();
     test_activation_quantizers();
     printf("%s: %d passed, %d failed\n", label, passed, failed);

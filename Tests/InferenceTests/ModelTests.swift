@@ -174,6 +174,47 @@ import Testing
         #expect(a == b, "logits after reusing decoded tokens differ from a fresh evaluation")
     }
 
+    /// Weights repacked at load (the AVX2 path's interleaved layout for Q4_1 and Q8_0) give the
+    /// logits of the weights used in place from the file, up to float summation order: every
+    /// logit of every position within 0.02, the same argmax wherever the top-1 margin exceeds 0.05,
+    /// and the token embedding's rows dequantized bit for bit alike. (Every matrix is repacked when
+    /// the active path prefers it: the tied embedding/output and seven per layer.)
+    @Test func repackedWeightsGiveThePlainWeightsLogits() throws {
+        let model = try Self.model.get()
+        let plain = try LlamaModel(file: TestSupport.file.get(), repackWeights: false)
+        #expect(plain.repackedMatrixCount == 0)
+        let prefersRepack = model.tokenEmbedding.isRepacked
+        #expect(model.repackedMatrixCount == (prefersRepack ? 1 + 7 * model.config.layerCount : 0))
+        let dim = model.config.embeddingLength
+        var a = [Float](repeating: 0, count: dim), b = a
+        for id in [0, 1, 7, 8, 9, 4095, model.config.vocabularySize - 1] {
+            a.withUnsafeMutableBufferPointer { model.tokenEmbedding.dequantizeRow(id, into: $0.baseAddress!) }
+            b.withUnsafeMutableBufferPointer { plain.tokenEmbedding.dequantizeRow(id, into: $0.baseAddress!) }
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "embedding row \(id)")
+        }
+        let ids = model.tokenizer.encode("Compressor 3 reported an oil pressure of 2.1 bar at 06:40; the filter was changed last week.",
+                                         addSpecial: true, parseSpecial: false)
+        var repackedLogits: [[Float]] = [], plainLogits: [[Float]] = []
+        try InferenceSession(model: model, contextLength: 64).evaluate(ids, allLogits: true) { _, l in repackedLogits.append(Array(l)) }
+        try InferenceSession(model: plain, contextLength: 64).evaluate(ids, allLogits: true) { _, l in plainLogits.append(Array(l)) }
+        #expect(repackedLogits.count == ids.count && plainLogits.count == ids.count)
+        var worst: Float = 0
+        for (r, p) in zip(repackedLogits, plainLogits) {
+            for i in r.indices { worst = max(worst, abs(r[i] - p[i])) }
+            let sorted = p.sorted(by: >)
+            if sorted[0] - sorted[1] > 0.05 {
+                #expect(r.indices.max { r[$0] < r[$1] } == p.indices.max { p[$0] < p[$1] })
+            }
+        }
+        print("repacked vs plain weights: worst logit difference \(worst) over \(ids.count) positions")
+        #expect(worst <= 0.02)
+        // Decoding one token at a time takes the single-token kernels: the same logits as the batch.
+        let session = try InferenceSession(model: model, contextLength: 64)
+        var last: [Float] = []
+        for id in ids { last = try session.evaluate([id]) }
+        #expect(last == repackedLogits.last!, "one token at a time differs from the batch")
+    }
+
     /// The same seed gives the same tokens; sampling is not greedy decoding in disguise.
     @Test func samplerIsDeterministicWithSeed() throws {
         let model = try Self.model.get()

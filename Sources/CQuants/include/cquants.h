@@ -127,6 +127,46 @@ int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *
 int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
               size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
+// ---- Repacked weights (dispatched) -------------------------------------------------------------
+// A matrix of Q4_1 or Q8_0 rows can be repacked once, at load time, into groups of CQ_REPACK_ROWS
+// rows interleaved block by block, so one SIMD register holds four elements of each of the eight
+// rows and one pass computes eight rows' sums in eight lanes (as llama.cpp's CPU repacks do).
+// Group g (rows 8g...8g+7) starts at g * 8 * row_size bytes and holds, for each block b in turn:
+//   Q4_1: d[8], m[8] (f16, row order), then qs[128]: four chunks of 32 bytes, chunk c holding
+//         bytes 4c...4c+3 of each row's 16 nibble bytes (so low nibbles are elements 4c...4c+3 of
+//         the 8 rows, high nibbles 16+4c...16+4c+3);                                  160 bytes
+//   Q8_0: d[8], then qs[256]: eight chunks of 32 bytes, chunk c holding bytes 4c...4c+3 of
+//         each row's 32 int8;                                                         272 bytes
+// The same bytes as the plain rows, reordered: the repacked matrix has the size of the original.
+// Results per (row, token): exact integer block sums, then acc += (d_w * d_x) * sum and, for Q4_1,
+// macc += m_w * s_x block after block (fused multiply-adds), y = acc + macc. Every path computes
+// exactly that, whatever the batch or row range, so it is bit for bit reproducible.
+
+#define CQ_REPACK_ROWS 8
+
+/// 1 when the active path has a repacked kernel for weights of `type` (AVX2: Q4_1 and Q8_0), so
+/// repacking them is worth it; 0 otherwise (the repacked forms still work there, slower).
+int cq_repack_preferred(int type);
+/// Bytes of the repacked form of `rows` rows of `n` elements of `type`: the plain size when the
+/// type is Q4_1 or Q8_0, rows is a multiple of CQ_REPACK_ROWS and n of CQ_QK; else 0.
+size_t cq_repacked_size(int type, int64_t rows, int64_t n);
+/// Repacks the groups holding rows [row_begin, row_end) (multiples of CQ_REPACK_ROWS) of a plain
+/// matrix `src` (rows `row_bytes` apart) into `dst`, the start of the whole repacked matrix.
+/// Returns 0, or -1 for an unsupported type or misaligned range.
+int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n, int64_t row_begin, int64_t row_end);
+/// Row `row` of a repacked matrix `w` as f32 (the same floats as cq_dequantize_row of the plain
+/// row). Returns 0, or -1 for an unsupported type.
+int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, float *dst);
+/// cq_matmul for a repacked matrix `w`: y[t * y_stride + r] = dot(row r, token t) for r in
+/// [row_begin, row_end) (multiples of CQ_REPACK_ROWS), t in [0, tokens). Activations as for
+/// cq_matmul (Q8_1 for Q4_1, Q8_0 within -127...127 for Q8_0). Returns 0, or -1 for an
+/// unsupported type, a misaligned range or no memory for scratch.
+int cq_matmul_repacked(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride, int64_t n,
+                       int64_t row_begin, int64_t row_end, int64_t tokens);
+/// The portable reference of cq_matmul_repacked (every path must match it bit for bit).
+int cq_matmul_repacked_scalar(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
+                              int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
+
 // ---- Attention (dispatched) -------------------------------------------------------------------
 
 /// One query head against `length` cached positions, as ggml without flash attention: the query
@@ -167,6 +207,9 @@ void cq_attend_f16_avx2(int64_t head_dim, int64_t length, const float *q, const 
 /// over the AVX2 vec-dots.
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
                    size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
+/// cq_matmul_repacked for Q4_1 and Q8_0 (eight rows per register, 1 or 4 tokens per pass).
+int cq_matmul_repacked_avx2(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
+                            int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
 
 #if defined(__aarch64__)
