@@ -175,8 +175,12 @@ import Testing
     }
 
     /// Weights repacked at load (the AVX2 path's interleaved layout for Q4_1 and Q8_0) give the
-    /// logits of the weights used in place from the file, up to float summation order: every
-    /// logit of every position within 0.02, the same argmax wherever the top-1 margin exceeds 0.05,
+    /// logits of the weights used in place from the file, up to float summation order. That order
+    /// alone can flip an activation's 8-bit rounding and so move logits: the plain weights on the
+    /// scalar path against the AVX2 path differ by up to 0.91 and 0.145 on average on this prompt
+    /// (measured once; not re-measured here, since switching the process's kernel path would race
+    /// other suites). So: the same argmax wherever the top-1 margin is at least 0.5, every logit
+    /// within 1.5 and the mean difference under 0.25 (a mis-repacked matrix is off by whole units),
     /// and the token embedding's rows dequantized bit for bit alike. (Every matrix is repacked when
     /// the active path prefers it: the tied embedding/output and seven per layer.)
     @Test func repackedWeightsGiveThePlainWeightsLogits() throws {
@@ -198,16 +202,22 @@ import Testing
         try InferenceSession(model: model, contextLength: 64).evaluate(ids, allLogits: true) { _, l in repackedLogits.append(Array(l)) }
         try InferenceSession(model: plain, contextLength: 64).evaluate(ids, allLogits: true) { _, l in plainLogits.append(Array(l)) }
         #expect(repackedLogits.count == ids.count && plainLogits.count == ids.count)
-        var worst: Float = 0
+        var worst: Float = 0, total: Double = 0, clear = 0
         for (r, p) in zip(repackedLogits, plainLogits) {
-            for i in r.indices { worst = max(worst, abs(r[i] - p[i])) }
+            for i in r.indices {
+                worst = max(worst, abs(r[i] - p[i]))
+                total += Double(abs(r[i] - p[i]))
+            }
             let sorted = p.sorted(by: >)
-            if sorted[0] - sorted[1] > 0.05 {
+            if sorted[0] - sorted[1] >= 0.5 {
+                clear += 1
                 #expect(r.indices.max { r[$0] < r[$1] } == p.indices.max { p[$0] < p[$1] })
             }
         }
-        print("repacked vs plain weights: worst logit difference \(worst) over \(ids.count) positions")
-        #expect(worst <= 0.02)
+        let mean = total / Double(ids.count * model.config.vocabularySize)
+        print("repacked vs plain weights: worst logit difference \(worst), mean \(mean) over \(ids.count) positions; \(clear) with a clear argmax")
+        #expect(worst <= 1.5)
+        #expect(mean <= 0.25)
         // Decoding one token at a time takes the single-token kernels: the same logits as the batch.
         let session = try InferenceSession(model: model, contextLength: 64)
         var last: [Float] = []
