@@ -102,6 +102,12 @@ public final class LlamaModel: @unchecked Sendable {
         } else {
             self.ropeFrequencyFactors = nil
         }
+        // Each repacked matrix dropped its file pages as it was copied, but faulting in the next
+        // tensor maps neighbouring pages again (the kernel's fault-around, 64 KiB): drop them all
+        // once more now that nothing reads them (~13 MB for the default model).
+        for m in [tokenEmbedding, output] + layers.flatMap({ [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }) {
+            if let region = m.repackedFrom { file.discardPages(of: region) }
+        }
     }
 
     /// The chat template to use: the named family, else the one recognised in the model's template.

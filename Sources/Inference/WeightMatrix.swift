@@ -18,6 +18,8 @@ struct WeightMatrix: @unchecked Sendable {
     let activationType: Int32
     /// The repacked copy `base` points into, when the matrix was repacked (keeps it alive).
     private let repacked: RepackedWeights?
+    /// The file's bytes a repacked matrix was copied from (no longer read), else nil.
+    let repackedFrom: UnsafeRawBufferPointer?
     /// Whether `base` holds the repacked layout (row ranges of `multiply` must then be whole
     /// groups of `rowGranule` rows).
     var isRepacked: Bool { repacked != nil }
@@ -50,10 +52,12 @@ struct WeightMatrix: @unchecked Sendable {
         if repack, cq_repack_preferred(type) != 0, cq_repacked_size(type, Int64(rows), Int64(columns)) == data.count,
            let copy = RepackedWeights(type: type, plain: data, rowBytes: rowBytes, rows: rows, columns: columns) {
             self.repacked = copy
+            self.repackedFrom = data
             self.base = UnsafeRawPointer(copy.pointer)
             file.discardPages(of: data)
         } else {
             self.repacked = nil
+            self.repackedFrom = nil
             self.base = data.baseAddress!
         }
     }
