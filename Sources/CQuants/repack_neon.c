@@ -43,126 +43,126 @@ static inline float32x4_t cq_load_f16x2(const void *p) {
     return vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(v)));
 }
 
-/// Eight rows (one group) x T tokens of Q4_1 x Q8_1. Token t's activation row starts at
-/// x + t * x_stride; row r of token t goes to y[t * y_stride + r]. With one token, the low and high
-/// nibbles sum into separate int32 accumulators (four independent SDOT chains per block); with
-/// more, the tokens give the independence and the registers are needed for them.
+// A tile is R halves of a group (R = 2: rows 0-7; R = 1: rows 4 * half0 ... 4 * half0 + 3) x T
+// tokens. Token t's activation row starts at x + t * x_stride; row r of the group for token t goes
+// to y[t * y_stride + r]. Decode (T = 1) takes both halves in one pass over the block stream and
+// splits each row's block sum over two int32 accumulators, for four independent SDOT chains. Four
+// tokens take one half per pass (the other half's bytes are then in cache), so the accumulators of
+// four tokens, their activations and the sums fit the 32 registers without spilling.
+
+/// Q4_1 x Q8_1.
 static inline __attribute__((always_inline)) CQ_DOTPROD void
-cq_rtile_q4_1_sdot(const int T, int64_t nb, const uint8_t *g, const char *x, size_t x_stride, float *y,
-                   size_t y_stride) {
-    enum { H = 1 }; // index of the high-nibble accumulator when split
-    const int split = T == 1;
+cq_rtile_q4_1_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the high nibbles' accumulator
     float32x4_t acc[4][2], macc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = macc[t][0] = macc[t][1] = vdupq_n_f32(0.0f);
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
+    }
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int64_t b = 0; b < nb; b++, g += 160) {
         int8x16_t xl[4], xh[4];
-        int32x4_t s[4][2][2]; // [token][rows 0-3, 4-7][low nibbles, high nibbles when split]
+        int32x4_t s[4][2][2]; // [token][half][low nibbles, high nibbles when split]
         CQ_UNROLL for (int t = 0; t < T; t++) {
             const int8_t *xq = ((const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b)->qs;
             xl[t] = vld1q_s8(xq);
             xh[t] = vld1q_s8(xq + 16);
-            s[t][0][0] = s[t][0][H] = s[t][1][0] = s[t][1][H] = vdupq_n_s32(0);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
         }
 #define CQ_Q4_1_CHUNK(c)                                                                                           \
-        do {                                                                                                       \
-            const uint8x16_t q0 = vld1q_u8(g + 32 + 32 * (c)), q1 = vld1q_u8(g + 48 + 32 * (c));                   \
-            const int8x16_t l0 = vreinterpretq_s8_u8(vandq_u8(q0, low)), h0 = vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)); \
-            const int8x16_t l1 = vreinterpretq_s8_u8(vandq_u8(q1, low)), h1 = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)); \
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const uint8x16_t q = vld1q_u8(g + 32 + 32 * (c) + 16 * (half0 + h));                                   \
+            const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(q, low)), u = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));   \
             CQ_UNROLL for (int t = 0; t < T; t++) {                                                                \
-                s[t][0][0] = vdotq_laneq_s32(s[t][0][0], l0, xl[t], (c));                                          \
-                s[t][1][0] = vdotq_laneq_s32(s[t][1][0], l1, xl[t], (c));                                          \
-                s[t][0][split] = vdotq_laneq_s32(s[t][0][split], h0, xh[t], (c));                                  \
-                s[t][1][split] = vdotq_laneq_s32(s[t][1][split], h1, xh[t], (c));                                  \
+                s[t][h][0] = vdotq_laneq_s32(s[t][h][0], l, xl[t], (c));                                           \
+                s[t][h][split] = vdotq_laneq_s32(s[t][h][split], u, xh[t], (c));                                   \
             }                                                                                                      \
-        } while (0)
-        CQ_Q4_1_CHUNK(0);
-        CQ_Q4_1_CHUNK(1);
-        CQ_Q4_1_CHUNK(2);
-        CQ_Q4_1_CHUNK(3);
+        }
+        CQ_Q4_1_CHUNK(0)
+        CQ_Q4_1_CHUNK(1)
+        CQ_Q4_1_CHUNK(2)
+        CQ_Q4_1_CHUNK(3)
 #undef CQ_Q4_1_CHUNK
-        const float32x4_t dw0 = cq_load_f16x4(g), dw1 = cq_load_f16x4(g + 8);
-        const float32x4_t mw0 = cq_load_f16x4(g + 16), mw1 = cq_load_f16x4(g + 24);
-        CQ_UNROLL for (int t = 0; t < T; t++) {
-            const float32x4_t ds = cq_load_f16x2((const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b); // [d, s, ..]
-            int32x4_t s0 = s[t][0][0], s1 = s[t][1][0];
-            if (split) s0 = vaddq_s32(s0, s[t][0][H]), s1 = vaddq_s32(s1, s[t][1][H]);
-            acc[t][0] = vfmaq_f32(acc[t][0], vmulq_laneq_f32(dw0, ds, 0), vcvtq_f32_s32(s0));
-            acc[t][1] = vfmaq_f32(acc[t][1], vmulq_laneq_f32(dw1, ds, 0), vcvtq_f32_s32(s1));
-            macc[t][0] = vfmaq_laneq_f32(macc[t][0], mw0, ds, 1);
-            macc[t][1] = vfmaq_laneq_f32(macc[t][1], mw1, ds, 1);
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h)), mw = cq_load_f16x4(g + 16 + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t ds = cq_load_f16x2((const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b); // [d s d s]
+                const int32x4_t sum = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, ds, 0), vcvtq_f32_s32(sum));
+                macc[t][h] = vfmaq_laneq_f32(macc[t][h], mw, ds, 1);
+            }
         }
     }
     CQ_UNROLL for (int t = 0; t < T; t++) {
-        vst1q_f32(y + (size_t)t * y_stride, vaddq_f32(acc[t][0], macc[t][0]));
-        vst1q_f32(y + (size_t)t * y_stride + 4, vaddq_f32(acc[t][1], macc[t][1]));
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), vaddq_f32(acc[t][h], macc[t][h]));
+        }
     }
 }
 
-/// Eight rows x T tokens of Q8_0 x Q8_0 (same conventions). Chunks 0-3 pair with lanes of the
-/// activation's qs[0..15], chunks 4-7 with qs[16..31]; with one token, even and odd chunks sum
-/// into separate accumulators.
+/// Q8_0 x Q8_0. Chunks 0-3 pair with lanes of the activation's qs[0..15], chunks 4-7 with
+/// qs[16..31]; split: even and odd chunks sum into separate accumulators.
 static inline __attribute__((always_inline)) CQ_DOTPROD void
-cq_rtile_q8_0_sdot(const int T, int64_t nb, const uint8_t *g, const char *x, size_t x_stride, float *y,
-                   size_t y_stride) {
-    enum { H = 1 };
+cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1;
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = vdupq_n_f32(0.0f);
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
     for (int64_t b = 0; b < nb; b++, g += 272) {
         int8x16_t xl[4], xh[4];
-        int32x4_t s[4][2][2]; // [token][rows 0-3, 4-7][even chunks, odd chunks when split]
+        int32x4_t s[4][2][2]; // [token][half][even chunks, odd chunks when split]
         CQ_UNROLL for (int t = 0; t < T; t++) {
             const int8_t *xq = ((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b)->qs;
             xl[t] = vld1q_s8(xq);
             xh[t] = vld1q_s8(xq + 16);
-            s[t][0][0] = s[t][0][H] = s[t][1][0] = s[t][1][H] = vdupq_n_s32(0);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
         }
 #define CQ_Q8_0_CHUNK(c, xv, k)                                                                                    \
-        do {                                                                                                       \
-            const int8x16_t q0 = vld1q_s8((const int8_t *)g + 16 + 32 * (c));                                      \
-            const int8x16_t q1 = vld1q_s8((const int8_t *)g + 32 + 32 * (c));                                      \
-            CQ_UNROLL for (int t = 0; t < T; t++) {                                                                \
-                s[t][0][k] = vdotq_laneq_s32(s[t][0][k], q0, xv[t], (c) & 3);                                      \
-                s[t][1][k] = vdotq_laneq_s32(s[t][1][k], q1, xv[t], (c) & 3);                                      \
-            }                                                                                                      \
-        } while (0)
-        CQ_Q8_0_CHUNK(0, xl, 0);
-        CQ_Q8_0_CHUNK(1, xl, split);
-        CQ_Q8_0_CHUNK(2, xl, 0);
-        CQ_Q8_0_CHUNK(3, xl, split);
-        CQ_Q8_0_CHUNK(4, xh, 0);
-        CQ_Q8_0_CHUNK(5, xh, split);
-        CQ_Q8_0_CHUNK(6, xh, 0);
-        CQ_Q8_0_CHUNK(7, xh, split);
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const int8x16_t q = vld1q_s8((const int8_t *)g + 16 + 32 * (c) + 16 * (half0 + h));                    \
+            CQ_UNROLL for (int t = 0; t < T; t++) s[t][h][k] = vdotq_laneq_s32(s[t][h][k], q, xv[t], (c) & 3);    \
+        }
+        CQ_Q8_0_CHUNK(0, xl, 0)
+        CQ_Q8_0_CHUNK(1, xl, split)
+        CQ_Q8_0_CHUNK(2, xl, 0)
+        CQ_Q8_0_CHUNK(3, xl, split)
+        CQ_Q8_0_CHUNK(4, xh, 0)
+        CQ_Q8_0_CHUNK(5, xh, split)
+        CQ_Q8_0_CHUNK(6, xh, 0)
+        CQ_Q8_0_CHUNK(7, xh, split)
 #undef CQ_Q8_0_CHUNK
-        const float32x4_t dw0 = cq_load_f16x4(g), dw1 = cq_load_f16x4(g + 8);
-        CQ_UNROLL for (int t = 0; t < T; t++) {
-            const float32x4_t d = cq_load_f16x2((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b); // lane 0: d
-            int32x4_t s0 = s[t][0][0], s1 = s[t][1][0];
-            if (split) s0 = vaddq_s32(s0, s[t][0][H]), s1 = vaddq_s32(s1, s[t][1][H]);
-            acc[t][0] = vfmaq_f32(acc[t][0], vmulq_laneq_f32(dw0, d, 0), vcvtq_f32_s32(s0));
-            acc[t][1] = vfmaq_f32(acc[t][1], vmulq_laneq_f32(dw1, d, 0), vcvtq_f32_s32(s1));
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t d = cq_load_f16x2((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b); // lane 0: d
+                const int32x4_t sum = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, d, 0), vcvtq_f32_s32(sum));
+            }
         }
     }
     CQ_UNROLL for (int t = 0; t < T; t++) {
-        vst1q_f32(y + (size_t)t * y_stride, acc[t][0]);
-        vst1q_f32(y + (size_t)t * y_stride + 4, acc[t][1]);
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
     }
 }
 
+/// One group x T tokens: one tile of both halves for one token, two of one half each for four.
 typedef void (*cq_rtile_sdot_fn)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, float *y,
                                  size_t y_stride);
 
-#define CQ_RTILE_SDOT_VARIANT(kind, T)                                                                            \
-    static CQ_DOTPROD void cq_rtile_##kind##_sdot_##T(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, \
-                                                      float *y, size_t y_stride) {                                 \
-        cq_rtile_##kind##_sdot(T, nb, g, x, x_stride, y, y_stride);                                                \
+#define CQ_RTILE_SDOT_VARIANTS(kind)                                                                              \
+    static CQ_DOTPROD void cq_rtile_##kind##_sdot_1(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, \
+                                                    float *y, size_t y_stride) {                                   \
+        cq_rtile_##kind##_sdot(1, 2, 0, nb, g, x, x_stride, y, y_stride);                                          \
+    }                                                                                                              \
+    static CQ_DOTPROD void cq_rtile_##kind##_sdot_4(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, \
+                                                    float *y, size_t y_stride) {                                   \
+        cq_rtile_##kind##_sdot(4, 1, 0, nb, g, x, x_stride, y, y_stride);                                          \
+        cq_rtile_##kind##_sdot(4, 1, 1, nb, g, x, x_stride, y, y_stride);                                          \
     }
-CQ_RTILE_SDOT_VARIANT(q4_1, 1)
-CQ_RTILE_SDOT_VARIANT(q4_1, 4)
-CQ_RTILE_SDOT_VARIANT(q8_0, 1)
-CQ_RTILE_SDOT_VARIANT(q8_0, 4)
+CQ_RTILE_SDOT_VARIANTS(q4_1)
+CQ_RTILE_SDOT_VARIANTS(q8_0)
 
 /// Groups of rows walked per pass over the token groups, so the rows stay in L1/L2 meanwhile.
 enum { CQ_RTILE_SDOT_GROUPS_CHUNK = 2 };
