@@ -238,7 +238,8 @@ const cq_kernels cq_kernels_neon = {
     .f32_f32 = cq_vec_dot_f32_f32_neon,
 };
 
-// F16 and F32 dots have no SDOT form: the dotprod path shares the plain NEON ones.
+// F16 and F32 dots have no SDOT form: the dotprod path shares the plain NEON ones. Only this path
+// has a repacked kernel, so plain NEON (Cortex-A53 / Pi 4 class) keeps the plain layouts.
 const cq_kernels cq_kernels_neon_dotprod = {
     .name = "neon-dotprod",
     .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_neon_dotprod,
@@ -246,6 +247,7 @@ const cq_kernels cq_kernels_neon_dotprod = {
     .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_neon_dotprod,
     .f16_f32 = cq_vec_dot_f16_f32_neon,
     .f32_f32 = cq_vec_dot_f32_f32_neon,
+    .matmul_repacked = cq_matmul_repacked_neon_dotprod, // repack_neon.c
 };
 
 #endif // CQ_HAVE_NEON_VARIANTS

@@ -562,11 +562,15 @@ static void test_repack(void) {
 #if defined(CQ_HAVE_AVX2_VARIANTS)
         {"avx2", cq_matmul_repacked_avx2},
 #endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+        {"neon-dotprod", cq_matmul_repacked_neon_dotprod},
+#endif
     };
+    // Paths with a repacked kernel prefer the repacked layouts; plain NEON and scalar do not.
+    const int has_repacked = strcmp(cq_kernel_name(), "avx2") == 0 || strcmp(cq_kernel_name(), "neon-dotprod") == 0;
     for (int t = 0; t < 2; t++) {
         const int preferred = cq_repack_preferred(types[t]);
-        check(preferred == (strcmp(cq_kernel_name(), "avx2") == 0), "repack of %s preferred on %s: %d", names[t],
-              cq_kernel_name(), preferred);
+        check(preferred == has_repacked, "repack of %s preferred on %s: %d", names[t], cq_kernel_name(), preferred);
         for (int li = 0; li < 3; li++) {
             const int64_t n = lengths[li];
             const int atype = cq_vec_dot_type(types[t]);
@@ -613,7 +617,7 @@ static void test_repack(void) {
                 check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s n=%lld %s: scalar reference within bound of the "
                       "plain dots (worst rel err %.3g)", names[t], (long long)n, kind ? "random bytes" : "quantized", worst);
                 for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
-                    if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+                    if (strcmp(impls[im].name, "dispatched") != 0 && !cq_kernel_supported(impls[im].name)) continue;
                     for (int ti = 0; ti < 8; ti++) {
                         const int64_t nt = token_counts[ti];
                         for (int64_t i = 0; i < rows * nt; i++) y[i] = -12345.0f;

@@ -144,8 +144,9 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
 
 #define CQ_REPACK_ROWS 8
 
-/// 1 when the active path has a repacked kernel for weights of `type` (AVX2: Q4_1 and Q8_0), so
-/// repacking them is worth it; 0 otherwise (the repacked forms still work there, slower).
+/// 1 when the active path has a repacked kernel for weights of `type` (avx2 and neon-dotprod: Q4_1
+/// and Q8_0), so repacking them is worth it; 0 otherwise (the repacked forms still work there,
+/// slower).
 int cq_repack_preferred(int type);
 /// Bytes of the repacked form of `rows` rows of `n` elements of `type`: the plain size when the
 /// type is Q4_1 or Q8_0, rows is a multiple of CQ_REPACK_ROWS and n of CQ_QK; else 0.
@@ -223,6 +224,10 @@ float cq_vec_dot_f32_f32_neon(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q4_1_q8_1_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const void *x, const void *y);
+/// cq_matmul_repacked for Q4_1 and Q8_0 (SDOT by lane: eight rows in two registers, 1 or 4 tokens
+/// per pass). Plain NEON has no repacked kernel, so cq_repack_preferred() is 0 there.
+int cq_matmul_repacked_neon_dotprod(int type, const void *w, const void *x, size_t x_stride, float *y,
+                                    size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
 
 // ---- Kernel path -----------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+// aarch64 NEON + SDOT kernel for the repacked Q4_1 and Q8_0 layouts (cquants.h, "Repacked
+// weights"). A 32-byte chunk of a repacked block holds four bytes of each of the eight rows: two
+// 16-byte registers, rows 0-3 and rows 4-7. SDOT by lane (vdotq_laneq_s32) multiplies each row's
+// four bytes by four activation bytes taken from one 32-bit lane of a 16-byte activation load and
+// adds them into that row's int32 lane, so eight rows' block sums take no horizontal sums.
+//   Q4_1: nibbles are 0...15, so the signed SDOT is exact as it is; low nibbles of chunk c pair
+//         with activation elements 4c...4c+3 (lane c of qs[0..15]), high nibbles with 16+4c...
+//         (lane c of qs[16..31]).
+//   Q8_0: signed x signed, no sign trick needed (SDOT sums -128 * -128 exactly too).
+// The float part runs on four rows per vector: d_w (vcvt_f32_f16, exact) times d_x (one FMUL,
+// rounded to float), then one fused multiply-add by the exact block sum converted to float, and for
+// Q4_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc. Those are
+// the steps of cq_matmul_repacked_scalar per (row, token), so the results are equal bit for bit,
+// and equal whether a token is evaluated alone or in a batch of any size.
+// Runs only after dispatch.c has seen HWCAP_ASIMDDP (the neon-dotprod path).
+#include "quants_impl.h"
+
+#if defined(CQ_HAVE_NEON_VARIANTS)
+
+#include <arm_neon.h>
+
+#if defined(__clang__)
+#define CQ_DOTPROD __attribute__((target("dotprod")))
+#else
+#define CQ_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
+
+#if defined(__clang__)
+#define CQ_UNROLL _Pragma("unroll")
+#else
+#define CQ_UNROLL _Pragma("GCC unroll 4")
+#endif
+
+/// Four f16 at p (any alignment) as floats (exact).
+static inline float32x4_t cq_load_f16x4(const uint8_t *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+}
+
+/// The two f16 at p (a Q8_1 block's d and s) as floats: lanes [d, s, d, s].
+static inline float32x4_t cq_load_f16x2(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(v)));
+}
+
+// A tile is R halves of a group (R = 2: rows 0-7; R = 1: rows 4 * half0 ... 4 * half0 + 3) x T
+// tokens. Token t's activation row starts at x + t * x_stride; row r of the group for token t goes
+// to y[t * y_stride + r]. Decode (T = 1) takes both halves in one pass over the block stream and
+// splits each row's block sum over two int32 accumulators, for four independent SDOT chains. Four
+// tokens take one half per pass (the other half's bytes are then in cache), so the accumulators of
+// four tokens, their activations and the sums fit the 32 registers without spilling.
+
+/// Q4_1 x Q8_1.
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q4_1_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the high nibbles' accumulator
+    float32x4_t acc[4][2], macc[4][2];
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
+    }
+    const uint8x16_t low = vdupq_n_u8(0x0f);
+    for (int64_t b = 0; b < nb; b++, g += 160) {
+        int8x16_t xl[4], xh[4];
+        int32x4_t s[4][2][2]; // [token][half][low nibbles, high nibbles when split]
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            const int8_t *xq = ((const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b)->qs;
+            xl[t] = vld1q_s8(xq);
+            xh[t] = vld1q_s8(xq + 16);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
+        }
+#define CQ_Q4_1_CHUNK(c)                                                                                           \
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const uint8x16_t q = vld1q_u8(g + 32 + 32 * (c) + 16 * (half0 + h));                                   \
+            const int8x16_t l = vreinterpretq_s8_u8(vandq_u8(q, low)), u = vreinterpretq_s8_u8(vshrq_n_u8(q, 4));   \
+            CQ_UNROLL for (int t = 0; t < T; t++) {                                                                \
+                s[t][h][0] = vdotq_laneq_s32(s[t][h][0], l, xl[t], (c));                                           \
+                s[t][h][split] = vdotq_laneq_s32(s[t][h][split], u, xh[t], (c));                                   \
+            }                                                                                                      \
+        }
+        CQ_Q4_1_CHUNK(0)
+        CQ_Q4_1_CHUNK(1)
+        CQ_Q4_1_CHUNK(2)
+        CQ_Q4_1_CHUNK(3)
+#undef CQ_Q4_1_CHUNK
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h)), mw = cq_load_f16x4(g + 16 + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t ds = cq_load_f16x2((const cq_block_q8_1 *)(x + (size_t)t * x_stride) + b); // [d s d s]
+                const int32x4_t sum = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, ds, 0), vcvtq_f32_s32(sum));
+                macc[t][h] = vfmaq_laneq_f32(macc[t][h], mw, ds, 1);
+            }
+        }
+    }
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), vaddq_f32(acc[t][h], macc[t][h]));
+        }
+    }
+}
+
+/// Q8_0 x Q8_0. Chunks 0-3 pair with lanes of the activation's qs[0..15], chunks 4-7 with
+/// qs[16..31]; split: even and odd chunks sum into separate accumulators.
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1;
+    float32x4_t acc[4][2];
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
+    for (int64_t b = 0; b < nb; b++, g += 272) {
+        int8x16_t xl[4], xh[4];
+        int32x4_t s[4][2][2]; // [token][half][even chunks, odd chunks when split]
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            const int8_t *xq = ((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b)->qs;
+            xl[t] = vld1q_s8(xq);
+            xh[t] = vld1q_s8(xq + 16);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
+        }
+#define CQ_Q8_0_CHUNK(c, xv, k)                                                                                    \
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const int8x16_t q = vld1q_s8((const int8_t *)g + 16 + 32 * (c) + 16 * (half0 + h));                    \
+            CQ_UNROLL for (int t = 0; t < T; t++) s[t][h][k] = vdotq_laneq_s32(s[t][h][k], q, xv[t], (c) & 3);    \
+        }
+        CQ_Q8_0_CHUNK(0, xl, 0)
+        CQ_Q8_0_CHUNK(1, xl, split)
+        CQ_Q8_0_CHUNK(2, xl, 0)
+        CQ_Q8_0_CHUNK(3, xl, split)
+        CQ_Q8_0_CHUNK(4, xh, 0)
+        CQ_Q8_0_CHUNK(5, xh, split)
+        CQ_Q8_0_CHUNK(6, xh, 0)
+        CQ_Q8_0_CHUNK(7, xh, split)
+#undef CQ_Q8_0_CHUNK
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t d = cq_load_f16x2((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b); // lane 0: d
+                const int32x4_t sum = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, d, 0), vcvtq_f32_s32(sum));
+            }
+        }
+    }
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    }
+}
+
+/// One group x T tokens: one tile of both halves for one token, two of one half each for four.
+typedef void (*cq_rtile_sdot_fn)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, float *y,
+                                 size_t y_stride);
+
+#define CQ_RTILE_SDOT_VARIANTS(kind)                                                                              \
+    static CQ_DOTPROD void cq_rtile_##kind##_sdot_1(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, \
+                                                    float *y, size_t y_stride) {                                   \
+        cq_rtile_##kind##_sdot(1, 2, 0, nb, g, x, x_stride, y, y_stride);                                          \
+    }                                                                                                              \
+    static CQ_DOTPROD void cq_rtile_##kind##_sdot_4(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, \
+                                                    float *y, size_t y_stride) {                                   \
+        cq_rtile_##kind##_sdot(4, 1, 0, nb, g, x, x_stride, y, y_stride);                                          \
+        cq_rtile_##kind##_sdot(4, 1, 1, nb, g, x, x_stride, y, y_stride);                                          \
+    }
+CQ_RTILE_SDOT_VARIANTS(q4_1)
+CQ_RTILE_SDOT_VARIANTS(q8_0)
+
+/// Groups of rows walked per pass over the token groups, so the rows stay in L1/L2 meanwhile.
+enum { CQ_RTILE_SDOT_GROUPS_CHUNK = 2 };
+
+CQ_DOTPROD int cq_matmul_repacked_neon_dotprod(int type, const void *w, const void *x, size_t x_stride, float *y,
+                                               size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end,
+                                               int64_t tokens) {
+    cq_rtile_sdot_fn single, quad;
+    size_t block;
+    switch (type) {
+    case CQ_TYPE_Q4_1: single = cq_rtile_q4_1_sdot_1, quad = cq_rtile_q4_1_sdot_4, block = 160; break;
+    case CQ_TYPE_Q8_0: single = cq_rtile_q8_0_sdot_1, quad = cq_rtile_q8_0_sdot_4, block = 272; break;
+    default: return -1;
+    }
+    if (n <= 0 || n % CQ_QK != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
+        row_end % CQ_REPACK_ROWS != 0)
+        return -1;
+    if (row_begin == row_end || tokens <= 0) return 0;
+    const int64_t nb = n / CQ_QK;
+    const size_t group_bytes = (size_t)nb * block;
+    const int64_t quads = tokens / 4, groups = quads + tokens % 4;
+    const int64_t g_begin = row_begin / CQ_REPACK_ROWS, g_end = row_end / CQ_REPACK_ROWS;
+    for (int64_t g0 = g_begin; g0 < g_end; g0 += CQ_RTILE_SDOT_GROUPS_CHUNK) {
+        const int64_t g1 = g0 + CQ_RTILE_SDOT_GROUPS_CHUNK < g_end ? g0 + CQ_RTILE_SDOT_GROUPS_CHUNK : g_end;
+        for (int64_t q = 0; q < groups; q++) {
+            const int64_t first = q < quads ? q * 4 : quads * 4 + (q - quads);
+            const cq_rtile_sdot_fn tile = q < quads ? quad : single;
+            const char *xq = (const char *)x + (size_t)first * x_stride;
+            for (int64_t g = g0; g < g1; g++) {
+                tile(nb, (const uint8_t *)w + (size_t)g * group_bytes, xq, x_stride,
+                     y + (size_t)first * y_stride + (size_t)g * CQ_REPACK_ROWS, y_stride);
+            }
+        }
+    }
+    return 0;
+}
+
+#endif // CQ_HAVE_NEON_VARIANTS
