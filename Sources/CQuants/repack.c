@@ -22,6 +22,8 @@ size_t cq_repacked_size(int type, int64_t rows, int64_t n) {
 }
 
 int cq_repack_preferred(int type) {
+    const char *env = getenv("OUTPOST_REPACK");
+    if (env != NULL && strcmp(env, "0") == 0) return 0;
     return cq_repacked_block_bytes(type) != 0 && cq_active_table()->matmul_repacked != NULL;
 }
 

@@ -146,7 +146,7 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
 
 /// 1 when the active path has a repacked kernel for weights of `type` (avx2 and neon-dotprod: Q4_1
 /// and Q8_0), so repacking them is worth it; 0 otherwise (the repacked forms still work there,
-/// slower).
+/// slower), and 0 when the environment variable OUTPOST_REPACK is "0" (to compare both layouts).
 int cq_repack_preferred(int type);
 /// Bytes of the repacked form of `rows` rows of `n` elements of `type`: the plain size when the
 /// type is Q4_1 or Q8_0, rows is a multiple of CQ_REPACK_ROWS and n of CQ_QK; else 0.
