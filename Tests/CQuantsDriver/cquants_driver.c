@@ -643,6 +643,14 @@ static void test_repack(void) {
     check(cq_repacked_size(CQ_TYPE_Q4_0, 8, 32) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
           cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 && !cq_repack_preferred(CQ_TYPE_Q4_0),
           "repacking refused for Q4_0, rows not a multiple of 8, columns not a multiple of 32");
+    const int before = cq_repack_preferred(CQ_TYPE_Q4_1);
+    setenv("OUTPOST_REPACK", "0", 1);
+    const int off = cq_repack_preferred(CQ_TYPE_Q4_1);
+    setenv("OUTPOST_REPACK", "1", 1);
+    const int on = cq_repack_preferred(CQ_TYPE_Q4_1);
+    unsetenv("OUTPOST_REPACK");
+    check(off == 0 && on == before, "OUTPOST_REPACK=0 turns repacking off (preferred %d, with 0: %d, with 1: %d)", before,
+          off, on);
     check(cq_repack(CQ_TYPE_F32, f, 4, g, 32, 0, 8) != 0 && cq_matmul_repacked(CQ_TYPE_F16, f, f, 4, y, 1, 32, 0, 8, 1) != 0,
           "repack and the repacked mat-mat refuse other types");
     free(f); free(g); free(y); free(want);
