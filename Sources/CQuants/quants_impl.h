@@ -26,6 +26,8 @@ typedef struct {
     cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
     void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
                        float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
+    void (*attend_f16_group)(int64_t, int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t,
+                             float, float *, float *); // NULL: the single-head attention once per head
 } cq_kernels;
 
 /// cq_attend_f16 through a vec-dot (F16 x F32) for both products; the softmax is shared by every
