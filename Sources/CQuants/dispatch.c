@@ -179,12 +179,32 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
                              tokens);
 }
 
-void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
-                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
-    const cq_kernels *k = cq_active();
+/// One head on path `k`.
+static inline void cq_attend_one(const cq_kernels *k, int64_t head_dim, int64_t length, const float *q,
+                                 const cq_f16 *keys, size_t key_stride, const cq_f16 *values, size_t value_stride,
+                                 float scale, float *scratch, float *out) {
     if (k->attend_f16 != NULL) {
         k->attend_f16(head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
     } else {
         cq_attend_by_dots(k->f16_f32, head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+    }
+}
+
+void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                   const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    cq_attend_one(cq_active(), head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+}
+
+void cq_attend_f16_group(int64_t heads, int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys,
+                         size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                         float *out) {
+    const cq_kernels *k = cq_active();
+    if (k->attend_f16_group != NULL) {
+        k->attend_f16_group(heads, head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+        return;
+    }
+    for (int64_t h = 0; h < heads; h++) {
+        cq_attend_one(k, head_dim, length, q + h * head_dim, keys, key_stride, values, value_stride, scale, scratch,
+                      out + h * head_dim);
     }
 }

@@ -513,9 +513,167 @@ CQ_AVX2 void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n) {
 
 // ---- Attention -------------------------------------------------------------------------------
 
-/// cq_attend_f16 with the products inline: F16C for the query and probability rounding (the
-/// same round-to-nearest-even as cq_f32_to_f16), probabilities kept as f16 so the V pass reads
-/// half the bytes; head dimensions that are not a multiple of 16 go through the AVX2 vec-dot.
+/// Heads the attention body keeps in registers at once: two accumulators per head, plus the two
+/// converted key (or value) vectors they share, fit the sixteen ymm registers up to four heads.
+#define CQ_ATTEND_MAX_HEADS 4
+/// Before each loop over the heads: unrolled, the per-head accumulators stay in registers (GCC
+/// at -O2 does not unroll them by itself and keeps them in memory, which made the grouped kernel
+/// slower than one head at a time).
+#define CQ_UNROLL_HEADS _Pragma("GCC unroll 4")
+
+/// Eight horizontal sums at once: lane p of the result is cq_hsum_ps(x[p]) bit for bit (the same
+/// additions of the same pairs: halves, then lanes two apart, then neighbours).
+static inline CQ_AVX2 __m256 cq_hsum8_ps(const __m256 *x) {
+    // [lo + hi of x[p] | lo + hi of x[p + 4]]
+    const __m256 y0 = _mm256_add_ps(_mm256_permute2f128_ps(x[0], x[4], 0x20), _mm256_permute2f128_ps(x[0], x[4], 0x31));
+    const __m256 y1 = _mm256_add_ps(_mm256_permute2f128_ps(x[1], x[5], 0x20), _mm256_permute2f128_ps(x[1], x[5], 0x31));
+    const __m256 y2 = _mm256_add_ps(_mm256_permute2f128_ps(x[2], x[6], 0x20), _mm256_permute2f128_ps(x[2], x[6], 0x31));
+    const __m256 y3 = _mm256_add_ps(_mm256_permute2f128_ps(x[3], x[7], 0x20), _mm256_permute2f128_ps(x[3], x[7], 0x31));
+    // lanes 0 + 2 and 1 + 3 of each: [x0 x0 x1 x1 | x4 x4 x5 x5] and [x2 x2 x3 x3 | x6 x6 x7 x7]
+    const __m256 z0 = _mm256_add_ps(_mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(y0, y1, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 z1 = _mm256_add_ps(_mm256_shuffle_ps(y2, y3, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(y2, y3, _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_hadd_ps(z0, z1); // [x0 x1 x2 x3 | x4 x5 x6 x7]
+}
+
+/// The products of one key with `H` rounded queries (head h's at qr + h * hd): per head the sum
+/// of its two accumulators, ready for the horizontal sum.
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_attend_key_avx2(const int H, int64_t hd, const cq_f16 *k, const float *qr, __m256 *u) {
+    __m256 a0[CQ_ATTEND_MAX_HEADS], a1[CQ_ATTEND_MAX_HEADS];
+    CQ_UNROLL_HEADS
+    for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < hd; d += 16) {
+        const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d)));
+        const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8)));
+        CQ_UNROLL_HEADS
+        for (int h = 0; h < H; h++) {
+            a0[h] = _mm256_fmadd_ps(k0, _mm256_loadu_ps(qr + h * hd + d), a0[h]);
+            a1[h] = _mm256_fmadd_ps(k1, _mm256_loadu_ps(qr + h * hd + d + 8), a1[h]);
+        }
+    }
+    CQ_UNROLL_HEADS
+    for (int h = 0; h < H; h++) u[h] = _mm256_add_ps(a0[h], a1[h]);
+}
+
+/// cq_attend_f16 for `H` (1...CQ_ATTEND_MAX_HEADS, a constant after inlining) query heads that
+/// share keys and values, head dimension a multiple of 16. Each key and value vector is converted
+/// once and multiplied into every head; per head, the operations and their order are those of a
+/// single head (the same two accumulators over d, the same horizontal sum, the shared softmax),
+/// so every head's output is the same whatever H. F16C rounds the query and the probabilities
+/// (the same round-to-nearest-even as cq_f32_to_f16); the probabilities are kept as the f32 values
+/// of those f16 (exact), so the V pass does not convert them again.
+/// Scratch: H * (head_dim + length) floats (the rounded queries, then the scores, turned into
+/// probabilities in place).
+static inline __attribute__((always_inline)) CQ_AVX2 void
+cq_attend_heads_avx2(const int H, int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
+                     const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
+    float *qr = scratch, *p = scratch + (size_t)H * hd;
+    for (int64_t d = 0; d < H * hd; d += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_storeu_ps(qr + d, _mm256_cvtph_ps(h));
+    }
+    // Scores, eight positions at a time: each head's eight vectors of products are summed across
+    // by one transposed reduction (cq_hsum8_ps, the same additions as cq_hsum_ps on each).
+    float max[CQ_ATTEND_MAX_HEADS];
+    __m256 vmax[CQ_ATTEND_MAX_HEADS];
+    CQ_UNROLL_HEADS
+    for (int h = 0; h < H; h++) {
+        max[h] = -INFINITY;
+        vmax[h] = _mm256_set1_ps(-INFINITY);
+    }
+    const __m256 vscale = _mm256_set1_ps(scale);
+    int64_t j = 0;
+    for (; j + 8 <= length; j += 8) {
+        __m256 sums[CQ_ATTEND_MAX_HEADS][8];
+        for (int jj = 0; jj < 8; jj++) {
+            __m256 u[CQ_ATTEND_MAX_HEADS];
+            cq_attend_key_avx2(H, hd, keys + (size_t)(j + jj) * key_stride, qr, u);
+            CQ_UNROLL_HEADS
+            for (int h = 0; h < H; h++) sums[h][jj] = u[h];
+        }
+        CQ_UNROLL_HEADS
+        for (int h = 0; h < H; h++) {
+            const __m256 sc = _mm256_mul_ps(cq_hsum8_ps(sums[h]), vscale);
+            _mm256_storeu_ps(p + h * length + j, sc);
+            vmax[h] = _mm256_max_ps(sc, vmax[h]); // a NaN score leaves the max as it was
+        }
+    }
+    for (; j < length; j++) {
+        __m256 u[CQ_ATTEND_MAX_HEADS];
+        cq_attend_key_avx2(H, hd, keys + (size_t)j * key_stride, qr, u);
+        CQ_UNROLL_HEADS
+        for (int h = 0; h < H; h++) {
+            const float sc = cq_hsum_ps(u[h]) * scale;
+            p[h * length + j] = sc;
+            if (sc > max[h]) max[h] = sc;
+        }
+    }
+    CQ_UNROLL_HEADS
+    for (int h = 0; h < H; h++) {
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax[h]), _mm256_extractf128_ps(vmax[h], 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        const float mv = _mm_cvtss_f32(m);
+        if (mv > max[h]) max[h] = mv;
+    }
+    CQ_UNROLL_HEADS
+    for (int h = 0; h < H; h++) {
+        float *ph = p + h * length;
+        const float inv = cq_softmax_exp(ph, length, max[h]);
+        const __m256 vinv = _mm256_set1_ps(inv);
+        int64_t j = 0;
+        for (; j + 8 <= length; j += 8) {
+            const __m128i r = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(ph + j), vinv),
+                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm256_storeu_ps(ph + j, _mm256_cvtph_ps(r));
+        }
+        for (; j < length; j++) ph[j] = CQ_FP16(cq_f32_to_f16(ph[j] * inv));
+    }
+    // Outputs, eight dimensions at a time (head_dim is a multiple of 16), summed across as the
+    // scores are.
+    for (int64_t d0 = 0; d0 < hd; d0 += 8) {
+        __m256 sums[CQ_ATTEND_MAX_HEADS][8];
+        float tails[CQ_ATTEND_MAX_HEADS][8];
+        for (int dd = 0; dd < 8; dd++) {
+            const cq_f16 *v = values + (size_t)(d0 + dd) * value_stride;
+            __m256 a0[CQ_ATTEND_MAX_HEADS], a1[CQ_ATTEND_MAX_HEADS];
+            CQ_UNROLL_HEADS
+            for (int h = 0; h < H; h++) a0[h] = a1[h] = _mm256_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= length; i += 16) {
+                const __m256 v0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
+                const __m256 v1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i + 8)));
+                CQ_UNROLL_HEADS
+                for (int h = 0; h < H; h++) {
+                    a0[h] = _mm256_fmadd_ps(v0, _mm256_loadu_ps(p + h * length + i), a0[h]);
+                    a1[h] = _mm256_fmadd_ps(v1, _mm256_loadu_ps(p + h * length + i + 8), a1[h]);
+                }
+            }
+            // The tail as explicit scalar FMAs, so no compiler's contraction choice can make one
+            // instantiation round differently from another.
+            __m128 tail[CQ_ATTEND_MAX_HEADS];
+            CQ_UNROLL_HEADS
+            for (int h = 0; h < H; h++) tail[h] = _mm_setzero_ps();
+            for (; i < length; i++) {
+                const __m128 vi = _mm_set_ss(CQ_FP16(v[i]));
+                CQ_UNROLL_HEADS
+                for (int h = 0; h < H; h++) tail[h] = _mm_fmadd_ss(vi, _mm_load_ss(p + h * length + i), tail[h]);
+            }
+            CQ_UNROLL_HEADS
+            for (int h = 0; h < H; h++) {
+                sums[h][dd] = _mm256_add_ps(a0[h], a1[h]);
+                tails[h][dd] = _mm_cvtss_f32(tail[h]);
+            }
+        }
+        CQ_UNROLL_HEADS
+        for (int h = 0; h < H; h++) {
+            _mm256_storeu_ps(out + h * hd + d0, _mm256_add_ps(cq_hsum8_ps(sums[h]), _mm256_loadu_ps(tails[h])));
+        }
+    }
+}
+
+/// cq_attend_f16 with the products inline (cq_attend_heads_avx2 for one head); head dimensions
+/// that are not a multiple of 16 go through the AVX2 vec-dot.
 CQ_AVX2 void cq_attend_f16_avx2(int64_t hd, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
                                 const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out) {
     if (hd % 16 != 0) {
@@ -523,45 +681,32 @@ CQ_AVX2 void cq_attend_f16_avx2(int64_t hd, int64_t length, const float *q, cons
                           scratch, out);
         return;
     }
-    float *qr = scratch, *scores = scratch + hd;
-    cq_f16 *probs = (cq_f16 *)(scores + length);
-    for (int64_t d = 0; d < hd; d += 8) {
-        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(q + d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        _mm256_storeu_ps(qr + d, _mm256_cvtph_ps(h));
-    }
-    float max = -INFINITY;
-    for (int64_t j = 0; j < length; j++) {
-        const cq_f16 *k = keys + (size_t)j * key_stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (int64_t d = 0; d < hd; d += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d))), _mm256_loadu_ps(qr + d), a0);
-            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + d + 8))), _mm256_loadu_ps(qr + d + 8), a1);
+    cq_attend_heads_avx2(1, hd, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+}
+
+/// The heads in chunks of at most CQ_ATTEND_MAX_HEADS, as even as they go (7 heads: 4 + 3).
+CQ_AVX2 void cq_attend_f16_group_avx2(int64_t heads, int64_t hd, int64_t length, const float *q, const cq_f16 *keys,
+                                      size_t key_stride, const cq_f16 *values, size_t value_stride, float scale,
+                                      float *scratch, float *out) {
+    if (hd % 16 != 0) {
+        for (int64_t h = 0; h < heads; h++) {
+            cq_attend_by_dots(cq_vec_dot_f16_f32_avx2, hd, length, q + h * hd, keys, key_stride, values, value_stride,
+                              scale, scratch, out + h * hd);
         }
-        const float s = cq_hsum_ps(_mm256_add_ps(a0, a1)) * scale;
-        scores[j] = s;
-        if (s > max) max = s;
+        return;
     }
-    const float inv = cq_softmax_exp(scores, length, max);
-    const __m256 vinv = _mm256_set1_ps(inv);
-    int64_t j = 0;
-    for (; j + 8 <= length; j += 8) {
-        _mm_storeu_si128((__m128i *)(probs + j),
-                         _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(scores + j), vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    }
-    for (; j < length; j++) probs[j] = cq_f32_to_f16(scores[j] * inv);
-    for (int64_t d = 0; d < hd; d++) {
-        const cq_f16 *v = values + (size_t)d * value_stride;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 16 <= length; i += 16) {
-            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i))),
-                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i))), a0);
-            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i + 8))),
-                                 _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(probs + i + 8))), a1);
+    for (int64_t h0 = 0; h0 < heads;) {
+        const int64_t left = heads - h0, chunks = (left + CQ_ATTEND_MAX_HEADS - 1) / CQ_ATTEND_MAX_HEADS;
+        const int64_t n = (left + chunks - 1) / chunks;
+        const float *qh = q + h0 * hd;
+        float *oh = out + h0 * hd;
+        switch (n) {
+        case 4: cq_attend_heads_avx2(4, hd, length, qh, keys, key_stride, values, value_stride, scale, scratch, oh); break;
+        case 3: cq_attend_heads_avx2(3, hd, length, qh, keys, key_stride, values, value_stride, scale, scratch, oh); break;
+        case 2: cq_attend_heads_avx2(2, hd, length, qh, keys, key_stride, values, value_stride, scale, scratch, oh); break;
+        default: cq_attend_heads_avx2(1, hd, length, qh, keys, key_stride, values, value_stride, scale, scratch, oh); break;
         }
-        float tail = 0;
-        for (; i < length; i++) tail += CQ_FP16(v[i]) * CQ_FP16(probs[i]);
-        out[d] = cq_hsum_ps(_mm256_add_ps(a0, a1)) + tail;
+        h0 += n;
     }
 }
 
@@ -577,6 +722,7 @@ const cq_kernels cq_kernels_avx2 = {
     .matmul = cq_matmul_avx2,
     .matmul_repacked = cq_matmul_repacked_avx2,
     .attend_f16 = cq_attend_f16_avx2,
+    .attend_f16_group = cq_attend_f16_group_avx2,
 };
 
 #endif // CQ_HAVE_AVX2_VARIANTS

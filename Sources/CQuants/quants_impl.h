@@ -29,6 +29,8 @@ typedef struct {
                            int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
     void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
                        float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
+    void (*attend_f16_group)(int64_t, int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t,
+                             float, float *, float *); // NULL: the single-head attention once per head
 } cq_kernels;
 
 /// cq_attend_f16 through a vec-dot (F16 x F32) for both products; the softmax is shared by every

@@ -44,7 +44,8 @@ public final class InferenceSession {
     private let ropeSin: UnsafeMutablePointer<Float>
     /// Converted activations, one buffer per activation type in use.
     private var activationBuffers: [Int32: (pointer: UnsafeMutableRawPointer, rowBytes: Int)] = [:]
-    /// Per-thread attention scratch: scores, probabilities and the rounded query.
+    /// Per-thread attention scratch: scores, probabilities and the rounded queries of a KV head's
+    /// group of query heads.
     private let attentionScratch: UnsafeMutablePointer<Float>
     private let attentionScratchStride: Int
     /// The SwiGLU output converted for the down projection (allocated at first use).
@@ -88,7 +89,9 @@ public final class InferenceSession {
         tmp = buffer(b * config.embeddingLength)
         ropeCos = buffer(b * config.ropeDimensionCount / 2)
         ropeSin = buffer(b * config.ropeDimensionCount / 2)
-        attentionScratchStride = 2 * ctx + config.headDimension + 16
+        // cq_attend_f16_group's scratch for a whole group of query heads (plus alignment slack)
+        let group = config.headCount / config.kvHeadCount
+        attentionScratchStride = group * (2 * ctx + config.headDimension) + 16
         attentionScratch = buffer(pool.activeCount * attentionScratchStride)
         logitsRows = 1
         logitsBuffer = buffer(config.vocabularySize)
@@ -395,7 +398,12 @@ public final class InferenceSession {
 
     /// Causal grouped-query attention for the batch, parallel over (token, head) pairs. As ggml
     /// without flash attention: the query is rounded to f16 for K·q, softmax(scale·K·q) in f32,
-    /// and the probabilities rounded to f16 for the product with V.
+    /// and the probabilities rounded to f16 for the product with V. Each thread takes a contiguous
+    /// range of the pairs and evaluates the query heads of a token that share a KV head in one
+    /// cq_attend_f16_group call (which reads that head's keys and values once for all of them):
+    /// the whole group where its range holds it, the part it holds where a range boundary cuts a
+    /// group (decode on two threads: 9 heads, 3 groups). A head's output is the same bits either
+    /// way, so the logits do not depend on the thread count.
     @_optimize(speed)
     private func attention(layer l: Int, from p0: Int, count n: Int) {
         let items = n * config.headCount
@@ -415,11 +423,15 @@ public final class InferenceSession {
         let layerKeys = keys + l * ctx * kvDim
         let layerValues = values + l * ctx * kvDim
         let scale = 1 / sqrtf(Float(hd))
-        for item in items {
+        var item = items.lowerBound
+        while item < items.upperBound {
             let t = item / heads, h = item % heads
             let kvh = h / group
-            cq_attend_f16(Int64(hd), Int64(p0 + t + 1), q + t * qDim + h * hd, layerKeys + kvh * hd, kvDim,
-                          layerValues + kvh * hd * ctx, ctx, scale, scratch, attn + t * qDim + h * hd)
+            // This token's heads from h to the end of h's group, as far as this share goes.
+            let count = min((kvh + 1) * group - h, items.upperBound - item)
+            cq_attend_f16_group(Int64(count), Int64(hd), Int64(p0 + t + 1), q + t * qDim + h * hd, layerKeys + kvh * hd,
+                                kvDim, layerValues + kvh * hd * ctx, ctx, scale, scratch, attn + t * qDim + h * hd)
+            item += count
         }
     }
 }

@@ -6,7 +6,8 @@
 //   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
 //     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
-//   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference,
+//   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference, and cq_attend_f16_group
+//     against cq_attend_f16 once per head, bit for bit,
 //   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair,
 //   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference.
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
@@ -730,6 +731,61 @@ static void test_attend(void) {
     free(keys); free(values); free(scratch);
 }
 
+/// cq_attend_f16_group (dispatched, and AVX2 on x86_64) against cq_attend_f16 of the same path once
+/// per head: bit for bit, at head dimensions that take the inline kernel (16, 64, 80) and one that
+/// does not (24), up to 7 heads (the AVX2 kernel keeps at most 4 in registers). The scratch is
+/// refilled with garbage before each call, and the group call gets exactly the documented size.
+static void test_attend_group(void) {
+    static const int64_t dims[] = {16, 64, 80, 24};
+    static const int64_t lengths[] = {1, 7, 8, 15, 16, 17, 100, 300};
+    static const int64_t head_counts[] = {1, 2, 3, 4, 5, 7};
+    enum { MAX_HEADS = 7 };
+    const int64_t ctx = 300, maxd = 80, kv_stride = 2 * maxd; // two kv heads side by side
+    cq_f16 *keys = malloc(ctx * kv_stride * 2), *values = malloc(ctx * kv_stride * 2);
+    float q[MAX_HEADS * 80], want[MAX_HEADS * 80], got[MAX_HEADS * 80];
+    float *scratch = malloc(MAX_HEADS * (2 * ctx + maxd) * 4);
+    typedef void (*att_fn)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float, float *, float *);
+    typedef void (*group_fn)(int64_t, int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
+                             float *, float *);
+    static const struct { const char *name; att_fn one; group_fn group; } impls[] = {
+        {"dispatched", cq_attend_f16, cq_attend_f16_group},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+        {"avx2", cq_attend_f16_avx2, cq_attend_f16_group_avx2},
+#endif
+    };
+    for (int64_t i = 0; i < ctx * kv_stride; i++) {
+        keys[i] = cq_f32_to_f16(rnd_unit() * 3.0f);
+        values[i] = cq_f32_to_f16(rnd_unit() * 2.0f);
+    }
+    for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
+        if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+            const int64_t hd = dims[di];
+            for (int64_t i = 0; i < MAX_HEADS * hd; i++) q[i] = rnd_unit() * 2.0f;
+            for (size_t hi = 0; hi < sizeof head_counts / sizeof head_counts[0]; hi++) {
+                const int64_t heads = head_counts[hi];
+                for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+                    const int64_t len = lengths[li];
+                    // the second kv head: keys at column maxd, values from row maxd of the transposed cache
+                    const cq_f16 *k = keys + maxd, *v = values + maxd * ctx;
+                    for (int64_t h = 0; h < heads; h++) {
+                        rnd_bytes(scratch, (2 * len + hd) * 4);
+                        impls[im].one(hd, len, q + h * hd, k, kv_stride, v, ctx, 0.125f, scratch, want + h * hd);
+                    }
+                    rnd_bytes(scratch, heads * (2 * len + hd) * 4);
+                    memset(got, 0xff, sizeof got);
+                    float *tight = scratch + MAX_HEADS * (2 * ctx + maxd) - heads * (2 * len + hd);
+                    impls[im].group(heads, hd, len, q, k, kv_stride, v, ctx, 0.125f, tight, got);
+                    check(memcmp(want, got, heads * hd * 4) == 0,
+                          "attend group %s heads=%lld hd=%lld length=%lld equals one head at a time bit for bit",
+                          impls[im].name, (long long)heads, (long long)hd, (long long)len);
+                }
+            }
+        }
+    }
+    free(keys); free(values); free(scratch);
+}
+
 int main(int argc, char **argv) {
     const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
     for (int i = 1; i < argc; i++) {
@@ -750,6 +806,7 @@ int main(int argc, char **argv) {
     test_matmul();
     test_repack();
     test_attend();
+    test_attend_group();
     test_activation_quantizers();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;

@@ -225,6 +225,25 @@ import Testing
         #expect(last == repackedLogits.last!, "one token at a time differs from the batch")
     }
 
+    /// The logits are the same bits on one, two and three threads, for a prompt evaluated as a
+    /// batch and for tokens decoded one at a time: attention evaluates the query heads sharing a KV
+    /// head together or apart depending on how the (token, head) pairs fall to the threads
+    /// (cq_attend_f16_group gives every head the bits it gets alone), and the mat-muls split rows.
+    @Test func logitsDoNotDependOnTheThreadCount() throws {
+        let model = try Self.model.get()
+        let prompt = model.tokenizer.encode("The compressor's oil level was checked this morning and", addSpecial: true)
+        let next: [Int32] = [279, 4113, 314]
+        var runs: [[[Float]]] = []
+        for threads in 1...3 {
+            let session = try InferenceSession(model: model, contextLength: 128, threads: threads)
+            var logits = [try session.evaluate(prompt)]
+            for token in next { logits.append(try session.evaluate([token])) }
+            runs.append(logits)
+        }
+        #expect(runs[1] == runs[0], "logits on two threads differ from one thread")
+        #expect(runs[2] == runs[0], "logits on three threads differ from one thread")
+    }
+
     /// The same seed gives the same tokens; sampling is not greedy decoding in disguise.
     @Test func samplerIsDeterministicWithSeed() throws {
         let model = try Self.model.get()

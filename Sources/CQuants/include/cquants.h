@@ -178,6 +178,15 @@ int cq_matmul_repacked_scalar(int type, const void *w, const void *x, size_t x_s
 void cq_attend_f16(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
                    const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
 
+/// cq_attend_f16 for `heads` query heads that share one key/value head (grouped-query attention):
+/// query h is q[h * head_dim ... + head_dim), its output out[h * head_dim ... + head_dim). Each
+/// head's output is bit for bit that of cq_attend_f16 on the same path for that head alone; paths
+/// with a grouped kernel (AVX2) read and convert each key and value once for all the heads.
+/// `scratch` holds at least heads * (2 * length + head_dim) floats.
+void cq_attend_f16_group(int64_t heads, int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys,
+                         size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
+                         float *out);
+
 // ---- Explicit variants (for tests and benchmarks) ---------------------------------------------
 
 float cq_vec_dot_q4_0_q8_0_scalar(int64_t n, const void *x, const void *y);
@@ -204,6 +213,9 @@ void cq_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n);
 void cq_attend_f16_avx2(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
                         const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
+void cq_attend_f16_group_avx2(int64_t heads, int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys,
+                              size_t key_stride, const cq_f16 *values, size_t value_stride, float scale,
+                              float *scratch, float *out);
 /// Tiled for Q4_1 and Q8_0 weights (2 rows x 4 tokens, or 4 rows x 1 token); other types loop
 /// over the AVX2 vec-dots.
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
