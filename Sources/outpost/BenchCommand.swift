@@ -104,7 +104,7 @@ struct Bench: AsyncParsableCommand {
                     model:   \(r.model)
                     kernel:  \(r.kernel), \(r.threads) thread(s)
                     prompt:  \(r.promptTokens) tokens, \(r.sharedPrefixTokens) shared with the previous request (system prompt), \(r.evaluatedTokens) evaluated
-                    """ + String(printf: "prefill: fresh %.1f ms, reusing the prefix %.1f ms (medians of %d): %.1f ms saved (%.0f%%)\n",
+                    """ + "\n" + String(printf: "prefill: fresh %.1f ms, reusing the prefix %.1f ms (medians of %d): %.1f ms saved (%.0f%%)\n",
                     r.freshPrefillSeconds.median * 1e3, r.reusedPrefillSeconds.median * 1e3, r.reps,
                     r.savedSeconds * 1e3, r.savedFraction * 100)
                     + "logits:  " + (r.identicalLogits ? "identical to a fresh evaluation" : "DIFFER from a fresh evaluation"))

@@ -44,6 +44,18 @@ import Testing
         #expect(object["kernel"] as? String != nil)
     }
 
+    /// --shared-prefix prints one line per figure, and the reused prefix gives the fresh logits.
+    @Test func sharedPrefixBenchmarkReport() throws {
+        let r = try OutpostBinary.run(["bench", "--model", try TestModel.path(), "--shared-prefix", "--threads", "1",
+                                       "--reps", "1"], timeout: 300)
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        for prefix in ["model:", "kernel:", "prompt:", "prefill: fresh", "logits:"] {
+            #expect(lines.contains { $0.hasPrefix(prefix) }, "no line starts with \(prefix): \(r.stdout)")
+        }
+        #expect(lines.contains("logits:  identical to a fresh evaluation"), "\(r.stdout)")
+    }
+
     @Test func modelBenchmarkRejectsAThreadList() throws {
         let r = try OutpostBinary.run(["bench", "--model", try TestModel.path(), "--threads", "1,2"])
         #expect(r.status == 1)
