@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import Synchronization
 
 /// A real `mosquitto` broker on a free loopback port, for tests. The broker logs to stdout,
 /// captured in `logPath`. `stop()` and `start()` let a test kill and restart it on the same port.
@@ -97,26 +98,61 @@ public final class MosquittoBroker: @unchecked Sendable {
         directory.remove()
     }
 
-    /// A loopback TCP port that was free a moment ago (bound to port 0, then released).
+    /// A loopback TCP port that is free now and that nothing else in this process was given.
+    ///
+    /// The port is taken below the kernel's ephemeral range (`ip_local_port_range`), not by
+    /// binding port 0: an ephemeral port can be handed to any outgoing connection as its local
+    /// port the moment it is released, so a broker restarted on "its" port after a kill could find
+    /// a client socket of another test sitting there ("Address already in use"). Below the range
+    /// only an explicit bind takes a port, and each port is handed out once per process.
     public static func freeLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw BrokerError(description: "socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Bool in
-                bind(fd, p, len) == 0 && getsockname(fd, p, &len) == 0
+        let (low, high) = candidatePortRange()
+        return try portAllocator.withLock { next -> Int in
+            let span = high - low
+            if next == nil { next = Int(getpid()) % span }  // test processes of one run start apart
+            for _ in 0..<span {
+                let port = low + next! % span
+                next! += 1
+                if canBind(port: port) { return port }
             }
+            throw BrokerError(description: "no free loopback port in \(low)..<\(high)")
         }
-        guard bound else { throw BrokerError(description: "bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Offset of the next candidate port, shared by every caller in this process.
+    private static let portAllocator = Mutex<Int?>(nil)
+
+    /// Ports [low, high) under the ephemeral range: from 10000 up to its start (32768 by default;
+    /// from 1024 if the range starts that low).
+    private static func candidatePortRange() -> (Int, Int) {
+        let top = min(ephemeralPortRangeStart(), 65536)
+        return top > 11000 ? (10000, top) : (1024, max(top, 2048))
+    }
+
+    /// The first port of the kernel's ephemeral range (`ip_local_port_range`), 32768 if unreadable.
+    public static func ephemeralPortRangeStart() -> Int {
+        // read(2): /proc files report a size of 0, which whole-file readers take at its word
+        let fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY)
+        guard fd >= 0 else { return 32768 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &buffer, buffer.count)
+        let digits = buffer.prefix(max(n, 0)).prefix(while: { $0 >= 0x30 && $0 <= 0x39 })
+        return Int(String(decoding: digits, as: UTF8.self)) ?? 32768
+    }
+
+    private static func canBind(port: Int) -> Bool {
+        withLoopbackSocket(port: port) { fd, addr, len in bind(fd, addr, len) == 0 }
     }
 
     public static func canConnect(port: Int) -> Bool {
+        withLoopbackSocket(port: port) { fd, addr, len in connect(fd, addr, len) == 0 }
+    }
+
+    /// A new TCP socket and the address 127.0.0.1:port, for `body`; the socket is closed after.
+    private static func withLoopbackSocket(
+        port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool
+    ) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -126,7 +162,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                body(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
     }

@@ -73,6 +73,16 @@ import Testing
         #expect(error.returnCode != nil)
     }
 
+    /// Broker ports come from below the ephemeral range, so no outgoing connection can take one
+    /// as its local port while a killed broker is away, and never twice in one process.
+    @Test func freePortsAreOutsideTheEphemeralRangeAndDistinct() throws {
+        let ports = try (0..<50).map { _ in try MosquittoBroker.freeLoopbackPort() }
+        #expect(Set(ports).count == ports.count)
+        let ephemeral = MosquittoBroker.ephemeralPortRangeStart()
+        #expect(ephemeral > 1024)
+        #expect(ports.allSatisfy { $0 >= 1024 && $0 < max(ephemeral, 2048) })
+    }
+
     @Test func brokerRestartsOnTheSamePort() throws {
         let broker = try MosquittoBroker()
         let port = broker.port
