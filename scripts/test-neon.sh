@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the CQuants kernels outside SwiftPM with the C driver Tests/CQuantsDriver/cquants_driver.c:
-#   1. natively (on x86_64: scalar vs AVX2; the dispatcher must pick avx2 when the CPU has
-#      AVX2+FMA+F16C, scalar otherwise),
+#   1. natively (on x86_64: scalar vs AVX2 and AVX-512 VNNI; the dispatcher must pick avx512-vnni
+#      when the CPU has AVX-512 VNNI+VL besides AVX2+FMA+F16C, avx2 with those alone, scalar
+#      otherwise; on a VNNI CPU a second run puts the dispatched entry points on avx2),
 #   2. cross-compiled for aarch64 and run under qemu-user twice: -cpu cortex-a76 (NEON + dotprod,
 #      the dispatcher must pick neon-dotprod) and -cpu cortex-a53 (plain NEON, must pick neon).
 #   3. when a clang is on PATH (the Swift toolchain has one; SwiftPM builds CQuants with it), the
@@ -38,11 +39,13 @@ done
 status=0
 
 # run LABEL EXPECTED_KERNEL COMMAND...: runs the driver, shows failures and its closing line.
+# DRIVER_PATH=NAME in the environment runs the dispatched entry points on that path.
 run() {
   local label=$1 expect=$2
   shift 2
   local args=(--label "$label" --fixtures "$fixtures")
   [ -n "$expect" ] && args+=(--expect-kernel "$expect")
+  [ -n "${DRIVER_PATH:-}" ] && args+=(--path "$DRIVER_PATH")
   local rc=0
   "$@" "${args[@]}" >"$out/$label.log" 2>&1 || rc=$?
   grep -E '^(FAIL|kernel path|skipping)' "$out/$label.log" | sed "s/^/  [$label] /" || true
@@ -61,12 +64,18 @@ if [ "$(uname -m)" = x86_64 ]; then
   flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
   if grep -qw avx2 <<<"$flags" && grep -qw fma <<<"$flags" && grep -qw f16c <<<"$flags"; then
     native_expect=avx2
+    if grep -qw avx512_vnni <<<"$flags" && grep -qw avx512vl <<<"$flags"; then native_expect=avx512-vnni; fi
   else
     native_expect=scalar
   fi
 fi
 "$CC" "${CFLAGS[@]}" "$src"/*.c "$driver" -lm -o "$out/cquants-native"
 run "native-$(uname -m)" "$native_expect" "$out/cquants-native"
+# Where the best path is avx512-vnni, the avx2 path (what a CPU without VNNI runs) once more as the
+# dispatched one.
+if [ "$native_expect" = avx512-vnni ]; then
+  DRIVER_PATH=avx2 run "native-$(uname -m)-avx2" avx512-vnni "$out/cquants-native"
+fi
 
 # aarch64 under qemu.
 "$CC_AARCH64" "${CFLAGS[@]}" "$src"/*.c "$driver" -lm -o "$out/cquants-aarch64"

@@ -31,6 +31,12 @@ static int cq_cpu_has_avx2_fma_f16c(void) {
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     return (ecx >> 29) & 1u;
 }
+
+/// VPDPBUSD on ymm registers (EVEX): AVX512_VNNI with AVX512VL. __builtin_cpu_supports checks that
+/// the OS saves the AVX-512 state too (XCR0), not only CPUID.
+static int cq_cpu_has_avx512_vnni(void) {
+    return cq_cpu_has_avx2_fma_f16c() && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+}
 #endif
 
 #if defined(CQ_HAVE_NEON_VARIANTS)
@@ -57,10 +63,11 @@ typedef struct {
 
 // Best first.
 static const cq_path cq_paths[] = {
-    {"avx512-vnni", NULL, NULL},
 #if defined(CQ_HAVE_AVX2_VARIANTS)
+    {"avx512-vnni", &cq_kernels_avx512_vnni, cq_cpu_has_avx512_vnni},
     {"avx2", &cq_kernels_avx2, cq_cpu_has_avx2_fma_f16c},
 #else
+    {"avx512-vnni", NULL, NULL},
     {"avx2", NULL, NULL},
 #endif
 #if defined(CQ_HAVE_NEON_VARIANTS)

@@ -107,6 +107,7 @@ const cq_kernels *cq_active_table(void);
 extern const cq_kernels cq_kernels_scalar;
 #if defined(CQ_HAVE_AVX2_VARIANTS)
 extern const cq_kernels cq_kernels_avx2;
+extern const cq_kernels cq_kernels_avx512_vnni;
 #endif
 #if defined(CQ_HAVE_NEON_VARIANTS)
 extern const cq_kernels cq_kernels_neon;

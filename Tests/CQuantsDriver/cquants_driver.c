@@ -562,13 +562,15 @@ static void test_repack(void) {
         {"dispatched", cq_matmul_repacked},
 #if defined(CQ_HAVE_AVX2_VARIANTS)
         {"avx2", cq_matmul_repacked_avx2},
+        {"avx512-vnni", cq_matmul_repacked_avx512_vnni},
 #endif
 #if defined(CQ_HAVE_NEON_VARIANTS)
         {"neon-dotprod", cq_matmul_repacked_neon_dotprod},
 #endif
     };
     // Paths with a repacked kernel prefer the repacked layouts; plain NEON and scalar do not.
-    const int has_repacked = strcmp(cq_kernel_name(), "avx2") == 0 || strcmp(cq_kernel_name(), "neon-dotprod") == 0;
+    const int has_repacked = strcmp(cq_kernel_name(), "avx2") == 0 || strcmp(cq_kernel_name(), "avx512-vnni") == 0 ||
+                             strcmp(cq_kernel_name(), "neon-dotprod") == 0;
     for (int t = 0; t < 2; t++) {
         const int preferred = cq_repack_preferred(types[t]);
         check(preferred == has_repacked, "repack of %s preferred on %s: %d", names[t], cq_kernel_name(), preferred);
@@ -787,17 +789,24 @@ static void test_attend_group(void) {
 }
 
 int main(int argc, char **argv) {
-    const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL;
+    const char *label = "cquants", *expect_kernel = NULL, *fixtures = NULL, *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) label = argv[++i];
         else if (strcmp(argv[i], "--expect-kernel") == 0 && i + 1 < argc) expect_kernel = argv[++i];
         else if (strcmp(argv[i], "--fixtures") == 0 && i + 1 < argc) fixtures = argv[++i];
+        else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc) path = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--label L] [--expect-kernel NAME] [--fixtures DIR]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--label L] [--expect-kernel NAME] [--fixtures DIR] [--path NAME]\n", argv[0]);
             return 2;
         }
     }
     test_dispatch(expect_kernel);
+    // --path: the dispatched entry points run on that path instead of the best one (a machine
+    // whose best path is avx512-vnni tests its avx2 path this way too).
+    if (path != NULL) {
+        check(cq_kernel_select(path) == 0, "--path %s: the path is supported here and selected", path);
+        printf("dispatched path: %s\n", cq_kernel_name());
+    }
     test_f16();
     if (fixtures != NULL) test_fixtures(fixtures);
     test_quantizer_properties();

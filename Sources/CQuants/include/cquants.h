@@ -144,7 +144,7 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
 
 #define CQ_REPACK_ROWS 8
 
-/// 1 when the active path has a repacked kernel for weights of `type` (avx2 and neon-dotprod: Q4_1
+/// 1 when the active path has a repacked kernel for weights of `type` (avx2, avx512-vnni and neon-dotprod: Q4_1
 /// and Q8_0), so repacking them is worth it; 0 otherwise (the repacked forms still work there,
 /// slower), and 0 when the environment variable OUTPOST_REPACK is "0" (to compare both layouts).
 int cq_repack_preferred(int type);
@@ -223,6 +223,11 @@ int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, siz
 /// cq_matmul_repacked for Q4_1 and Q8_0 (eight rows per register, 1 or 4 tokens per pass).
 int cq_matmul_repacked_avx2(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
                             int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
+/// The same with VPDPBUSD on 256-bit registers: needs AVX-512 VNNI and VL besides AVX2, FMA and
+/// F16C (cq_kernel_supported("avx512-vnni")). The avx512-vnni path is the avx2 path with this
+/// repacked mat-mat; its results are the same bits.
+int cq_matmul_repacked_avx512_vnni(int type, const void *w, const void *x, size_t x_stride, float *y,
+                                   size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
 
 #if defined(__aarch64__)
