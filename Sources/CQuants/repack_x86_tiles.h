@@ -132,22 +132,18 @@ CQ_TILE_NAME(cq_rtile_q8_0)(const int T, int64_t nb, const uint8_t *g, const cha
     for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
 }
 
-static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_q4_1_1)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
-                                                         const float *dx, float *y, size_t y_stride) {
-    CQ_TILE_NAME(cq_rtile_q4_1)(1, nb, g, x, x_stride, dx, y, y_stride);
-}
-static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_q4_1_4)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
-                                                         const float *dx, float *y, size_t y_stride) {
-    CQ_TILE_NAME(cq_rtile_q4_1)(4, nb, g, x, x_stride, dx, y, y_stride);
-}
-static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_q8_0_1)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
-                                                         const float *dx, float *y, size_t y_stride) {
-    CQ_TILE_NAME(cq_rtile_q8_0)(1, nb, g, x, x_stride, dx, y, y_stride);
-}
-static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_q8_0_4)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
-                                                         const float *dx, float *y, size_t y_stride) {
-    CQ_TILE_NAME(cq_rtile_q8_0)(4, nb, g, x, x_stride, dx, y, y_stride);
-}
+/// The tile for T tokens as a function of its own (the kernels pick one per token group).
+#define CQ_RTILE_VARIANT(kind, T)                                                                                 \
+    static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_##kind##_##T)(int64_t nb, const uint8_t *g, const char *x,     \
+                                                                   size_t x_stride, const float *dx, float *y,     \
+                                                                   size_t y_stride) {                              \
+        CQ_TILE_NAME(cq_rtile_##kind)(T, nb, g, x, x_stride, dx, y, y_stride);                                    \
+    }
+CQ_RTILE_VARIANT(q4_1, 1)
+CQ_RTILE_VARIANT(q4_1, 4)
+CQ_RTILE_VARIANT(q8_0, 1)
+CQ_RTILE_VARIANT(q8_0, 4)
+#undef CQ_RTILE_VARIANT
 
 /// This instruction set's tiles, for cq_matmul_repacked_tiles.
 static const cq_rtiles CQ_TILE_NAME(cq_rtiles) = {
