@@ -32,10 +32,13 @@ struct KernelVariant: Sendable, CustomStringConvertible {
     static var compiled: [KernelVariant] {
         var v: [KernelVariant] = []
         #if arch(x86_64)
-        v.append(KernelVariant(path: "avx2", dots: [
+        let avx2Dots: [DotFunction] = [
             cq_vec_dot_q4_0_q8_0_avx2, cq_vec_dot_q4_1_q8_1_avx2, cq_vec_dot_q8_0_q8_0_avx2,
             cq_vec_dot_f16_f32_avx2, cq_vec_dot_f32_f32_avx2,
-        ]))
+        ]
+        v.append(KernelVariant(path: "avx2", dots: avx2Dots))
+        // The avx512-vnni path differs from avx2 in its repacked mat-mat only (C driver tests).
+        v.append(KernelVariant(path: "avx512-vnni", dots: avx2Dots))
         #elseif arch(arm64)
         v.append(KernelVariant(path: "neon", dots: [
             cq_vec_dot_q4_0_q8_0_neon, cq_vec_dot_q4_1_q8_1_neon, cq_vec_dot_q8_0_q8_0_neon,
