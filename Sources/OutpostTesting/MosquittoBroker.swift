@@ -109,10 +109,11 @@ public final class MosquittoBroker: @unchecked Sendable {
         let (low, high) = candidatePortRange()
         return try portAllocator.withLock { next -> Int in
             let span = high - low
-            if next == nil { next = Int(getpid()) % span }  // test processes of one run start apart
+            var offset = next ?? Int(getpid()) % span  // test processes of one run start apart
+            defer { next = offset }
             for _ in 0..<span {
-                let port = low + next! % span
-                next! += 1
+                let port = low + offset % span
+                offset += 1
                 if canBind(port: port) { return port }
             }
             throw BrokerError(description: "no free loopback port in \(low)..<\(high)")
