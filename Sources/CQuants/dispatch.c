@@ -144,7 +144,6 @@ static inline const cq_kernels *cq_active(void) {
 
 const char *cq_kernel_name(void) { return cq_active()->name; }
 
-const cq_kernels *cq_active_table(void) { return cq_active(); }
 
 int cq_kernel_supported(const char *name) { return cq_path_usable(cq_find_path(name)); }
 
@@ -163,11 +162,41 @@ const char *cq_kernel_init_error(void) {
 
 // ---- Dispatched entry points -----------------------------------------------------------------
 
-float cq_vec_dot_q4_0_q8_0(int64_t n, const void *x, const void *y) { return cq_active()->q4_0_q8_0(n, x, y); }
-float cq_vec_dot_q4_1_q8_1(int64_t n, const void *x, const void *y) { return cq_active()->q4_1_q8_1(n, x, y); }
-float cq_vec_dot_q8_0_q8_0(int64_t n, const void *x, const void *y) { return cq_active()->q8_0_q8_0(n, x, y); }
-float cq_vec_dot_f16_f32(int64_t n, const void *x, const void *y) { return cq_active()->f16_f32(n, x, y); }
-float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y) { return cq_active()->f32_f32(n, x, y); }
+float cq_vec_dot_q4_0_q8_0(int64_t n, const void *x, const void *y) { return cq_active()->vec_dot[CQ_TYPE_Q4_0](n, x, y); }
+float cq_vec_dot_q4_1_q8_1(int64_t n, const void *x, const void *y) { return cq_active()->vec_dot[CQ_TYPE_Q4_1](n, x, y); }
+float cq_vec_dot_q8_0_q8_0(int64_t n, const void *x, const void *y) { return cq_active()->vec_dot[CQ_TYPE_Q8_0](n, x, y); }
+float cq_vec_dot_f16_f32(int64_t n, const void *x, const void *y) { return cq_active()->vec_dot[CQ_TYPE_F16](n, x, y); }
+float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y) { return cq_active()->vec_dot[CQ_TYPE_F32](n, x, y); }
+
+int cq_vec_dot(int type, int64_t n, const void *x, const void *y, float *out) {
+    const cq_vec_dot_fn dot = cq_kernels_dot(cq_active(), type);
+    if (dot == NULL) return -1;
+    *out = dot(n, x, y);
+    return 0;
+}
+
+int cq_type_supported(int type) {
+    return cq_vec_dot_type(type) >= 0 && cq_kernels_dot(cq_active(), type) != NULL;
+}
+
+int cq_quantize_row(int type, const float *x, void *dst, int64_t n) {
+    const cq_type_traits *t = cq_get_type_traits(type);
+    if (t == NULL || t->from_float_ref == NULL || n % t->block_size != 0) return -1;
+    const cq_quantize_fn fast = cq_active()->quantize[type];
+    (fast != NULL ? fast : t->from_float_ref)(x, dst, n);
+    return 0;
+}
+
+cq_vec_dot_fn cq_vec_dot_variant(const char *path, int type) {
+    const cq_path *p = cq_find_path(path);
+    return p != NULL && p->table != NULL ? cq_kernels_dot(p->table, type) : NULL;
+}
+
+cq_quantize_fn cq_quantize_variant(const char *path, int type) {
+    const cq_path *p = cq_find_path(path);
+    if (p == NULL || p->table == NULL || type < 0 || type >= CQ_TYPE_COUNT) return NULL;
+    return p->table->quantize[type];
+}
 
 int cq_matvec(int type, const void *w, size_t row_bytes, const void *xq, float *y, int64_t n,
               int64_t row_begin, int64_t row_end) {
@@ -186,6 +215,23 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
                              tokens);
 }
 
+int cq_repack_preferred(int type) {
+    const char *env = getenv("OUTPOST_REPACK");
+    if (env != NULL && strcmp(env, "0") == 0) return 0;
+    const cq_kernels *k = cq_active();
+    return cq_repacked_block_bytes(type) != 0 && k->matmul_repacked != NULL && type >= 0 && type < 32 &&
+           (k->repacked_types >> type & 1u) != 0;
+}
+
+int cq_matmul_repacked(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride, int64_t n,
+                       int64_t row_begin, int64_t row_end, int64_t tokens) {
+    const cq_kernels *k = cq_active();
+    if (k->matmul_repacked != NULL) {
+        return k->matmul_repacked(type, w, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
+    }
+    return cq_matmul_repacked_scalar(type, w, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
+}
+
 /// One head on path `k`.
 static inline void cq_attend_one(const cq_kernels *k, int64_t head_dim, int64_t length, const float *q,
                                  const cq_f16 *keys, size_t key_stride, const cq_f16 *values, size_t value_stride,
@@ -193,7 +239,7 @@ static inline void cq_attend_one(const cq_kernels *k, int64_t head_dim, int64_t 
     if (k->attend_f16 != NULL) {
         k->attend_f16(head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
     } else {
-        cq_attend_by_dots(k->f16_f32, head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
+        cq_attend_by_dots(k->vec_dot[CQ_TYPE_F16], head_dim, length, q, keys, key_stride, values, value_stride, scale, scratch, out);
     }
 }
 

@@ -712,11 +712,14 @@ CQ_AVX2 void cq_attend_f16_group_avx2(int64_t heads, int64_t hd, int64_t length,
 
 /// The entries the avx2 and avx512-vnni paths share (the latter differs in its repacked mat-mat).
 #define CQ_KERNELS_AVX2_COMMON                                                                               \
-    .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_avx2, .q4_1_q8_1 = cq_vec_dot_q4_1_q8_1_avx2,                        \
-    .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_avx2, .f16_f32 = cq_vec_dot_f16_f32_avx2,                            \
-    .f32_f32 = cq_vec_dot_f32_f32_avx2, .quantize_q8_0 = cq_quantize_row_q8_0_avx2,                        \
-    .quantize_q8_1 = cq_quantize_row_q8_1_avx2, .matmul = cq_matmul_avx2, .attend_f16 = cq_attend_f16_avx2, \
-    .attend_f16_group = cq_attend_f16_group_avx2
+    .vec_dot = {[CQ_TYPE_F32] = cq_vec_dot_f32_f32_avx2, [CQ_TYPE_F16] = cq_vec_dot_f16_f32_avx2,               \
+                [CQ_TYPE_Q4_0] = cq_vec_dot_q4_0_q8_0_avx2, [CQ_TYPE_Q4_1] = cq_vec_dot_q4_1_q8_1_avx2,          \
+                [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_scalar, [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_scalar,      \
+                [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_avx2, [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_scalar,        \
+                [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_scalar, [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_scalar},     \
+    .quantize = {[CQ_TYPE_Q8_0] = cq_quantize_row_q8_0_avx2, [CQ_TYPE_Q8_1] = cq_quantize_row_q8_1_avx2},       \
+    .matmul = cq_matmul_avx2, .attend_f16 = cq_attend_f16_avx2, .attend_f16_group = cq_attend_f16_group_avx2,   \
+    .repacked_types = (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q8_0)
 
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",

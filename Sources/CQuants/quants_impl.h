@@ -13,22 +13,21 @@ typedef int (*cq_matmul_fn)(int type, const void *w, size_t row_bytes, const voi
                             float *y, size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end,
                             int64_t tokens);
 
-/// One kernel path: a name and one vec-dot per weight type.
+typedef void (*cq_quantize_fn)(const float *x, void *dst, int64_t n);
+
+/// One kernel path: a name, one vec-dot per weight type (indexed by ggml type id) and the
+/// optional faster kernels. A type without a vec-dot here does not run on this path.
 typedef struct {
     const char *name;
-    cq_vec_dot_fn q4_0_q8_0;
-    cq_vec_dot_fn q4_1_q8_1;
-    cq_vec_dot_fn q8_0_q8_0;
-    cq_vec_dot_fn f16_f32;
-    cq_vec_dot_fn f32_f32;
-    void (*quantize_q8_0)(const float *, void *, int64_t); // NULL: the reference
-    void (*quantize_q8_1)(const float *, void *, int64_t); // NULL: the reference
+    cq_vec_dot_fn vec_dot[CQ_TYPE_COUNT];
+    cq_quantize_fn quantize[CQ_TYPE_COUNT]; // activation quantizers; NULL: the reference
     cq_matmul_fn matmul; // NULL: cq_matmul loops over this path's vec-dots
     // NULL: the repacked layouts go through cq_matmul_repacked_scalar (and are not preferred)
+    uint32_t repacked_types; // bit t set: matmul_repacked runs type t fast (cq_repack_preferred)
     int (*matmul_repacked)(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
                            int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
     void (*attend_f16)(int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t, float,
-                       float *, float *); // NULL: cq_attend_by_dots with this path's f16_f32
+                       float *, float *); // NULL: cq_attend_by_dots with this path's F16 vec-dot
     void (*attend_f16_group)(int64_t, int64_t, int64_t, const float *, const cq_f16 *, size_t, const cq_f16 *, size_t,
                              float, float *, float *); // NULL: the single-head attention once per head
 } cq_kernels;
@@ -39,16 +38,9 @@ void cq_attend_by_dots(cq_vec_dot_fn dot, int64_t head_dim, int64_t length, cons
                        size_t key_stride, const cq_f16 *values, size_t value_stride, float scale, float *scratch,
                        float *out);
 
-/// The vec-dot of `k` for weights of `type`, or NULL for an unsupported type.
+/// The vec-dot of `k` for weights of `type`, or NULL for a type the path does not run.
 static inline cq_vec_dot_fn cq_kernels_dot(const cq_kernels *k, int type) {
-    switch (type) {
-    case CQ_TYPE_F32: return k->f32_f32;
-    case CQ_TYPE_F16: return k->f16_f32;
-    case CQ_TYPE_Q4_0: return k->q4_0_q8_0;
-    case CQ_TYPE_Q4_1: return k->q4_1_q8_1;
-    case CQ_TYPE_Q8_0: return k->q8_0_q8_0;
-    default: return NULL;
-    }
+    return type >= 0 && type < CQ_TYPE_COUNT ? k->vec_dot[type] : NULL;
 }
 
 /// cq_matmul by one vec-dot per (row, token) pair, rows outer so a weight row stays in cache.
@@ -100,8 +92,12 @@ static inline float cq_f16_to_f32_inline(cq_f16 h) {
 
 #define CQ_FP16(h) cq_f16_to_f32_inline(h)
 
-/// The active path's table (dispatch.c).
-const cq_kernels *cq_active_table(void);
+/// The 6-bit scales and mins of the eight sub-blocks of a Q4_K / Q5_K block (ggml get_scale_min_k4).
+void cq_k4_scales_mins(const uint8_t scales[12], uint8_t sc[8], uint8_t m[8]);
+
+/// Bytes of one repacked block of CQ_REPACK_ROWS rows; 0 for a type without a repacked layout
+/// (repack.c).
+size_t cq_repacked_block_bytes(int type);
 
 // Kernel tables defined by the per-arch files (dispatch.c picks one).
 extern const cq_kernels cq_kernels_scalar;

@@ -231,23 +231,38 @@ CQ_DOTPROD float cq_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const void *vx, co
 
 const cq_kernels cq_kernels_neon = {
     .name = "neon",
-    .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_neon,
-    .q4_1_q8_1 = cq_vec_dot_q4_1_q8_1_neon,
-    .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_neon,
-    .f16_f32 = cq_vec_dot_f16_f32_neon,
-    .f32_f32 = cq_vec_dot_f32_f32_neon,
+    .vec_dot = {
+        [CQ_TYPE_F32] = cq_vec_dot_f32_f32_neon,
+        [CQ_TYPE_F16] = cq_vec_dot_f16_f32_neon,
+        [CQ_TYPE_Q4_0] = cq_vec_dot_q4_0_q8_0_neon,
+        [CQ_TYPE_Q4_1] = cq_vec_dot_q4_1_q8_1_neon,
+        [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_scalar,
+        [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_scalar,
+        [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_neon,
+        [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_scalar,
+        [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_scalar,
+        [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_scalar,
+    },
 };
 
 // F16 and F32 dots have no SDOT form: the dotprod path shares the plain NEON ones. Only this path
 // has a repacked kernel, so plain NEON (Cortex-A53 / Pi 4 class) keeps the plain layouts.
 const cq_kernels cq_kernels_neon_dotprod = {
     .name = "neon-dotprod",
-    .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_neon_dotprod,
-    .q4_1_q8_1 = cq_vec_dot_q4_1_q8_1_neon_dotprod,
-    .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_neon_dotprod,
-    .f16_f32 = cq_vec_dot_f16_f32_neon,
-    .f32_f32 = cq_vec_dot_f32_f32_neon,
+    .vec_dot = {
+        [CQ_TYPE_F32] = cq_vec_dot_f32_f32_neon,
+        [CQ_TYPE_F16] = cq_vec_dot_f16_f32_neon,
+        [CQ_TYPE_Q4_0] = cq_vec_dot_q4_0_q8_0_neon_dotprod,
+        [CQ_TYPE_Q4_1] = cq_vec_dot_q4_1_q8_1_neon_dotprod,
+        [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_scalar,
+        [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_scalar,
+        [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_neon_dotprod,
+        [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_scalar,
+        [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_scalar,
+        [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_scalar,
+    },
     .matmul_repacked = cq_matmul_repacked_neon_dotprod, // repack_neon.c
+    .repacked_types = (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q8_0),
 };
 
 #endif // CQ_HAVE_NEON_VARIANTS

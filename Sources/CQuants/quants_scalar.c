@@ -52,35 +52,6 @@ void cq_f32_to_f16_row(const float *x, cq_f16 *y, int64_t n) {
 
 // ---- Rows ------------------------------------------------------------------------------------
 
-size_t cq_row_size(int type, int64_t n) {
-    if (n < 0) return 0;
-    switch (type) {
-    case CQ_TYPE_F32: return (size_t)n * 4;
-    case CQ_TYPE_F16: return (size_t)n * 2;
-    default: break;
-    }
-    if (n % CQ_QK != 0) return 0;
-    const size_t nb = (size_t)(n / CQ_QK);
-    switch (type) {
-    case CQ_TYPE_Q4_0: return nb * sizeof(cq_block_q4_0);
-    case CQ_TYPE_Q4_1: return nb * sizeof(cq_block_q4_1);
-    case CQ_TYPE_Q8_0: return nb * sizeof(cq_block_q8_0);
-    case CQ_TYPE_Q8_1: return nb * sizeof(cq_block_q8_1);
-    default: return 0;
-    }
-}
-
-int cq_vec_dot_type(int type) {
-    switch (type) {
-    case CQ_TYPE_F32:
-    case CQ_TYPE_F16: return CQ_TYPE_F32;
-    case CQ_TYPE_Q4_0:
-    case CQ_TYPE_Q8_0: return CQ_TYPE_Q8_0;
-    case CQ_TYPE_Q4_1: return CQ_TYPE_Q8_1;
-    default: return -1;
-    }
-}
-
 void cq_dequantize_row_f32(const void *src, float *dst, int64_t n) {
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
@@ -128,15 +99,34 @@ void cq_dequantize_row_q8_1(const void *src, float *dst, int64_t n) {
     }
 }
 
-int cq_dequantize_row(int type, const void *src, float *dst, int64_t n) {
-    switch (type) {
-    case CQ_TYPE_F32: cq_dequantize_row_f32(src, dst, n); return 0;
-    case CQ_TYPE_F16: cq_dequantize_row_f16(src, dst, n); return 0;
-    case CQ_TYPE_Q4_0: cq_dequantize_row_q4_0(src, dst, n); return 0;
-    case CQ_TYPE_Q4_1: cq_dequantize_row_q4_1(src, dst, n); return 0;
-    case CQ_TYPE_Q8_0: cq_dequantize_row_q8_0(src, dst, n); return 0;
-    case CQ_TYPE_Q8_1: cq_dequantize_row_q8_1(src, dst, n); return 0;
-    default: return -1;
+/// Element j (and j + 16) of a Q5 block: its low nibble (high nibble) and bit j (j + 16) of qh.
+static inline int cq_q5_low(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4); }
+static inline int cq_q5_high(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4); }
+
+void cq_dequantize_row_q5_0(const void *src, float *dst, int64_t n) {
+    const cq_block_q5_0 *x = src;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        const float d = CQ_FP16(x[i].d);
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, 4);
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            dst[i * CQ_QK + j] = (float)(cq_q5_low(x[i].qs, qh, j) - 16) * d;
+            dst[i * CQ_QK + j + CQ_QK / 2] = (float)(cq_q5_high(x[i].qs, qh, j) - 16) * d;
+        }
+    }
+}
+
+void cq_dequantize_row_q5_1(const void *src, float *dst, int64_t n) {
+    const cq_block_q5_1 *x = src;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        const float d = CQ_FP16(x[i].d);
+        const float m = CQ_FP16(x[i].m);
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, 4);
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            dst[i * CQ_QK + j] = (float)cq_q5_low(x[i].qs, qh, j) * d + m;
+            dst[i * CQ_QK + j + CQ_QK / 2] = (float)cq_q5_high(x[i].qs, qh, j) * d + m;
+        }
     }
 }
 
@@ -217,23 +207,54 @@ void cq_quantize_row_q8_1(const float *x, void *dst, int64_t n) {
     }
 }
 
-int cq_quantize_row(int type, const float *x, void *dst, int64_t n) {
-    switch (type) {
-    case CQ_TYPE_F32: memcpy(dst, x, (size_t)n * sizeof(float)); return 0;
-    case CQ_TYPE_F16: cq_f32_to_f16_row(x, dst, n); return 0;
-    case CQ_TYPE_Q4_0: cq_quantize_row_q4_0(x, dst, n); return 0;
-    case CQ_TYPE_Q4_1: cq_quantize_row_q4_1(x, dst, n); return 0;
-    case CQ_TYPE_Q8_0: {
-        const cq_kernels *k = cq_active_table();
-        (k->quantize_q8_0 != NULL ? k->quantize_q8_0 : cq_quantize_row_q8_0)(x, dst, n);
-        return 0;
+void cq_quantize_row_q5_0(const float *x, void *dst, int64_t n) {
+    cq_block_q5_0 *y = dst;
+    for (int64_t i = 0; i < n / CQ_QK; i++, x += CQ_QK) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < CQ_QK; j++) {
+            if (amax < fabsf(x[j])) {
+                amax = fabsf(x[j]);
+                max = x[j];
+            }
+        }
+        const float d = max / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = cq_f32_to_f16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            int q0 = (int8_t)(x[j] * id + 16.5f);
+            int q1 = (int8_t)(x[j + CQ_QK / 2] * id + 16.5f);
+            q0 = q0 > 31 ? 31 : q0;
+            q1 = q1 > 31 ? 31 : q1;
+            y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= (((uint32_t)q0 & 0x10u) >> 4) << j;
+            qh |= (((uint32_t)q1 & 0x10u) >> 4) << (j + CQ_QK / 2);
+        }
+        memcpy(y[i].qh, &qh, 4);
     }
-    case CQ_TYPE_Q8_1: {
-        const cq_kernels *k = cq_active_table();
-        (k->quantize_q8_1 != NULL ? k->quantize_q8_1 : cq_quantize_row_q8_1)(x, dst, n);
-        return 0;
-    }
-    default: return -1;
+}
+
+void cq_quantize_row_q5_1(const float *x, void *dst, int64_t n) {
+    cq_block_q5_1 *y = dst;
+    for (int64_t i = 0; i < n / CQ_QK; i++, x += CQ_QK) {
+        float min = x[0], max = x[0];
+        for (int j = 1; j < CQ_QK; j++) {
+            if (x[j] < min) min = x[j];
+            if (x[j] > max) max = x[j];
+        }
+        const float d = (max - min) / 31.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = cq_f32_to_f16(d);
+        y[i].m = cq_f32_to_f16(min);
+        uint32_t qh = 0;
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            const int q0 = (uint8_t)((x[j] - min) * id + 0.5f);
+            const int q1 = (uint8_t)((x[j + CQ_QK / 2] - min) * id + 0.5f);
+            y[i].qs[j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
+            qh |= (((uint32_t)q0 & 0x10u) >> 4) << j;
+            qh |= (((uint32_t)q1 & 0x10u) >> 4) << (j + CQ_QK / 2);
+        }
+        memcpy(y[i].qh, &qh, 4);
     }
 }
 
@@ -278,6 +299,40 @@ float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *vx, const void *vy) {
         int sumi = 0;
         for (int j = 0; j < CQ_QK; j++) sumi += x[i].qs[j] * y[i].qs[j];
         sum += (float)sumi * (CQ_FP16(x[i].d) * CQ_FP16(y[i].d));
+    }
+    return sum;
+}
+
+float cq_vec_dot_q5_0_q8_0_scalar(int64_t n, const void *vx, const void *vy) {
+    const cq_block_q5_0 *x = vx;
+    const cq_block_q8_0 *y = vy;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, 4);
+        int sumi = 0;
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            sumi += (cq_q5_low(x[i].qs, qh, j) - 16) * y[i].qs[j];
+            sumi += (cq_q5_high(x[i].qs, qh, j) - 16) * y[i].qs[j + CQ_QK / 2];
+        }
+        sum += (float)sumi * (CQ_FP16(x[i].d) * CQ_FP16(y[i].d));
+    }
+    return sum;
+}
+
+float cq_vec_dot_q5_1_q8_1_scalar(int64_t n, const void *vx, const void *vy) {
+    const cq_block_q5_1 *x = vx;
+    const cq_block_q8_1 *y = vy;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / CQ_QK; i++) {
+        uint32_t qh;
+        memcpy(&qh, x[i].qh, 4);
+        int sumi = 0;
+        for (int j = 0; j < CQ_QK / 2; j++) {
+            sumi += cq_q5_low(x[i].qs, qh, j) * y[i].qs[j];
+            sumi += cq_q5_high(x[i].qs, qh, j) * y[i].qs[j + CQ_QK / 2];
+        }
+        sum += (float)sumi * (CQ_FP16(x[i].d) * CQ_FP16(y[i].d)) + CQ_FP16(x[i].m) * CQ_FP16(y[i].s);
     }
     return sum;
 }
@@ -349,10 +404,17 @@ uint64_t cq_read_probe(const void *buf, size_t bytes) {
 
 const cq_kernels cq_kernels_scalar = {
     .name = "scalar",
-    .q4_0_q8_0 = cq_vec_dot_q4_0_q8_0_scalar,
-    .q4_1_q8_1 = cq_vec_dot_q4_1_q8_1_scalar,
-    .q8_0_q8_0 = cq_vec_dot_q8_0_q8_0_scalar,
-    .f16_f32 = cq_vec_dot_f16_f32_scalar,
-    .f32_f32 = cq_vec_dot_f32_f32_scalar,
+    .vec_dot = {
+        [CQ_TYPE_F32] = cq_vec_dot_f32_f32_scalar,
+        [CQ_TYPE_F16] = cq_vec_dot_f16_f32_scalar,
+        [CQ_TYPE_Q4_0] = cq_vec_dot_q4_0_q8_0_scalar,
+        [CQ_TYPE_Q4_1] = cq_vec_dot_q4_1_q8_1_scalar,
+        [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_scalar,
+        [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_scalar,
+        [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_scalar,
+        [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_scalar,
+        [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_scalar,
+        [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_scalar,
+    },
     .matmul = NULL,
 };

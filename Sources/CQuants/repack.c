@@ -6,8 +6,7 @@
 
 #include <stdlib.h>
 
-/// Bytes of one repacked block of eight rows; 0 for another type.
-static size_t cq_repacked_block_bytes(int type) {
+size_t cq_repacked_block_bytes(int type) {
     switch (type) {
     case CQ_TYPE_Q4_1: return CQ_REPACK_ROWS * sizeof(cq_block_q4_1); // 160
     case CQ_TYPE_Q8_0: return CQ_REPACK_ROWS * sizeof(cq_block_q8_0); // 272
@@ -19,12 +18,6 @@ size_t cq_repacked_size(int type, int64_t rows, int64_t n) {
     const size_t block = cq_repacked_block_bytes(type);
     if (block == 0 || rows <= 0 || n <= 0 || rows % CQ_REPACK_ROWS != 0 || n % CQ_QK != 0) return 0;
     return (size_t)(rows / CQ_REPACK_ROWS) * (size_t)(n / CQ_QK) * block;
-}
-
-int cq_repack_preferred(int type) {
-    const char *env = getenv("OUTPOST_REPACK");
-    if (env != NULL && strcmp(env, "0") == 0) return 0;
-    return cq_repacked_block_bytes(type) != 0 && cq_active_table()->matmul_repacked != NULL;
 }
 
 static int cq_repack_range_ok(int type, int64_t n, int64_t row_begin, int64_t row_end) {
@@ -120,13 +113,4 @@ int cq_matmul_repacked_scalar(int type, const void *w, const void *x, size_t x_s
         }
     }
     return 0;
-}
-
-int cq_matmul_repacked(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride, int64_t n,
-                       int64_t row_begin, int64_t row_end, int64_t tokens) {
-    const cq_kernels *k = cq_active_table();
-    if (k->matmul_repacked != NULL) {
-        return k->matmul_repacked(type, w, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
-    }
-    return cq_matmul_repacked_scalar(type, w, x, x_stride, y, y_stride, n, row_begin, row_end, tokens);
 }

@@ -452,7 +452,7 @@ static void test_matvec(void) {
         check(worst < bound, "matvec %s close to the float product (worst rel err %.3g, bound %.3g)", names[t], worst, bound);
         free(w); free(xq);
     }
-    check(cq_matvec(7, x, 4, x, y, n, 0, 1) != 0, "matvec refuses an unsupported type");
+    check(cq_matvec(10, x, 4, x, y, n, 0, 1) != 0, "matvec refuses an unsupported type");
     free(x); free(wf); free(y);
 }
 
@@ -539,7 +539,7 @@ static void test_matmul(void) {
             }
         }
     }
-    check(cq_matmul(7, x, 4, x, 4, y, 1, 32, 0, 1, 1) != 0, "matmul refuses an unsupported type");
+    check(cq_matmul(10, x, 4, x, 4, y, 1, 32, 0, 1, 1) != 0, "matmul refuses an unsupported type");
     free(x); free(wf); free(y);
 }
 
@@ -688,6 +688,148 @@ static void test_activation_quantizers(void) {
     }
 }
 
+// ---- every type on every path (the type table) --------------------------------------------------------
+
+static const char *all_paths[] = {"avx2", "avx512-vnni", "neon", "neon-dotprod"};
+static const int weight_types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q5_0, CQ_TYPE_Q5_1, CQ_TYPE_Q8_0,
+                                   CQ_TYPE_Q4_K, CQ_TYPE_Q5_K, CQ_TYPE_Q6_K};
+
+/// Puts sane f16 scales (and mins) into every block of a random-bytes weight row of `type`:
+/// d in (0, 0.05], mins in [-0.5, 0.5] (Q5_1) or dmin in (0, 0.05] (K types).
+static void sanitize_weight_row(int type, void *row, int64_t n) {
+    const cq_type_traits *t = cq_get_type_traits(type);
+    for (int64_t b = 0; b < n / t->block_size; b++) {
+        uint8_t *p = (uint8_t *)row + (size_t)b * t->type_size;
+        const cq_f16 d = cq_f32_to_f16(1e-4f + (float)(rnd_u32() % 500) * 1e-4f);
+        const cq_f16 d2 = cq_f32_to_f16(1e-4f + (float)(rnd_u32() % 500) * 1e-4f);
+        const cq_f16 m = cq_f32_to_f16(rnd_unit() * 0.5f);
+        switch (type) {
+        case CQ_TYPE_Q6_K: memcpy(p + 208, &d, 2); break;
+        case CQ_TYPE_Q4_K: case CQ_TYPE_Q5_K: memcpy(p, &d, 2); memcpy(p + 2, &d2, 2); break;
+        case CQ_TYPE_Q4_1: case CQ_TYPE_Q5_1: memcpy(p, &d, 2); memcpy(p + 2, &m, 2); break;
+        default: memcpy(p, &d, 2); break;
+        }
+    }
+}
+
+/// Weight row of `type` (random bytes with sane scales, or every quant byte 0x00 / 0xFF) and an
+/// activation row (quantized by the reference, or all -128/127 extremes); returns sum |x y| of
+/// the dequantized operands.
+static double make_typed_operands(int type, int64_t n, int kind, void *w, void *a, float *wf, float *af) {
+    const int atype = cq_vec_dot_type(type);
+    const cq_type_traits *tw = cq_get_type_traits(type), *ta = cq_get_type_traits(atype);
+    const size_t wbytes = cq_row_size(type, n);
+    if (kind == 0) rnd_bytes(w, wbytes);
+    else memset(w, kind == 1 ? 0x00 : 0xff, wbytes);
+    if (type == CQ_TYPE_Q6_K && kind != 0) { // keep the int8 scales sane: +/-127 on extremes
+        for (int64_t b = 0; b < n / CQ_QK_K; b++) memset((uint8_t *)w + (size_t)b * 210 + 192, kind == 1 ? 0x81 : 0x7f, 16);
+    }
+    sanitize_weight_row(type, w, n);
+    float *tmp = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) tmp[i] = kind == 0 ? rnd_unit() * (float)(1 + i % 7) : (i % 2 ? 1.0f : -1.0f);
+    if (kind == 2) for (int64_t i = 0; i < n; i++) tmp[i] = -1.0f; // every activation at the extreme
+    ta->from_float_ref(tmp, a, n);
+    free(tmp);
+    tw->to_float(w, wf, n);
+    ta->to_float(a, af, n);
+    double mag = 0;
+    for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * (double)af[i]);
+    return mag;
+}
+
+/// For every path this CPU runs and every weight type: the path has a vec-dot, and it agrees with
+/// the scalar reference within QUANT_DOT_REL_BOUND of sum |x y| (the integer sums are exact, only
+/// the float accumulation order may differ); the path's activation quantizers give the
+/// reference's bytes. Row lengths: one block, odd block counts, the model's widths.
+static void test_type_table(void) {
+    static const int64_t lengths[] = {256, 512, 768, 1536, 2304, 4096};
+    const int64_t maxn = 4096;
+    void *w = malloc(cq_row_size(CQ_TYPE_F32, maxn)), *a = malloc(cq_row_size(CQ_TYPE_F32, maxn));
+    float *wf = malloc(maxn * 4), *af = malloc(maxn * 4);
+    for (size_t t = 0; t < sizeof weight_types / sizeof weight_types[0]; t++) {
+        const int type = weight_types[t];
+        check(cq_type_supported(type), "type %s runs on the dispatched path %s", cq_get_type_traits(type)->name,
+              cq_kernel_name());
+    }
+    check(!cq_type_supported(10) && !cq_type_supported(CQ_TYPE_Q8_K) && !cq_type_supported(-1) &&
+              !cq_type_supported(99),
+          "Q2_K, Q8_K (an activation type), -1 and 99 are not weight types here");
+    check(cq_row_size(CQ_TYPE_Q4_K, 576) == 0 && cq_row_size(CQ_TYPE_Q4_K, 512) == 288 &&
+              cq_row_size(CQ_TYPE_Q6_K, 256) == 210 && cq_row_size(CQ_TYPE_Q5_0, 64) == 44,
+          "row sizes: K types need whole super-blocks");
+    for (size_t p = 0; p < sizeof all_paths / sizeof all_paths[0]; p++) {
+        const char *path = all_paths[p];
+        if (!cq_kernel_supported(path)) continue;
+        for (size_t t = 0; t < sizeof weight_types / sizeof weight_types[0]; t++) {
+            const int type = weight_types[t];
+            const char *name = cq_get_type_traits(type)->name;
+            const dot_fn fn = cq_vec_dot_variant(path, type), ref = cq_vec_dot_variant("scalar", type);
+            check(fn != NULL, "%s has a vec-dot for %s", path, name);
+            if (fn == NULL) continue;
+            for (int kind = 0; kind < 3; kind++) {
+                for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+                    const int64_t n = lengths[li];
+                    const double mag = make_typed_operands(type, n, kind, w, a, wf, af);
+                    const float want = ref(n, w, a), got = fn(n, w, a);
+                    const double bound = QUANT_DOT_REL_BOUND * mag + 1e-30;
+                    check(fabs((double)got - (double)want) <= bound,
+                          "%s %s n=%lld kind %d: got %.9g, scalar %.9g, |diff| %.3g > bound %.3g", path, name,
+                          (long long)n, kind, got, want, fabs((double)got - want), bound);
+                }
+            }
+        }
+        static const int act_types[] = {CQ_TYPE_Q8_0, CQ_TYPE_Q8_1, CQ_TYPE_Q8_K};
+        for (int t = 0; t < 3; t++) {
+            const int type = act_types[t];
+            void (*q)(const float *, void *, int64_t) = cq_quantize_variant(path, type);
+            if (q == NULL) continue;
+            enum { N = 256 * 6 };
+            float x[N];
+            for (int i = 0; i < N; i++) x[i] = rnd_unit() * (float)(1 + i % 7) * 3.0f;
+            for (int i = 0; i < 256; i++) x[i] = (i == 0) ? 127.0f : (float)((int)(rnd_u32() % 200) - 100) + 0.5f;
+            for (int i = 256; i < 512; i++) x[i] = 0.0f;
+            for (int i = 512; i < 768; i++) x[i] = i == 600 ? -8.0f : rnd_unit();
+            static uint8_t want[292 * 6], got[292 * 6];
+            memset(want, 0x55, sizeof want);
+            memset(got, 0x55, sizeof got);
+            cq_get_type_traits(type)->from_float_ref(x, want, N);
+            q(x, got, N);
+            check(memcmp(want, got, cq_row_size(type, N)) == 0, "%s quantize %s equals the reference byte for byte",
+                  path, cq_get_type_traits(type)->name);
+        }
+    }
+    free(w); free(a); free(wf); free(af);
+}
+
+/// cq_matmul on every type through the dispatched path equals the same path's vec-dot per pair.
+static void test_matmul_all_types(void) {
+    const int64_t n = 768, rows = 16, tokens = 5;
+    for (size_t t = 0; t < sizeof weight_types / sizeof weight_types[0]; t++) {
+        const int type = weight_types[t], atype = cq_vec_dot_type(type);
+        const size_t rb = cq_row_size(type, n), ab = cq_row_size(atype, n);
+        uint8_t *w = malloc(rb * rows), *x = malloc(ab * tokens);
+        float *y = malloc(sizeof(float) * rows * tokens), *wf = malloc(n * 4), *af = malloc(n * 4);
+        for (int64_t r = 0; r < rows; r++) make_typed_operands(type, n, 0, w + r * rb, x + (r % tokens) * ab, wf, af);
+        check(cq_matmul(type, w, rb, x, ab, y, rows, n, 3, rows, tokens) == 0, "cq_matmul runs %s",
+              cq_get_type_traits(type)->name);
+        int ok = 1;
+        for (int64_t r = 3; r < rows; r++) {
+            for (int64_t k = 0; k < tokens; k++) {
+                float want;
+                cq_vec_dot(type, n, w + r * rb, x + k * ab, &want);
+                cq_dequantize_row(type, w + r * rb, wf, n);
+                cq_dequantize_row(atype, x + k * ab, af, n);
+                double mag = 0;
+                for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * (double)af[i]);
+                const double bound = QUANT_DOT_REL_BOUND * mag + 1e-30;
+                if (fabs((double)y[k * rows + r] - want) > bound) ok = 0;
+            }
+        }
+        check(ok, "cq_matmul %s equals the dispatched vec-dot of every pair", cq_get_type_traits(type)->name);
+        free(w); free(x); free(y); free(wf); free(af);
+    }
+}
+
 // ---- attention ---------------------------------------------------------------------------------------
 
 /// cq_attend_f16 (dispatched, and AVX2 on x86_64) against the scalar reference: the scores differ
@@ -817,6 +959,8 @@ int main(int argc, char **argv) {
     test_attend();
     test_attend_group();
     test_activation_quantizers();
+    test_type_table();
+    test_matmul_all_types();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }

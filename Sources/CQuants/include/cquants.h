@@ -20,8 +20,10 @@ extern "C" {
 /// IEEE 754 binary16, stored as its bits (ggml_fp16_t).
 typedef uint16_t cq_f16;
 
-/// Elements per block of every block type here.
+/// Elements per block of the 32-element block types (Q4_0 ... Q8_1).
 #define CQ_QK 32
+/// Elements per super-block of the K-quant types (Q4_K, Q5_K, Q6_K, Q8_K).
+#define CQ_QK_K 256
 
 /// Q4_0: x = d * (q - 8), q in 0...15; element j in low nibble of qs[j], j+16 in the high nibble.
 typedef struct {
@@ -49,10 +51,68 @@ typedef struct {
     int8_t qs[CQ_QK];
 } cq_block_q8_1;
 
+/// Q5_0: x = d * (q - 16), q in 0...31: the low four bits as Q4_0's nibbles, bit 4 of element j
+/// in bit j of qh (little-endian u32).
+typedef struct {
+    cq_f16 d;
+    uint8_t qh[4];
+    uint8_t qs[CQ_QK / 2];
+} cq_block_q5_0;
+
+/// Q5_1: x = d * q + m, q in 0...31, bits as Q5_0.
+typedef struct {
+    cq_f16 d;
+    cq_f16 m;
+    uint8_t qh[4];
+    uint8_t qs[CQ_QK / 2];
+} cq_block_q5_1;
+
+/// Q4_K: 256 elements in 8 sub-blocks of 32; sub-block j has a 6-bit scale sc_j and min m_j packed
+/// in scales[12] (ggml get_scale_min_k4); x = d * sc_j * q - dmin * m_j, q in 0...15. Elements
+/// 64k...64k+31 are the low nibbles of qs[32k...32k+31], 64k+32...64k+63 their high nibbles.
+typedef struct {
+    cq_f16 d;
+    cq_f16 dmin;
+    uint8_t scales[12];
+    uint8_t qs[CQ_QK_K / 2];
+} cq_block_q4_K;
+
+/// Q5_K: Q4_K with a fifth bit: bit 2k of qh[l] for element 64k + l, bit 2k+1 for 64k + 32 + l.
+typedef struct {
+    cq_f16 d;
+    cq_f16 dmin;
+    uint8_t scales[12];
+    uint8_t qh[CQ_QK_K / 8];
+    uint8_t qs[CQ_QK_K / 2];
+} cq_block_q5_K;
+
+/// Q6_K: 16 sub-blocks of 16 with int8 scales; x = d * scales[j] * (q - 32), q in 0...63: low four
+/// bits in ql, high two in qh (ggml's order, see cq_dequantize_row_q6_K).
+typedef struct {
+    uint8_t ql[CQ_QK_K / 2];
+    uint8_t qh[CQ_QK_K / 4];
+    int8_t scales[CQ_QK_K / 16];
+    cq_f16 d;
+} cq_block_q6_K;
+
+/// Q8_K: the activation side of the K-quant dots: x = d * q (d in f32), with the sums of each
+/// 16 quants in bsums.
+typedef struct {
+    float d;
+    int8_t qs[CQ_QK_K];
+    int16_t bsums[CQ_QK_K / 16];
+} cq_block_q8_K;
+
 _Static_assert(sizeof(cq_block_q4_0) == 18, "cq_block_q4_0 must match ggml block_q4_0");
 _Static_assert(sizeof(cq_block_q4_1) == 20, "cq_block_q4_1 must match ggml block_q4_1");
 _Static_assert(sizeof(cq_block_q8_0) == 34, "cq_block_q8_0 must match ggml block_q8_0");
 _Static_assert(sizeof(cq_block_q8_1) == 36, "cq_block_q8_1 must match ggml block_q8_1");
+_Static_assert(sizeof(cq_block_q5_0) == 22, "cq_block_q5_0 must match ggml block_q5_0");
+_Static_assert(sizeof(cq_block_q5_1) == 24, "cq_block_q5_1 must match ggml block_q5_1");
+_Static_assert(sizeof(cq_block_q4_K) == 144, "cq_block_q4_K must match ggml block_q4_K");
+_Static_assert(sizeof(cq_block_q5_K) == 176, "cq_block_q5_K must match ggml block_q5_K");
+_Static_assert(sizeof(cq_block_q6_K) == 210, "cq_block_q6_K must match ggml block_q6_K");
+_Static_assert(sizeof(cq_block_q8_K) == 292, "cq_block_q8_K must match ggml block_q8_K");
 
 /// ggml type ids (ggml.h `enum ggml_type`, the raw value of a GGUF tensor's type) understood here.
 enum {
@@ -60,9 +120,36 @@ enum {
     CQ_TYPE_F16 = 1,
     CQ_TYPE_Q4_0 = 2,
     CQ_TYPE_Q4_1 = 3,
+    CQ_TYPE_Q5_0 = 6,
+    CQ_TYPE_Q5_1 = 7,
     CQ_TYPE_Q8_0 = 8,
     CQ_TYPE_Q8_1 = 9,
+    CQ_TYPE_Q4_K = 12,
+    CQ_TYPE_Q5_K = 13,
+    CQ_TYPE_Q6_K = 14,
+    CQ_TYPE_Q8_K = 15,
+    /// One past the largest type id here (the size of per-type tables).
+    CQ_TYPE_COUNT = 16,
 };
+
+/// What CQuants knows of one ggml type (ggml's type_traits): the same for every kernel path.
+typedef struct {
+    const char *name;    // ggml's name: "Q4_K"
+    int64_t block_size;  // elements per block (1 for F32 and F16)
+    size_t type_size;    // bytes per block
+    int vec_dot_type;    // the activation type its weights are dotted with; -1: not a weight type here
+    /// Reference dequantizer (n a multiple of block_size).
+    void (*to_float)(const void *src, float *dst, int64_t n);
+    /// Reference quantizer (ggml's quantize_row_*_ref), or NULL where CQuants has none (the K-quant
+    /// weight types: the engine reads them, it does not make them).
+    void (*from_float_ref)(const float *src, void *dst, int64_t n);
+} cq_type_traits;
+
+/// The traits of a ggml type id, or NULL for a type CQuants does not know.
+const cq_type_traits *cq_get_type_traits(int type);
+/// 1 when weights of `type` can be multiplied here (it has an activation type and the active path
+/// a vec-dot for it), else 0.
+int cq_type_supported(int type);
 
 // ---- F16 <-> F32 -----------------------------------------------------------------------------
 
@@ -77,9 +164,11 @@ void cq_f32_to_f16_row(const float *x, cq_f16 *y, int64_t n);
 /// Bytes taken by a row of `n` elements of `type`; 0 for an unsupported type or an `n` that is
 /// not a whole number of blocks.
 size_t cq_row_size(int type, int64_t n);
+/// Elements per block of `type` (32, 256, or 1 for F32/F16); 0 for an unknown type.
+int64_t cq_block_size(int type);
 
-/// The activation type a weight type is dotted with: Q8_0 for Q4_0 and Q8_0 weights, Q8_1 for
-/// Q4_1 weights, F32 for F16 and F32 weights; -1 for an unsupported type.
+/// The activation type a weight type is dotted with: Q8_0 for Q4_0, Q5_0 and Q8_0 weights, Q8_1
+/// for Q4_1 and Q5_1, Q8_K for Q4_K, Q5_K and Q6_K, F32 for F16 and F32; -1 for any other type.
 int cq_vec_dot_type(int type);
 
 void cq_dequantize_row_f32(const void *src, float *dst, int64_t n);
@@ -88,6 +177,12 @@ void cq_dequantize_row_q4_0(const void *src, float *dst, int64_t n);
 void cq_dequantize_row_q4_1(const void *src, float *dst, int64_t n);
 void cq_dequantize_row_q8_0(const void *src, float *dst, int64_t n);
 void cq_dequantize_row_q8_1(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q5_0(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q5_1(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q4_K(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q5_K(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q6_K(const void *src, float *dst, int64_t n);
+void cq_dequantize_row_q8_K(const void *src, float *dst, int64_t n);
 /// Dequantizes a row of any supported type; returns 0, or -1 for an unsupported type.
 int cq_dequantize_row(int type, const void *src, float *dst, int64_t n);
 
@@ -96,10 +191,13 @@ void cq_quantize_row_q4_0(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q4_1(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q8_0(const float *x, void *dst, int64_t n);
 void cq_quantize_row_q8_1(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q5_0(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q5_1(const float *x, void *dst, int64_t n);
+void cq_quantize_row_q8_K(const float *x, void *dst, int64_t n);
 /// Quantizes (or converts, for F32/F16) a row to any supported type; returns 0, or -1 for an
 /// unsupported type. Typical use: cq_quantize_row(cq_vec_dot_type(weight_type), x, buf, n).
-/// Q8_0 and Q8_1 go through the chosen path's quantizer where it has one; those give the same bytes
-/// as the reference (tested byte for byte, ties included).
+/// The activation types (Q8_0, Q8_1, Q8_K) go through the chosen path's quantizer where it has
+/// one; those give the same bytes as the reference (tested byte for byte, ties included).
 int cq_quantize_row(int type, const float *x, void *dst, int64_t n);
 
 // ---- Dot products (dispatched) ---------------------------------------------------------------
@@ -110,6 +208,9 @@ float cq_vec_dot_q4_1_q8_1(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32(int64_t n, const void *x, const void *y);
+/// The active path's vec-dot of weights of `type` with activations of cq_vec_dot_type(type).
+/// Returns 0, or -1 (and leaves *out alone) for an unsupported type.
+int cq_vec_dot(int type, int64_t n, const void *x, const void *y, float *out);
 
 /// y[r] = dot(row r of w, xq) for r in [row_begin, row_end). Row r starts at w + r * row_bytes
 /// and holds `n` elements of `type`; xq holds `n` elements of cq_vec_dot_type(type). Disjoint row
@@ -194,6 +295,17 @@ float cq_vec_dot_q4_1_q8_1_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q8_0_q8_0_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f16_f32_scalar(int64_t n, const void *x, const void *y);
 float cq_vec_dot_f32_f32_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q5_0_q8_0_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q5_1_q8_1_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q4_K_q8_K_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q5_K_q8_K_scalar(int64_t n, const void *x, const void *y);
+float cq_vec_dot_q6_K_q8_K_scalar(int64_t n, const void *x, const void *y);
+/// The vec-dot of weights of `type` on the named path ("scalar", "avx2", ...), or NULL when this
+/// build lacks the path or the path has no vec-dot for the type. For tests and benchmarks: the
+/// CPU must support the path (cq_kernel_supported) before the function is called.
+float (*cq_vec_dot_variant(const char *path, int type))(int64_t n, const void *x, const void *y);
+/// The named path's quantizer of activation `type` (Q8_0, Q8_1, Q8_K), or NULL as above.
+void (*cq_quantize_variant(const char *path, int type))(const float *x, void *dst, int64_t n);
 void cq_attend_f16_scalar(int64_t head_dim, int64_t length, const float *q, const cq_f16 *keys, size_t key_stride,
                           const cq_f16 *values, size_t value_stride, float scale, float *scratch, float *out);
 /// cq_matmul with the scalar reference vec-dots, one (row, token) pair at a time.
