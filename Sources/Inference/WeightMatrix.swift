@@ -14,8 +14,8 @@ struct WeightMatrix: @unchecked Sendable {
     let rows: Int
     let columns: Int
     let rowBytes: Int
-    /// The type activations are converted to before the dot products (Q8_1 for Q4_1, Q8_0 for
-    /// Q4_0 and Q8_0, F32 for float weights), as ggml does.
+    /// The type activations are converted to before the dot products (CQuants' type table: Q8_0,
+    /// Q8_1 or Q8_K for the block types, F32 for float weights), as ggml does.
     let activationType: Int32
     /// The repacked copy `base` points into, when the matrix was repacked (keeps it alive).
     private let repacked: RepackedWeights?
@@ -27,8 +27,6 @@ struct WeightMatrix: @unchecked Sendable {
     /// Row ranges given to `multiply` must start and end at multiples of this.
     var rowGranule: Int { repacked != nil ? Int(CQ_REPACK_ROWS) : 1 }
 
-    static let supportedTypes: Set<GGMLType> = [.f32, .f16, .q4_0, .q4_1, .q8_0]
-
     /// The tensor `name` of `file`, checked to be `rows` x `columns`; repacked when `repack` is set
     /// and the active kernel path prefers it for the type.
     init(file: GGUFFile, name: String, columns: Int, rows: Int, repack: Bool = true) throws {
@@ -36,7 +34,7 @@ struct WeightMatrix: @unchecked Sendable {
         guard info.dimensions.count == 2, info.dimensions[0] == columns, info.dimensions[1] == rows else {
             throw InferenceError.badTensorShape(name, expected: [columns, rows], found: info.dimensions)
         }
-        guard Self.supportedTypes.contains(info.type) else {
+        guard cq_type_supported(Int32(info.type.rawValue)) != 0 else {
             throw InferenceError.unsupportedTensorType(name, type: info.type.name)
         }
         let data: UnsafeRawBufferPointer

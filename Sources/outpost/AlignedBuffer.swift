@@ -26,11 +26,14 @@ final class AlignedBuffer: @unchecked Sendable {
         case Int32(CQ_TYPE_F16): fillRandom(mask: 0xbbff_bbff_bbff_bbff) // |x| < 1
         default:
             fillRandom()
-            let blockBytes = cq_row_size(type, 32)
-            let hasSecondHalf = type == Int32(CQ_TYPE_Q4_1)
+            guard let traits = cq_get_type_traits(type) else { return }
+            let blockBytes = traits.pointee.type_size
+            // Where each block keeps its f16 scale (d) and, for some types, a second f16 (m or dmin).
+            let scaleOffset = type == Int32(CQ_TYPE_Q6_K) ? 208 : 0
+            let hasSecondHalf = [CQ_TYPE_Q4_1, CQ_TYPE_Q5_1, CQ_TYPE_Q4_K, CQ_TYPE_Q5_K].contains(Int(type))
             var offset = 0
             while offset + blockBytes <= bytes {
-                base.storeBytes(of: UInt16(0x2000), toByteOffset: offset, as: UInt16.self) // d ≈ 0.0078
+                base.storeBytes(of: UInt16(0x2000), toByteOffset: offset + scaleOffset, as: UInt16.self) // d ≈ 0.0078
                 if hasSecondHalf { base.storeBytes(of: UInt16(0xa000), toByteOffset: offset + 2, as: UInt16.self) }
                 offset += blockBytes
             }

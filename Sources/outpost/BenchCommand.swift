@@ -37,8 +37,8 @@ struct Bench: AsyncParsableCommand {
     @Option(name: .long, help: "Repetitions of the model benchmark.")
     var reps = 5
 
-    @Option(name: .long, help: "Comma-separated weight types for --kernels (Q4_0, Q4_1, Q8_0, F16, F32).")
-    var types = "Q4_0,Q4_1,Q8_0,F16,F32"
+    @Option(name: .long, help: "Comma-separated weight types for --kernels (default: every type the kernel path runs).")
+    var types: String?
 
     @Option(name: .long, help: "Minimum seconds per measurement.")
     var minTime = 0.8
@@ -55,10 +55,11 @@ struct Bench: AsyncParsableCommand {
             }
             return t
         }
-        let chosen = try types.split(separator: ",").map { part -> KernelBenchmark.WeightType in
+        let known = KernelBenchmark.allTypes
+        let chosen = try (types ?? known.map(\.name).joined(separator: ",")).split(separator: ",").map { part -> KernelBenchmark.WeightType in
             let name = part.trimmingWhitespace().uppercased()
-            guard let t = KernelBenchmark.allTypes.first(where: { $0.name == name }) else {
-                throw CLIError("--types: unknown weight type '\(part)'; use Q4_0, Q4_1, Q8_0, F16 or F32")
+            guard let t = known.first(where: { $0.name.uppercased() == name }) else {
+                throw CLIError("--types: unknown weight type '\(part)'; use one of \(known.map(\.name).joined(separator: ", "))")
             }
             return t
         }

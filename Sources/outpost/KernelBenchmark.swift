@@ -75,11 +75,13 @@ struct KernelBenchmark {
         }
     }
 
-    static let allTypes: [WeightType] = [
-        WeightType(name: "Q4_0", id: Int32(CQ_TYPE_Q4_0)), WeightType(name: "Q4_1", id: Int32(CQ_TYPE_Q4_1)),
-        WeightType(name: "Q8_0", id: Int32(CQ_TYPE_Q8_0)), WeightType(name: "F16", id: Int32(CQ_TYPE_F16)),
-        WeightType(name: "F32", id: Int32(CQ_TYPE_F32)),
-    ]
+    /// Every weight type the active kernel path runs, as CQuants' type table names them.
+    static var allTypes: [WeightType] {
+        (0..<Int32(CQ_TYPE_COUNT)).compactMap { id in
+            guard cq_type_supported(id) != 0, let traits = cq_get_type_traits(id) else { return nil }
+            return WeightType(name: String(cString: traits.pointee.name), id: id)
+        }
+    }
 
     /// SmolLM2-135M's mat-vec shapes (rows = outputs, cols = row length) and a 7B-class square.
     static let shapes: [Shape] = [
@@ -87,6 +89,7 @@ struct KernelBenchmark {
         Shape(rows: 1536, cols: 576, label: "ffn gate/up"),
         Shape(rows: 576, cols: 1536, label: "ffn down"),
         Shape(rows: 49152, cols: 576, label: "output"),
+        Shape(rows: 576, cols: 2048, label: "K-quant rows"),
         Shape(rows: 4096, cols: 4096, label: "4096²"),
     ]
 
@@ -124,14 +127,20 @@ struct KernelBenchmark {
             let buffer = AlignedBuffer(bytes: workingSetBytes)
             buffer.fillWeights(type: type.id)
             do {
-                let rowBytes = cq_row_size(type.id, 576)
-                let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: 256, cols: 576,
+                // 576 columns, or 768 for the K types (whole super-blocks of 256)
+                let cols = cq_row_size(type.id, 576) > 0 ? 576 : 768
+                let rowBytes = cq_row_size(type.id, Int64(cols))
+                let timing = measureMatVec(type: type.id, weights: buffer, rowBytes: rowBytes, rows: 256, cols: cols,
                                            copies: 1, threads: 1)
                 inCache[type.name] = Double(rowBytes * 256) / timing.best / 1e9
-                log("\(type.name) 256x576 in cache, 1 thread: " + String(printf: "%.2f GB/s", inCache[type.name]!))
+                log("\(type.name) 256x\(cols) in cache, 1 thread: " + String(printf: "%.2f GB/s", inCache[type.name]!))
             }
             for shape in Self.shapes {
                 let rowBytes = cq_row_size(type.id, Int64(shape.cols))
+                guard rowBytes > 0 else {
+                    log("skipping \(type.name) \(shape.rows)x\(shape.cols): rows are not whole blocks of the type")
+                    continue
+                }
                 let matrixBytes = rowBytes * shape.rows
                 let copies = max(1, workingSetBytes / matrixBytes)
                 if copies * matrixBytes > workingSetBytes {

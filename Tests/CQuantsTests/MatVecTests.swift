@@ -50,7 +50,10 @@ import Testing
     @Test func unsupportedTypeIsRefused() {
         var y: [Float] = [0]
         let w = [UInt8](repeating: 0, count: 64)
-        #expect(cq_matvec(6, w, 22, w, &y, 32, 0, 1) == -1)
-        #expect(cq_quantize_row(6, [Float](repeating: 0, count: 32), &y, 32) == -1)
+        // Q2_K (10): a ggml type CQuants does not run
+        #expect(cq_matvec(10, w, 22, w, &y, 32, 0, 1) == -1)
+        #expect(cq_quantize_row(10, [Float](repeating: 0, count: 32), &y, 32) == -1)
+        // Q4_K: a weight type CQuants reads but does not make
+        #expect(cq_quantize_row(Int32(CQ_TYPE_Q4_K), [Float](repeating: 0, count: 256), &y, 256) == -1)
     }
 }
