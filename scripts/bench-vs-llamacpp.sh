@@ -2,7 +2,9 @@
 # Compares outpost's engine with llama.cpp (through the PyPI package llama-cpp-python) on the same
 # model, in the same run, alternating the two engines: prefill of --prompt-tokens tokens in one
 # batch and decode of --gen-tokens tokens one at a time, at each thread count. Prints the median
-# tokens/s of each engine and the median of the paired ratios outpost / llama.cpp.
+# tokens/s of each engine and the median of the paired ratios outpost / llama.cpp, and for decode
+# the fraction of the machine's read bandwidth each engine reaches (weight bytes per token, as
+# `outpost bench` counts them, times tokens/s, over the bandwidth it measured in the same run).
 #
 # Dev and bench only: llama-cpp-python is installed (built from source, a few minutes the first
 # time) into a venv under the cache directory; nothing here is used at run time or in tests.
@@ -89,7 +91,8 @@ import json, sys
 t, o, l = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(json.dumps({"threads": int(t),
                   "outpost_prompt": o["prompt_tokens_per_s"]["median"], "outpost_gen": o["gen_tokens_per_s"]["median"],
-                  "llama_prompt": l["prompt"], "llama_gen": l["gen"]}))
+                  "llama_prompt": l["prompt"], "llama_gen": l["gen"],
+                  "bytes_per_token": o.get("bytes_per_token"), "read_bandwidth_gb_s": o.get("read_bandwidth_gb_s")}))
 PY
         echo "bench-vs-llamacpp: rep $rep, $t thread(s): $(tail -n 1 "$results")" >&2
     done
@@ -100,12 +103,18 @@ import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 n_prompt, n_gen = sys.argv[2], sys.argv[3]
 print(f"tokens/s, median of paired runs (prefill {n_prompt} tokens, decode {n_gen} tokens)")
-print(f"{'threads':>7}  {'phase':<8} {'outpost':>9} {'llama.cpp':>10} {'ratio':>7}")
+print(f"{'threads':>7}  {'phase':<8} {'outpost':>9} {'llama.cpp':>10} {'ratio':>7}  bandwidth fraction (outpost / llama.cpp)")
 for t in sorted({r["threads"] for r in rows}):
     rs = [r for r in rows if r["threads"] == t]
     for phase, key in (("prefill", "prompt"), ("decode", "gen")):
         o = statistics.median(r["outpost_" + key] for r in rs)
         l = statistics.median(r["llama_" + key] for r in rs)
         ratio = statistics.median(r["outpost_" + key] / r["llama_" + key] for r in rs)
-        print(f"{t:>7}  {phase:<8} {o:>9.1f} {l:>10.1f} {ratio:>7.2f}")
+        extra = ""
+        if phase == "decode" and all(r.get("bytes_per_token") and r.get("read_bandwidth_gb_s") for r in rs):
+            # weight bytes read per decoded token x tokens/s over the machine's measured read bandwidth
+            bw = statistics.median(r["read_bandwidth_gb_s"] for r in rs) * 1e9
+            bpt = rs[0]["bytes_per_token"]
+            extra = f"  {o * bpt / bw:.2f} / {l * bpt / bw:.2f} of {bw / 1e9:.1f} GB/s"
+        print(f"{t:>7}  {phase:<8} {o:>9.1f} {l:>10.1f} {ratio:>7.2f}{extra}")
 PY

@@ -29,11 +29,12 @@ static inline CQ_AVX2 float cq_hsum_ps(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/// 16 bytes of packed nibbles -> 32 bytes 0...15 in element order (low nibbles, then high).
+/// 16 bytes of packed nibbles -> 32 bytes 0...15 in element order (low nibbles, then high). The
+/// bytes are loaded into both halves and the high half shifted (no cross-lane insert): 7-8 % faster
+/// Q4_0 and Q5_0 mat-vecs at 576 columns than shift + vinserti128.
 static inline CQ_AVX2 __m256i cq_unpack_nibbles(const uint8_t *qs) {
-    const __m128i packed = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
+    const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
 }
 
 /// Eight int32 partial sums of the byte-wise products of unsigned `u` and signed `s`.
@@ -88,6 +89,43 @@ static inline CQ_AVX2 __m256 cq_block_q8_0_q8_0(const cq_block_q8_0 *x, const cq
     return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
 }
 
+/// Bit 4 of the 32 quants of a Q5 block from its qh (bit j: element j): 32 bytes, byte j holding
+/// bit j % 8 of qh byte j / 8 (the rest of that byte cleared), so zero exactly where the bit is clear.
+static inline CQ_AVX2 __m256i cq_q5_bits(const uint8_t qh[4]) {
+    int32_t bits;
+    memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(bits),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    return _mm256_and_si256(spread, _mm256_set1_epi64x(0x8040201008040201ll));
+}
+
+static inline CQ_AVX2 __m256 cq_block_q5_0_q8_0(const cq_block_q5_0 *x, const cq_block_q8_0 *y, __m256 acc) {
+    // q - 16 = low nibble - (16 where bit 4 is clear): sum (q - 16) y = sum nib y - sum 16 (1 - b) y,
+    // each half exact in int16 (as Q4_0's)
+    const __m256i clear16 = _mm256_and_si256(_mm256_cmpeq_epi8(cq_q5_bits(x->qh), _mm256_setzero_si256()),
+                                             _mm256_set1_epi8(16));
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(cq_unpack_nibbles(x->qs), yq), _mm256_maddubs_epi16(clear16, yq));
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    return _mm256_fmadd_ps(cq_scale_product(x->d, y->d), p, acc);
+}
+
+/// As cq_block_q4_1_q8_1, with the fifth bit: returns acc + d_x d_y * sums, adds m_x s_y to lane 1 of *ms.
+static inline CQ_AVX2 __m256 cq_block_q5_1_q8_1(const cq_block_q5_1 *x, const cq_block_q8_1 *y, __m256 acc, __m128 *ms) {
+    int32_t xdm, yds;
+    memcpy(&xdm, &x->d, 4);
+    memcpy(&yds, &y->d, 4);
+    const __m128 scales = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(xdm)), _mm_cvtph_ps(_mm_cvtsi32_si128(yds)));
+    *ms = _mm_add_ps(*ms, scales);
+    const __m256i set16 = _mm256_andnot_si256(_mm256_cmpeq_epi8(cq_q5_bits(x->qh), _mm256_setzero_si256()),
+                                              _mm256_set1_epi8(16));
+    const __m256i q = _mm256_or_si256(cq_unpack_nibbles(x->qs), set16);
+    const __m256i yq = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256 p = _mm256_cvtepi32_ps(cq_dot_u8_s8(q, yq));
+    return _mm256_fmadd_ps(_mm256_broadcastss_ps(scales), p, acc);
+}
+
 // Two blocks per step on two accumulators; an odd last block goes to the reference.
 
 CQ_AVX2 float cq_vec_dot_q4_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
@@ -138,6 +176,40 @@ CQ_AVX2 float cq_vec_dot_q8_0_q8_0_avx2(int64_t n, const void *vx, const void *v
     }
     float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
     if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
+    return sum;
+}
+
+CQ_AVX2 float cq_vec_dot_q5_0_q8_0_avx2(int64_t n, const void *vx, const void *vy) {
+    const cq_block_q5_0 *x = vx;
+    const cq_block_q8_0 *y = vy;
+    const int64_t nb = n / CQ_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+        acc0 = cq_block_q5_0_q8_0(&x[i], &y[i], acc0);
+        acc1 = cq_block_q5_0_q8_0(&x[i + 1], &y[i + 1], acc1);
+    }
+    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1));
+    if (i < nb) sum += cq_vec_dot_q5_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
+    return sum;
+}
+
+CQ_AVX2 float cq_vec_dot_q5_1_q8_1_avx2(int64_t n, const void *vx, const void *vy) {
+    const cq_block_q5_1 *x = vx;
+    const cq_block_q8_1 *y = vy;
+    const int64_t nb = n / CQ_QK;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m128 ms0 = _mm_setzero_ps(), ms1 = _mm_setzero_ps(); // lane 1: sums of m_x * s_y
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)&x[i] + CQ_PREFETCH_BYTES, _MM_HINT_T0);
+        acc0 = cq_block_q5_1_q8_1(&x[i], &y[i], acc0, &ms0);
+        acc1 = cq_block_q5_1_q8_1(&x[i + 1], &y[i + 1], acc1, &ms1);
+    }
+    const __m128 ms = _mm_add_ps(ms0, ms1);
+    float sum = cq_hsum_ps(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_shuffle_ps(ms, ms, 1));
+    if (i < nb) sum += cq_vec_dot_q5_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
     return sum;
 }
 
@@ -714,12 +786,13 @@ CQ_AVX2 void cq_attend_f16_group_avx2(int64_t heads, int64_t hd, int64_t length,
 #define CQ_KERNELS_AVX2_COMMON                                                                               \
     .vec_dot = {[CQ_TYPE_F32] = cq_vec_dot_f32_f32_avx2, [CQ_TYPE_F16] = cq_vec_dot_f16_f32_avx2,               \
                 [CQ_TYPE_Q4_0] = cq_vec_dot_q4_0_q8_0_avx2, [CQ_TYPE_Q4_1] = cq_vec_dot_q4_1_q8_1_avx2,          \
-                [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_scalar, [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_scalar,      \
-                [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_avx2, [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_scalar,        \
-                [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_scalar, [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_scalar},     \
-    .quantize = {[CQ_TYPE_Q8_0] = cq_quantize_row_q8_0_avx2, [CQ_TYPE_Q8_1] = cq_quantize_row_q8_1_avx2},       \
+                [CQ_TYPE_Q5_0] = cq_vec_dot_q5_0_q8_0_avx2, [CQ_TYPE_Q5_1] = cq_vec_dot_q5_1_q8_1_avx2,          \
+                [CQ_TYPE_Q8_0] = cq_vec_dot_q8_0_q8_0_avx2, [CQ_TYPE_Q4_K] = cq_vec_dot_q4_K_q8_K_avx2,          \
+                [CQ_TYPE_Q5_K] = cq_vec_dot_q5_K_q8_K_avx2, [CQ_TYPE_Q6_K] = cq_vec_dot_q6_K_q8_K_avx2},         \
+    .quantize = {[CQ_TYPE_Q8_0] = cq_quantize_row_q8_0_avx2, [CQ_TYPE_Q8_1] = cq_quantize_row_q8_1_avx2,        \
+                 [CQ_TYPE_Q8_K] = cq_quantize_row_q8_K_avx2},                                                    \
     .matmul = cq_matmul_avx2, .attend_f16 = cq_attend_f16_avx2, .attend_f16_group = cq_attend_f16_group_avx2,   \
-    .repacked_types = (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q8_0)
+    .repacked_types = (1u << CQ_TYPE_Q4_0) | (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q8_0) | (1u << CQ_TYPE_Q4_K)
 
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",

@@ -1,48 +1,107 @@
-// Repacked (row-interleaved) Q4_1 and Q8_0 weights: the layout, the repacker, row dequantization
-// and the portable reference of cq_matmul_repacked that every path matches bit for bit (see
-// cquants.h). The reference takes the same steps per (row, token) as the SIMD kernels: an exact
-// integer sum per block, then fused multiply-adds in block order.
+// Repacked (row-interleaved) Q4_0, Q4_1, Q8_0 and Q4_K weights: the layout, the repacker, row
+// dequantization and the portable reference of cq_matmul_repacked that every path matches bit for
+// bit (see cquants.h). The reference takes the same steps per (row, token) as the SIMD kernels: an
+// exact integer sum per block, then fused multiply-adds in block order.
 #include "quants_impl.h"
 
 #include <stdlib.h>
 
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 size_t cq_repacked_block_bytes(int type) {
     switch (type) {
+    case CQ_TYPE_Q4_0: return CQ_REPACK_ROWS * sizeof(cq_block_q4_0); // 144
     case CQ_TYPE_Q4_1: return CQ_REPACK_ROWS * sizeof(cq_block_q4_1); // 160
     case CQ_TYPE_Q8_0: return CQ_REPACK_ROWS * sizeof(cq_block_q8_0); // 272
+    case CQ_TYPE_Q4_K: return CQ_REPACK_ROWS * sizeof(cq_block_q4_K); // 1152
     default: return 0;
     }
 }
 
+/// Elements per block of a repackable type.
+static int64_t cq_repack_block_elems(int type) { return type == CQ_TYPE_Q4_K ? CQ_QK_K : CQ_QK; }
+
 size_t cq_repacked_size(int type, int64_t rows, int64_t n) {
     const size_t block = cq_repacked_block_bytes(type);
-    if (block == 0 || rows <= 0 || n <= 0 || rows % CQ_REPACK_ROWS != 0 || n % CQ_QK != 0) return 0;
-    return (size_t)(rows / CQ_REPACK_ROWS) * (size_t)(n / CQ_QK) * block;
+    const int64_t qk = cq_repack_block_elems(type);
+    if (block == 0 || rows <= 0 || n <= 0 || rows % CQ_REPACK_ROWS != 0 || n % qk != 0) return 0;
+    return (size_t)(rows / CQ_REPACK_ROWS) * (size_t)(n / qk) * block;
 }
 
 static int cq_repack_range_ok(int type, int64_t n, int64_t row_begin, int64_t row_end) {
-    return cq_repacked_block_bytes(type) != 0 && n > 0 && n % CQ_QK == 0 && row_begin >= 0 && row_begin <= row_end &&
-           row_begin % CQ_REPACK_ROWS == 0 && row_end % CQ_REPACK_ROWS == 0;
+    return cq_repacked_block_bytes(type) != 0 && n > 0 && n % cq_repack_block_elems(type) == 0 && row_begin >= 0 &&
+           row_begin <= row_end && row_begin % CQ_REPACK_ROWS == 0 && row_end % CQ_REPACK_ROWS == 0;
 }
+
+// ---- Q4_K scales ------------------------------------------------------------------------------
+// The 96 scale bytes of a repacked Q4_K block (offset 32) hold the 6-bit scale sc and min m of
+// sub-block j of row r as: at 32 * (j / 4) + i, the low four bits of sc | those of m << 4; at
+// 64 + i, bits 4 * (j / 4) ... + 1 the top two bits of sc, + 2 ... + 3 those of m; where
+// i = 16 * (r / 4) + 4 * (j % 4) + r % 4 (rows 0-3 in the first 16 bytes of each 32, rows 4-7 in
+// the second: one 16-byte half per four rows, as the quants).
+
+static inline int cq_k4r_index(int r, int j) { return 16 * (r >> 2) + 4 * (j & 3) + (r & 3); }
+
+/// Row r's scales and mins of one repacked Q4_K block's scale bytes `s` (96 bytes).
+static void cq_k4r_get(const uint8_t *s, int r, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 8; j++) {
+        const int i = cq_k4r_index(r, j);
+        const uint8_t lo = s[32 * (j >> 2) + i], hi = (uint8_t)(s[64 + i] >> (4 * (j >> 2)));
+        sc[j] = (uint8_t)((lo & 15) | (hi & 3) << 4);
+        m[j] = (uint8_t)((lo >> 4) | (hi >> 2 & 3) << 4);
+    }
+}
+
+/// ggml's 12-byte packing of eight 6-bit scales and mins (the inverse of cq_k4_scales_mins).
+static void cq_k4_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t scales[12]) {
+    for (int j = 0; j < 4; j++) {
+        scales[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+        scales[j + 4] = (uint8_t)(m[j] | (m[j + 4] >> 4) << 6);
+        scales[j + 8] = (uint8_t)((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+    }
+}
+
+// ---- Layout -----------------------------------------------------------------------------------
 
 int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n, int64_t row_begin, int64_t row_end) {
     if (!cq_repack_range_ok(type, n, row_begin, row_end)) return -1;
-    const int64_t nb = n / CQ_QK;
+    const int64_t nb = n / cq_repack_block_elems(type);
     const size_t block = cq_repacked_block_bytes(type), group_bytes = (size_t)nb * block;
     for (int64_t g = row_begin / CQ_REPACK_ROWS; g < row_end / CQ_REPACK_ROWS; g++) {
         uint8_t *out = (uint8_t *)dst + (size_t)g * group_bytes;
         for (int64_t b = 0; b < nb; b++, out += block) {
+            if (type == CQ_TYPE_Q4_K) memset(out + 96, 0, 32); // the top bits are or-ed in below
             for (int r = 0; r < CQ_REPACK_ROWS; r++) {
                 const char *row = (const char *)src + (size_t)(g * CQ_REPACK_ROWS + r) * row_bytes;
-                if (type == CQ_TYPE_Q4_1) {
+                if (type == CQ_TYPE_Q4_0) {
+                    const cq_block_q4_0 *x = (const cq_block_q4_0 *)row + b;
+                    memcpy(out + 2 * r, &x->d, 2);
+                    for (int c = 0; c < 4; c++) memcpy(out + 16 + 32 * c + 4 * r, x->qs + 4 * c, 4);
+                } else if (type == CQ_TYPE_Q4_1) {
                     const cq_block_q4_1 *x = (const cq_block_q4_1 *)row + b;
                     memcpy(out + 2 * r, &x->d, 2);
                     memcpy(out + 16 + 2 * r, &x->m, 2);
                     for (int c = 0; c < 4; c++) memcpy(out + 32 + 32 * c + 4 * r, x->qs + 4 * c, 4);
-                } else {
+                } else if (type == CQ_TYPE_Q8_0) {
                     const cq_block_q8_0 *x = (const cq_block_q8_0 *)row + b;
                     memcpy(out + 2 * r, &x->d, 2);
                     for (int c = 0; c < 8; c++) memcpy(out + 16 + 32 * c + 4 * r, x->qs + 4 * c, 4);
+                } else {
+                    const cq_block_q4_K *x = (const cq_block_q4_K *)row + b;
+                    memcpy(out + 2 * r, &x->d, 2);
+                    memcpy(out + 16 + 2 * r, &x->dmin, 2);
+                    uint8_t sc[8], m[8];
+                    cq_k4_scales_mins(x->scales, sc, m);
+                    for (int j = 0; j < 8; j++) {
+                        const int i = cq_k4r_index(r, j);
+                        out[32 + 32 * (j >> 2) + i] = (uint8_t)((sc[j] & 15) | (m[j] & 15) << 4);
+                        out[96 + i] |= (uint8_t)(((sc[j] >> 4) | (m[j] >> 4) << 2) << (4 * (j >> 2)));
+                    }
+                    for (int c = 0; c < 32; c++) memcpy(out + 128 + 32 * c + 4 * r, x->qs + 4 * c, 4);
                 }
             }
         }
@@ -51,33 +110,108 @@ int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n,
 }
 
 int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, float *dst) {
-    if (cq_repacked_block_bytes(type) == 0 || n <= 0 || n % CQ_QK != 0 || row < 0) return -1;
-    const int64_t nb = n / CQ_QK;
+    const int64_t qk = cq_repack_block_elems(type);
+    if (cq_repacked_block_bytes(type) == 0 || n <= 0 || n % qk != 0 || row < 0) return -1;
+    const int64_t nb = n / qk;
     const size_t block = cq_repacked_block_bytes(type);
     const uint8_t *in = (const uint8_t *)w + (size_t)(row / CQ_REPACK_ROWS) * (size_t)nb * block;
     const int r = (int)(row % CQ_REPACK_ROWS);
     for (int64_t b = 0; b < nb; b++, in += block) {
-        if (type == CQ_TYPE_Q4_1) {
+        if (type == CQ_TYPE_Q4_0) {
+            cq_block_q4_0 x;
+            memcpy(&x.d, in + 2 * r, 2);
+            for (int c = 0; c < 4; c++) memcpy(x.qs + 4 * c, in + 16 + 32 * c + 4 * r, 4);
+            cq_dequantize_row_q4_0(&x, dst + b * qk, qk);
+        } else if (type == CQ_TYPE_Q4_1) {
             cq_block_q4_1 x;
             memcpy(&x.d, in + 2 * r, 2);
             memcpy(&x.m, in + 16 + 2 * r, 2);
             for (int c = 0; c < 4; c++) memcpy(x.qs + 4 * c, in + 32 + 32 * c + 4 * r, 4);
-            cq_dequantize_row_q4_1(&x, dst + b * CQ_QK, CQ_QK);
-        } else {
+            cq_dequantize_row_q4_1(&x, dst + b * qk, qk);
+        } else if (type == CQ_TYPE_Q8_0) {
             cq_block_q8_0 x;
             memcpy(&x.d, in + 2 * r, 2);
             for (int c = 0; c < 8; c++) memcpy(x.qs + 4 * c, in + 16 + 32 * c + 4 * r, 4);
-            cq_dequantize_row_q8_0(&x, dst + b * CQ_QK, CQ_QK);
+            cq_dequantize_row_q8_0(&x, dst + b * qk, qk);
+        } else {
+            cq_block_q4_K x;
+            memcpy(&x.d, in + 2 * r, 2);
+            memcpy(&x.dmin, in + 16 + 2 * r, 2);
+            uint8_t sc[8], m[8];
+            cq_k4r_get(in + 32, r, sc, m);
+            cq_k4_pack_scales(sc, m, x.scales);
+            for (int c = 0; c < 32; c++) memcpy(x.qs + 4 * c, in + 128 + 32 * c + 4 * r, 4);
+            cq_dequantize_row_q4_K(&x, dst + b * qk, qk);
         }
     }
     return 0;
 }
 
+// ---- Reference --------------------------------------------------------------------------------
+
+/// One repacked block `in` of row r against an activation block: the exact integer sum, folded
+/// into acc (and macc) as every path does.
+static inline void cq_repacked_block_dot(int type, const uint8_t *in, int r, const void *xblock, float *acc,
+                                         float *macc) {
+    cq_f16 dw;
+    memcpy(&dw, in + 2 * r, 2);
+    int32_t sum = 0;
+    if (type == CQ_TYPE_Q4_0) {
+        const cq_block_q8_0 *xb = xblock;
+        for (int c = 0; c < 4; c++) {
+            for (int k = 0; k < 4; k++) {
+                const uint8_t q = in[16 + 32 * c + 4 * r + k];
+                sum += ((int32_t)(q & 0x0f) - 8) * xb->qs[4 * c + k] + ((int32_t)(q >> 4) - 8) * xb->qs[16 + 4 * c + k];
+            }
+        }
+        *acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, *acc);
+    } else if (type == CQ_TYPE_Q4_1) {
+        const cq_block_q8_1 *xb = xblock;
+        for (int c = 0; c < 4; c++) {
+            for (int k = 0; k < 4; k++) {
+                const uint8_t q = in[32 + 32 * c + 4 * r + k];
+                sum += (int32_t)(q & 0x0f) * xb->qs[4 * c + k] + (int32_t)(q >> 4) * xb->qs[16 + 4 * c + k];
+            }
+        }
+        cq_f16 mw;
+        memcpy(&mw, in + 16 + 2 * r, 2);
+        *acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, *acc);
+        *macc = fmaf(CQ_FP16(mw), CQ_FP16(xb->s), *macc);
+    } else if (type == CQ_TYPE_Q8_0) {
+        const cq_block_q8_0 *xb = xblock;
+        for (int c = 0; c < 8; c++) {
+            for (int k = 0; k < 4; k++) sum += (int32_t)(int8_t)in[16 + 32 * c + 4 * r + k] * xb->qs[4 * c + k];
+        }
+        *acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, *acc);
+    } else {
+        // Q4_K: sum = sum_j sc_j * (sum over sub-block j of q * a), nmsum = -sum_j m_j * (the
+        // activation sum of sub-block j); sub-block j's quants are the low (j even) or high (j
+        // odd) nibbles of bytes 32 * (j / 2) ... + 31 of the row, in chunks 8 * (j / 2) ... + 7.
+        const cq_block_q8_K *xb = xblock;
+        uint8_t sc[8], m[8];
+        cq_k4r_get(in + 32, r, sc, m);
+        int32_t nmsum = 0;
+        for (int j = 0; j < 8; j++) {
+            const int k = j >> 1, shift = 4 * (j & 1);
+            const int8_t *a = xb->qs + 64 * k + 32 * (j & 1);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += (in[128 + 32 * (8 * k + l / 4) + 4 * r + l % 4] >> shift & 15) * a[l];
+            sum += sc[j] * s;
+            nmsum -= m[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+        }
+        cq_f16 mw;
+        memcpy(&mw, in + 16 + 2 * r, 2);
+        *acc = fmaf(CQ_FP16(dw) * xb->d, (float)sum, *acc);
+        *acc = fmaf(CQ_FP16(mw) * xb->d, (float)nmsum, *acc);
+    }
+}
+
 int cq_matmul_repacked_scalar(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
                               int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens) {
     if (!cq_repack_range_ok(type, n, row_begin, row_end)) return -1;
-    const int64_t nb = n / CQ_QK;
+    const int64_t nb = n / cq_repack_block_elems(type);
     const size_t block = cq_repacked_block_bytes(type), group_bytes = (size_t)nb * block;
+    const size_t xblock = cq_get_type_traits(cq_vec_dot_type(type))->type_size;
     for (int64_t row = row_begin; row < row_end; row++) {
         const uint8_t *group = (const uint8_t *)w + (size_t)(row / CQ_REPACK_ROWS) * group_bytes;
         const int r = (int)(row % CQ_REPACK_ROWS);
@@ -85,29 +219,7 @@ int cq_matmul_repacked_scalar(int type, const void *w, const void *x, size_t x_s
             const char *xt = (const char *)x + (size_t)t * x_stride;
             float acc = 0, macc = 0;
             for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *in = group + (size_t)b * block;
-                cq_f16 dw;
-                memcpy(&dw, in + 2 * r, 2);
-                int32_t sum = 0;
-                if (type == CQ_TYPE_Q4_1) {
-                    const cq_block_q8_1 *xb = (const cq_block_q8_1 *)xt + b;
-                    for (int c = 0; c < 4; c++) {
-                        for (int k = 0; k < 4; k++) {
-                            const uint8_t q = in[32 + 32 * c + 4 * r + k];
-                            sum += (int32_t)(q & 0x0f) * xb->qs[4 * c + k] + (int32_t)(q >> 4) * xb->qs[16 + 4 * c + k];
-                        }
-                    }
-                    cq_f16 mw;
-                    memcpy(&mw, in + 16 + 2 * r, 2);
-                    acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, acc);
-                    macc = fmaf(CQ_FP16(mw), CQ_FP16(xb->s), macc);
-                } else {
-                    const cq_block_q8_0 *xb = (const cq_block_q8_0 *)xt + b;
-                    for (int c = 0; c < 8; c++) {
-                        for (int k = 0; k < 4; k++) sum += (int32_t)(int8_t)in[16 + 32 * c + 4 * r + k] * xb->qs[4 * c + k];
-                    }
-                    acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, acc);
-                }
+                cq_repacked_block_dot(type, group + (size_t)b * block, r, xt + (size_t)b * xblock, &acc, &macc);
             }
             y[(size_t)t * y_stride + row] = acc + macc;
         }

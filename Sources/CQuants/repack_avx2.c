@@ -1,4 +1,4 @@
-// AVX2 and AVX-512 VNNI kernels for the repacked Q4_1 and Q8_0 layouts (cquants.h, "Repacked
+// AVX2 and AVX-512 VNNI kernels for the repacked Q4_0, Q4_1, Q8_0 and Q4_K layouts (cquants.h, "Repacked
 // weights"): the tiles (repack_x86_tiles.h, once per instruction set) and the driver that walks
 // row groups and token groups through them. Per (row, token) both take exactly the steps of
 // cq_matmul_repacked_scalar, so the results are equal bit for bit, and equal whether a token is
@@ -20,7 +20,7 @@ typedef void (*cq_rtile_fn)(int64_t nb, const uint8_t *g, const char *x, size_t 
 
 /// One instruction set's tiles: eight rows x one token, eight rows x four tokens.
 typedef struct {
-    cq_rtile_fn q4_1_single, q4_1_quad, q8_0_single, q8_0_quad;
+    cq_rtile_fn q4_0_single, q4_0_quad, q4_1_single, q4_1_quad, q8_0_single, q8_0_quad, q4_K_single, q4_K_quad;
 } cq_rtiles;
 
 #define CQ_TILE_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -43,22 +43,32 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
     cq_rtile_fn single, quad;
     size_t block, xblock;
     int scales; // floats per (block, token)
+    int64_t qk = CQ_QK;
     switch (type) {
+    case CQ_TYPE_Q4_0:
+        single = tiles->q4_0_single, quad = tiles->q4_0_quad, block = 144, xblock = sizeof(cq_block_q8_0), scales = 2;
+        break;
     case CQ_TYPE_Q4_1:
         single = tiles->q4_1_single, quad = tiles->q4_1_quad, block = 160, xblock = sizeof(cq_block_q8_1), scales = 2;
         break;
     case CQ_TYPE_Q8_0:
         single = tiles->q8_0_single, quad = tiles->q8_0_quad, block = 272, xblock = sizeof(cq_block_q8_0), scales = 1;
         break;
+    case CQ_TYPE_Q4_K:
+        single = tiles->q4_K_single, quad = tiles->q4_K_quad, block = 1152, xblock = sizeof(cq_block_q8_K), scales = 5;
+        qk = CQ_QK_K;
+        break;
     default: return -1;
     }
-    if (n <= 0 || n % CQ_QK != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
+    if (n <= 0 || n % qk != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
         row_end % CQ_REPACK_ROWS != 0)
         return -1;
     if (row_begin == row_end || tokens <= 0) return 0;
-    const int64_t nb = n / CQ_QK;
+    const int64_t nb = n / qk;
     const size_t group_bytes = (size_t)nb * block;
-    // The activations' f16 scales as floats, per token group: [block][token][scales].
+    // The activations' f16 scales as floats, per token group: [block][token][scales]; for Q4_0 the
+    // second slot holds the bits of the int32 -8 * sum(activation) of the block; for Q4_K, d_x and
+    // the bits of four int16 pairs (-bs_2p, -bs_2p+1), bs_j the activation sum of sub-block j.
     static _Thread_local float *dx;
     static _Thread_local size_t dx_capacity;
     const size_t need = (size_t)tokens * (size_t)nb * (size_t)scales;
@@ -78,6 +88,26 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
         for (int64_t b = 0; b < nb; b++) {
             for (int64_t t = 0; t < size; t++) {
                 const cq_f16 *h = (const cq_f16 *)((const char *)x + (size_t)(first + t) * x_stride + (size_t)b * xblock);
+                if (type == CQ_TYPE_Q4_K) {
+                    const cq_block_q8_K *xb = (const cq_block_q8_K *)h;
+                    float *o = out + (b * size + t) * 5;
+                    o[0] = xb->d;
+                    for (int p = 0; p < 4; p++) {
+                        const int16_t pair[2] = {(int16_t)-(xb->bsums[4 * p] + xb->bsums[4 * p + 1]),
+                                                 (int16_t)-(xb->bsums[4 * p + 2] + xb->bsums[4 * p + 3])};
+                        memcpy(o + 1 + p, pair, 4); // bits, never a float value
+                    }
+                    continue;
+                }
+                if (type == CQ_TYPE_Q4_0) {
+                    const cq_block_q8_0 *xb = (const cq_block_q8_0 *)h;
+                    int32_t sum = 0;
+                    for (int k = 0; k < CQ_QK; k++) sum += xb->qs[k];
+                    out[(b * size + t) * 2] = CQ_FP16(xb->d);
+                    sum *= -8;
+                    memcpy(&out[(b * size + t) * 2 + 1], &sum, 4); // bits, never a float value
+                    continue;
+                }
                 for (int s = 0; s < scales; s++) out[(b * size + t) * scales + s] = CQ_FP16(h[s]);
             }
         }

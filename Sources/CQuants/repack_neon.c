@@ -1,4 +1,4 @@
-// aarch64 NEON + SDOT kernel for the repacked Q4_1 and Q8_0 layouts (cquants.h, "Repacked
+// aarch64 NEON + SDOT kernel for the repacked Q4_0, Q4_1, Q8_0 and Q4_K layouts (cquants.h, "Repacked
 // weights"). A 32-byte chunk of a repacked block holds four bytes of each of the eight rows: two
 // 16-byte registers, rows 0-3 and rows 4-7. SDOT by lane (vdotq_laneq_s32) multiplies each row's
 // four bytes by four activation bytes taken from one 32-bit lane of a 16-byte activation load and
@@ -6,12 +6,14 @@
 //   Q4_1: nibbles are 0...15, so the signed SDOT is exact as it is; low nibbles of chunk c pair
 //         with activation elements 4c...4c+3 (lane c of qs[0..15]), high nibbles with 16+4c...
 //         (lane c of qs[16..31]).
+//   Q4_0: the nibbles' top bits flipped, so shifts make int8 16 * (q - 8) (see cq_rtile_q4_0_sdot).
 //   Q8_0: signed x signed, no sign trick needed (SDOT sums -128 * -128 exactly too).
+//   Q4_K: nibbles as Q4_1, one sub-block at a time (see cq_rtile_q4_K_sdot).
 // The float part runs on four rows per vector: d_w (vcvt_f32_f16, exact) times d_x (one FMUL,
 // rounded to float), then one fused multiply-add by the exact block sum converted to float, and for
-// Q4_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc. Those are
-// the steps of cq_matmul_repacked_scalar per (row, token), so the results are equal bit for bit,
-// and equal whether a token is evaluated alone or in a batch of any size.
+// Q4_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc (Q4_0 and
+// Q8_0: y = acc). Those are the steps of cq_matmul_repacked_scalar per (row, token), so the
+// results are equal bit for bit, and equal whether a token is evaluated alone or in a batch.
 // Runs only after dispatch.c has seen HWCAP_ASIMDDP (the neon-dotprod path).
 #include "quants_impl.h"
 
@@ -49,6 +51,56 @@ static inline float32x4_t cq_load_f16x2(const void *p) {
 // splits each row's block sum over two int32 accumulators, for four independent SDOT chains. Four
 // tokens take one half per pass (the other half's bytes are then in cache), so the accumulators of
 // four tokens, their activations and the sums fit the 32 registers without spilling.
+
+/// Q4_0 x Q8_0. With v = q ^ 0x88 (each nibble's top bit flipped), v << 4 is the int8
+/// 16 * (low nibble - 8) and v & 0xf0 the int8 16 * (high nibble - 8), so SDOT sums 16 times the
+/// exact block sum, and the conversion with four fraction bits (vcvtq_n_f32_s32) gives the sum
+/// itself as a float, exactly (|sum| <= 32768).
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q4_0_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the high nibbles' accumulator
+    float32x4_t acc[4][2];
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
+    const uint8x16_t flip = vdupq_n_u8(0x88), high = vdupq_n_u8(0xf0);
+    for (int64_t b = 0; b < nb; b++, g += 144) {
+        int8x16_t xl[4], xh[4];
+        int32x4_t s[4][2][2]; // [token][half][low nibbles, high nibbles when split]
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            const int8_t *xq = ((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b)->qs;
+            xl[t] = vld1q_s8(xq);
+            xh[t] = vld1q_s8(xq + 16);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
+        }
+#define CQ_Q4_0_CHUNK(c)                                                                                           \
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const uint8x16_t v = veorq_u8(vld1q_u8(g + 16 + 32 * (c) + 16 * (half0 + h)), flip);                   \
+            const int8x16_t l = vreinterpretq_s8_u8(vshlq_n_u8(v, 4)), u = vreinterpretq_s8_u8(vandq_u8(v, high)); \
+            CQ_UNROLL for (int t = 0; t < T; t++) {                                                                \
+                s[t][h][0] = vdotq_laneq_s32(s[t][h][0], l, xl[t], (c));                                           \
+                s[t][h][split] = vdotq_laneq_s32(s[t][h][split], u, xh[t], (c));                                   \
+            }                                                                                                      \
+        }
+        CQ_Q4_0_CHUNK(0)
+        CQ_Q4_0_CHUNK(1)
+        CQ_Q4_0_CHUNK(2)
+        CQ_Q4_0_CHUNK(3)
+#undef CQ_Q4_0_CHUNK
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t d = cq_load_f16x2((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b); // lane 0: d
+                const int32x4_t sum16 = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, d, 0), vcvtq_n_f32_s32(sum16, 4));
+            }
+        }
+    }
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    }
+}
 
 /// Q4_1 x Q8_1.
 static inline __attribute__((always_inline)) CQ_DOTPROD void
@@ -147,6 +199,108 @@ cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
     }
 }
 
+/// The scales (sc) or mins (m) of the four rows of half `hh` of a repacked Q4_K block `g`: byte
+/// 4 * j + i of the result for sub-blocks j = 4 * upper ... + 3 (see cq_k4r_index in repack.c).
+static inline uint8x16_t cq_k4r_bytes(const uint8_t *g, int hh, int upper, int mins) {
+    const uint8x16_t l = vld1q_u8(g + 32 + 32 * upper + 16 * hh), h = vld1q_u8(g + 96 + 16 * hh);
+    const uint8x16_t top = vdupq_n_u8(0x30);
+    if (!mins) return vorrq_u8(vandq_u8(l, vdupq_n_u8(0x0f)), vandq_u8(upper ? h : vshlq_n_u8(h, 4), top));
+    return vorrq_u8(vshrq_n_u8(l, 4), vandq_u8(upper ? vshrq_n_u8(h, 2) : vshlq_n_u8(h, 2), top));
+}
+
+/// Q4_K x Q8_K. Sub-block j's sums per row come from eight SDOTs (chunks 8 * (j / 2) ... + 7, low
+/// nibbles for even j, high for odd, against lanes of the activation's 32 quants of the sub-block),
+/// then times the rows' scales (MLA) into the block sum; the min sum by eight MLALs of the rows'
+/// mins by the activation's sub-block sums (pairs of bsums), negated. Both exact in int32.
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q4_K_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the odd chunks' accumulator
+    float32x4_t acc[4][2];
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
+    const uint8x16_t low = vdupq_n_u8(0x0f);
+    for (int64_t b = 0; b < nb; b++, g += 1152) {
+        int32x4_t scw[2][8]; // [half][sub-block]: the four rows' scales
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            CQ_UNROLL for (int u = 0; u < 2; u++) {
+                const uint8x16_t sc = cq_k4r_bytes(g, half0 + h, u, 0);
+                const uint16x8_t w0 = vmovl_u8(vget_low_u8(sc)), w1 = vmovl_high_u8(sc);
+                scw[h][4 * u + 0] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(w0)));
+                scw[h][4 * u + 1] = vreinterpretq_s32_u32(vmovl_high_u16(w0));
+                scw[h][4 * u + 2] = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(w1)));
+                scw[h][4 * u + 3] = vreinterpretq_s32_u32(vmovl_high_u16(w1));
+            }
+        }
+        int32x4_t sumi[4][2];
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            CQ_UNROLL for (int h = 0; h < R; h++) sumi[t][h] = vdupq_n_s32(0);
+        }
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *qk = g + 128 + 256 * k;
+            CQ_UNROLL for (int h2 = 0; h2 < 2; h2++) { // sub-block 2k + h2
+                int8x16_t a[4][2];
+                int32x4_t s[4][2][2]; // [token][half][even chunks, odd chunks when split]
+                CQ_UNROLL for (int t = 0; t < T; t++) {
+                    const int8_t *xq = ((const cq_block_q8_K *)(x + (size_t)t * x_stride) + b)->qs + 64 * k + 32 * h2;
+                    a[t][0] = vld1q_s8(xq);
+                    a[t][1] = vld1q_s8(xq + 16);
+                    CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
+                }
+#define CQ_Q4_K_CHUNK(i)                                                                                           \
+                CQ_UNROLL for (int h = 0; h < R; h++) {                                                            \
+                    const uint8x16_t q = vld1q_u8(qk + 32 * (i) + 16 * (half0 + h));                               \
+                    const int8x16_t nib = vreinterpretq_s8_u8(h2 ? vshrq_n_u8(q, 4) : vandq_u8(q, low));           \
+                    CQ_UNROLL for (int t = 0; t < T; t++) {                                                        \
+                        s[t][h][(i) & split] = vdotq_laneq_s32(s[t][h][(i) & split], nib, a[t][(i) >> 2], (i) & 3); \
+                    }                                                                                              \
+                }
+                CQ_Q4_K_CHUNK(0)
+                CQ_Q4_K_CHUNK(1)
+                CQ_Q4_K_CHUNK(2)
+                CQ_Q4_K_CHUNK(3)
+                CQ_Q4_K_CHUNK(4)
+                CQ_Q4_K_CHUNK(5)
+                CQ_Q4_K_CHUNK(6)
+                CQ_Q4_K_CHUNK(7)
+#undef CQ_Q4_K_CHUNK
+                CQ_UNROLL for (int t = 0; t < T; t++) {
+                    CQ_UNROLL for (int h = 0; h < R; h++) {
+                        const int32x4_t sj = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                        sumi[t][h] = vmlaq_s32(sumi[t][h], sj, scw[h][2 * k + h2]);
+                    }
+                }
+            }
+        }
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h)), dmw = cq_load_f16x4(g + 16 + 8 * (half0 + h));
+            const uint8x16_t m0 = cq_k4r_bytes(g, half0 + h, 0, 1), m1 = cq_k4r_bytes(g, half0 + h, 1, 1);
+            const int16x8_t m01 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m0)));
+            const int16x8_t m23 = vreinterpretq_s16_u16(vmovl_high_u8(m0));
+            const int16x8_t m45 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m1)));
+            const int16x8_t m67 = vreinterpretq_s16_u16(vmovl_high_u8(m1));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const cq_block_q8_K *xb = (const cq_block_q8_K *)(x + (size_t)t * x_stride) + b;
+                const int16x8_t bs = vpaddq_s16(vld1q_s16(xb->bsums), vld1q_s16(xb->bsums + 8)); // sub-block sums
+                int32x4_t nmsum = vmull_laneq_s16(vget_low_s16(m01), bs, 0);
+                nmsum = vmlal_laneq_s16(nmsum, vget_high_s16(m01), bs, 1);
+                nmsum = vmlal_laneq_s16(nmsum, vget_low_s16(m23), bs, 2);
+                nmsum = vmlal_laneq_s16(nmsum, vget_high_s16(m23), bs, 3);
+                nmsum = vmlal_laneq_s16(nmsum, vget_low_s16(m45), bs, 4);
+                nmsum = vmlal_laneq_s16(nmsum, vget_high_s16(m45), bs, 5);
+                nmsum = vmlal_laneq_s16(nmsum, vget_low_s16(m67), bs, 6);
+                nmsum = vmlal_laneq_s16(nmsum, vget_high_s16(m67), bs, 7);
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_n_f32(dw, xb->d), vcvtq_f32_s32(sumi[t][h]));
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_n_f32(dmw, xb->d), vcvtq_f32_s32(vnegq_s32(nmsum)));
+            }
+        }
+    }
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    }
+}
+
 /// One group x T tokens: one tile of both halves for one token, two of one half each for four.
 typedef void (*cq_rtile_sdot_fn)(int64_t nb, const uint8_t *g, const char *x, size_t x_stride, float *y,
                                  size_t y_stride);
@@ -161,8 +315,10 @@ typedef void (*cq_rtile_sdot_fn)(int64_t nb, const uint8_t *g, const char *x, si
         cq_rtile_##kind##_sdot(4, 1, 0, nb, g, x, x_stride, y, y_stride);                                          \
         cq_rtile_##kind##_sdot(4, 1, 1, nb, g, x, x_stride, y, y_stride);                                          \
     }
+CQ_RTILE_SDOT_VARIANTS(q4_0)
 CQ_RTILE_SDOT_VARIANTS(q4_1)
 CQ_RTILE_SDOT_VARIANTS(q8_0)
+CQ_RTILE_SDOT_VARIANTS(q4_K)
 
 /// Groups of rows walked per pass over the token groups, so the rows stay in L1/L2 meanwhile.
 enum { CQ_RTILE_SDOT_GROUPS_CHUNK = 2 };
@@ -173,15 +329,18 @@ CQ_DOTPROD int cq_matmul_repacked_neon_dotprod(int type, const void *w, const vo
     cq_rtile_sdot_fn single, quad;
     size_t block;
     switch (type) {
+    case CQ_TYPE_Q4_0: single = cq_rtile_q4_0_sdot_1, quad = cq_rtile_q4_0_sdot_4, block = 144; break;
     case CQ_TYPE_Q4_1: single = cq_rtile_q4_1_sdot_1, quad = cq_rtile_q4_1_sdot_4, block = 160; break;
     case CQ_TYPE_Q8_0: single = cq_rtile_q8_0_sdot_1, quad = cq_rtile_q8_0_sdot_4, block = 272; break;
+    case CQ_TYPE_Q4_K: single = cq_rtile_q4_K_sdot_1, quad = cq_rtile_q4_K_sdot_4, block = 1152; break;
     default: return -1;
     }
-    if (n <= 0 || n % CQ_QK != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
+    const int64_t qk = type == CQ_TYPE_Q4_K ? CQ_QK_K : CQ_QK;
+    if (n <= 0 || n % qk != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
         row_end % CQ_REPACK_ROWS != 0)
         return -1;
     if (row_begin == row_end || tokens <= 0) return 0;
-    const int64_t nb = n / CQ_QK;
+    const int64_t nb = n / qk;
     const size_t group_bytes = (size_t)nb * block;
     const int64_t quads = tokens / 4, groups = quads + tokens % 4;
     const int64_t g_begin = row_begin / CQ_REPACK_ROWS, g_end = row_end / CQ_REPACK_ROWS;

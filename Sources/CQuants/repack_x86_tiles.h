@@ -1,4 +1,4 @@
-// The tiles of the repacked Q4_1 and Q8_0 kernels on x86, written once and included by
+// The tiles of the repacked Q4_0, Q4_1, Q8_0 and Q4_K kernels on x86, written once and included by
 // repack_avx2.c once per instruction set (a C "template": the includer defines the three macros
 // below first). Eight rows per register: a block of eight rows takes one unpack and, per token,
 // byte multiplies whose exact integer sums land in eight int32 lanes, one lane per row, so there
@@ -18,12 +18,104 @@
 #ifndef CQ_UNROLL
 #define CQ_UNROLL _Pragma("GCC unroll 8")
 #endif
+// The loops over a block's chunks for four tokens (Q4_0, Q4_K): gcc computes every product of a
+// fully unrolled chunk loop before adding them up and spills them, so with gcc that loop stays
+// rolled (CQ_CHUNK_ROLLED); clang, and one token, unroll it (nothing spills then).
+#ifndef CQ_CHUNK_ROLLED
+#if defined(__clang__)
+#define CQ_CHUNK_ROLLED 0
+#else
+#define CQ_CHUNK_ROLLED 1
+#endif
+#endif
 
 /// Four bytes at p broadcast to the eight 32-bit lanes.
 static inline CQ_TILE_TARGET __m256i CQ_TILE_NAME(cq_bcast4)(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
     return _mm256_set1_epi32(v);
+}
+
+/// Eight rows (one group) x T tokens of Q4_0 x Q8_0: the nibbles q (0...15) unsigned times the
+/// activation, whose integer sum minus 8 * sum(activation) is the exact sum of (q - 8) * x. `dx`
+/// holds, per [block][token], the activation scale as a float, then the int32 -8 * sum(activation)
+/// (its bits in a float slot): dx[(b * T + t) * 2], dx[(b * T + t) * 2 + 1].
+static inline __attribute__((always_inline)) CQ_TILE_TARGET void
+CQ_TILE_NAME(cq_rtile_q4_0)(const int T, int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
+                            const float *dx, float *y, size_t y_stride) {
+    __m256 acc[4];
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0f);
+#if !CQ_TILE_VNNI
+    const __m256i ones = _mm256_set1_epi16(1);
+#endif
+    for (int64_t b = 0; b < nb; b++, g += 144) {
+        _mm_prefetch((const char *)g + CQ_REPACK_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + CQ_REPACK_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + CQ_REPACK_PREFETCH + 128, _MM_HINT_T0);
+        // AVX2: int16 sums (16 products of at most 15 x 128 per lane fit); VNNI: int32 sums, the
+        // low nibbles' chain starting from -8 * sum(activation), the high nibbles' from 0.
+        __m256i s[4];
+#if CQ_TILE_VNNI
+        __m256i s_hi[4];
+#endif
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) {
+#if CQ_TILE_VNNI
+            s[t] = _mm256_castps_si256(_mm256_broadcast_ss(dx + (b * T + t) * 2 + 1));
+            s_hi[t] = _mm256_setzero_si256();
+#else
+            s[t] = _mm256_setzero_si256();
+#endif
+        }
+        // (first: the chunk's products replace the zeros in s, which clang schedules better)
+#if CQ_TILE_VNNI
+#define CQ_Q4_0_MUL(t, first, lo, xl, hi, xh) \
+    (s[t] = _mm256_dpbusd_epi32(s[t], lo, xl), s_hi[t] = _mm256_dpbusd_epi32(s_hi[t], hi, xh))
+#else
+#define CQ_Q4_0_MUL(t, first, lo, xl, hi, xh)                                                                     \
+    {                                                                                                              \
+        const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_maddubs_epi16(hi, xh));           \
+        s[t] = (first) ? p : _mm256_add_epi16(s[t], p);                                                            \
+    }
+#endif
+#define CQ_Q4_0_CHUNK(c, first)                                                                                    \
+        {                                                                                                          \
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * (c)));                            \
+            const __m256i lo = _mm256_and_si256(q, low), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);     \
+            CQ_UNROLL                                                                                              \
+            for (int t = 0; t < T; t++) {                                                                          \
+                const int8_t *xq = ((const cq_block_q8_0 *)(x + (size_t)t * x_stride) + b)->qs;                    \
+                const __m256i xl = CQ_TILE_NAME(cq_bcast4)(xq + 4 * (c));                                          \
+                const __m256i xh = CQ_TILE_NAME(cq_bcast4)(xq + 16 + 4 * (c));                                     \
+                CQ_Q4_0_MUL(t, first, lo, xl, hi, xh);                                                             \
+            }                                                                                                      \
+        }
+        if (T == 1 || !CQ_CHUNK_ROLLED) {
+            CQ_UNROLL
+            for (int c = 0; c < 4; c++) CQ_Q4_0_CHUNK(c, c == 0)
+        } else {
+            _Pragma("GCC unroll 1")
+            for (int c = 0; c < 4; c++) CQ_Q4_0_CHUNK(c, 0)
+        }
+#undef CQ_Q4_0_CHUNK
+#undef CQ_Q4_0_MUL
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            const float *d = dx + (b * T + t) * 2;
+#if CQ_TILE_VNNI
+            const __m256i isum = _mm256_add_epi32(s[t], s_hi[t]);
+#else
+            const __m256i isum = _mm256_add_epi32(_mm256_madd_epi16(s[t], ones),
+                                                  _mm256_castps_si256(_mm256_broadcast_ss(d + 1)));
+#endif
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(d)), _mm256_cvtepi32_ps(isum), acc[t]);
+        }
+    }
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
 }
 
 /// Eight rows (one group) x T tokens of Q4_1 x Q8_1. `dx` holds the tokens' activation scales
@@ -132,6 +224,129 @@ CQ_TILE_NAME(cq_rtile_q8_0)(const int T, int64_t nb, const uint8_t *g, const cha
     for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
 }
 
+/// The byte shuffle that spreads four rows' bytes 4 * j + i (i = 0...3: the rows of a 128-bit
+/// half) of a 16-byte half to int16 pairs in the rows' 32-bit lanes: (byte j0, byte j1) as int16.
+static inline CQ_TILE_TARGET __m256i CQ_TILE_NAME(cq_k4_spread)(int j0, int j1) {
+    int32_t c[4];
+    for (int i = 0; i < 4; i++) c[i] = (4 * j0 + i) | 0x80 << 8 | (4 * j1 + i) << 16 | 0x80 << 24;
+    return _mm256_setr_epi32(c[0], c[1], c[2], c[3], c[0], c[1], c[2], c[3]);
+}
+
+/// Eight rows x T tokens of Q4_K x Q8_K. Sub-block j of the rows is the low (j even) or high (j
+/// odd) nibbles of chunks 8 * (j / 2) ... + 7; its int16 sums (16 products of at most 15 x 128 per
+/// lane) go to int32 multiplied by the rows' scales at once (madd with (sc, sc) pairs), and the
+/// mins by madd of (m_2p, m_2p+1) pairs with the token's negated activation sums. `dx` holds per
+/// [block][token] five slots: d_x, then the bits of four int16 pairs (-bs_2p, -bs_2p+1), p = 0...3,
+/// bs_j the activation sum of sub-block j. VNNI: the sub-block sums in int32 by vpdpbusd, times the
+/// scales by vpmulld (the same exact integers).
+static inline __attribute__((always_inline)) CQ_TILE_TARGET void
+CQ_TILE_NAME(cq_rtile_q4_K)(const int T, int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
+                            const float *dx, float *y, size_t y_stride) {
+    __m256 acc[4];
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i low = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30);
+#if CQ_TILE_VNNI
+    // (sc_j) as int32 per row: the pair shuffle with its second byte index made "zero" (bit 7)
+    const __m256i hi_zero = _mm256_set1_epi32((int)0x80800000u);
+    const __m256i spread_sc[4] = {
+        _mm256_or_si256(CQ_TILE_NAME(cq_k4_spread)(0, 0), hi_zero),
+        _mm256_or_si256(CQ_TILE_NAME(cq_k4_spread)(1, 1), hi_zero),
+        _mm256_or_si256(CQ_TILE_NAME(cq_k4_spread)(2, 2), hi_zero),
+        _mm256_or_si256(CQ_TILE_NAME(cq_k4_spread)(3, 3), hi_zero),
+    };
+#else
+    const __m256i spread_sc[4] = {CQ_TILE_NAME(cq_k4_spread)(0, 0), CQ_TILE_NAME(cq_k4_spread)(1, 1),
+                                  CQ_TILE_NAME(cq_k4_spread)(2, 2), CQ_TILE_NAME(cq_k4_spread)(3, 3)};
+#endif
+    const __m256i spread_m[2] = {CQ_TILE_NAME(cq_k4_spread)(0, 1), CQ_TILE_NAME(cq_k4_spread)(2, 3)};
+    for (int64_t b = 0; b < nb; b++, g += 1152) {
+        _Pragma("GCC unroll 18")
+        for (int k = 0; k < 18; k++) _mm_prefetch((const char *)g + CQ_REPACK_PREFETCH + 64 * k, _MM_HINT_T0);
+        // The scales and mins of the eight rows: 32 bytes for sub-blocks 0-3, 32 for 4-7.
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(g + 32));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(g + 64));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)(g + 96));
+        const __m256i sc[2] = {
+            _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), top)),
+            _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(hb, top))};
+        const __m256i mn[2] = {
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                            _mm256_and_si256(_mm256_slli_epi16(hb, 2), top)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                            _mm256_and_si256(_mm256_srli_epi16(hb, 2), top))};
+        __m256i scj[8];
+        CQ_UNROLL
+        for (int j = 0; j < 8; j++) scj[j] = _mm256_shuffle_epi8(sc[j >> 2], spread_sc[j & 3]);
+        __m256i sumi[4];
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) sumi[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) { // sub-blocks 2k (low nibbles) and 2k + 1 (high nibbles)
+            const uint8_t *qk = g + 128 + 256 * k;
+            CQ_UNROLL
+            for (int h = 0; h < 2; h++) {
+                const int aoff = 4 + 64 * k + 32 * h; // the Q8_K quants start at byte 4
+                __m256i s[4];
+                CQ_UNROLL
+                for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
+#if CQ_TILE_VNNI
+#define CQ_Q4_K_MUL(t, first, nib, a) (s[t] = _mm256_dpbusd_epi32(s[t], nib, a))
+#else
+#define CQ_Q4_K_MUL(t, first, nib, a) \
+    (s[t] = (first) ? _mm256_maddubs_epi16(nib, a) : _mm256_add_epi16(s[t], _mm256_maddubs_epi16(nib, a)))
+#endif
+#define CQ_Q4_K_CHUNK(i, first)                                                                                    \
+                {                                                                                                  \
+                    const __m256i q = _mm256_loadu_si256((const __m256i *)(qk + 32 * (i)));                        \
+                    const __m256i nib = _mm256_and_si256(h ? _mm256_srli_epi16(q, 4) : q, low);                    \
+                    CQ_UNROLL                                                                                      \
+                    for (int t = 0; t < T; t++) {                                                                  \
+                        const int8_t *xq =                                                                         \
+                            (const int8_t *)(x + (size_t)t * x_stride + (size_t)b * sizeof(cq_block_q8_K) + aoff); \
+                        CQ_Q4_K_MUL(t, first, nib, CQ_TILE_NAME(cq_bcast4)(xq + 4 * (i)));                        \
+                    }                                                                                              \
+                }
+                if (T == 1 || !CQ_CHUNK_ROLLED) {
+                    CQ_UNROLL
+                    for (int i = 0; i < 8; i++) CQ_Q4_K_CHUNK(i, i == 0)
+                } else {
+                    _Pragma("GCC unroll 1")
+                    for (int i = 0; i < 8; i++) CQ_Q4_K_CHUNK(i, 0)
+                }
+#undef CQ_Q4_K_CHUNK
+#undef CQ_Q4_K_MUL
+                CQ_UNROLL
+                for (int t = 0; t < T; t++) {
+#if CQ_TILE_VNNI
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(s[t], scj[2 * k + h]));
+#else
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(s[t], scj[2 * k + h]));
+#endif
+                }
+            }
+        }
+        const __m256i mp[4] = {_mm256_shuffle_epi8(mn[0], spread_m[0]), _mm256_shuffle_epi8(mn[0], spread_m[1]),
+                               _mm256_shuffle_epi8(mn[1], spread_m[0]), _mm256_shuffle_epi8(mn[1], spread_m[1])};
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            const float *d = dx + (b * T + t) * 5;
+            __m256i nmsum = _mm256_madd_epi16(mp[0], _mm256_castps_si256(_mm256_broadcast_ss(d + 1)));
+            CQ_UNROLL
+            for (int p = 1; p < 4; p++) {
+                const __m256i pair = _mm256_castps_si256(_mm256_broadcast_ss(d + 1 + p));
+                nmsum = _mm256_add_epi32(nmsum, _mm256_madd_epi16(mp[p], pair));
+            }
+            const __m256 xd = _mm256_broadcast_ss(d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, xd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dmw, xd), _mm256_cvtepi32_ps(nmsum), acc[t]);
+        }
+    }
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
+}
+
 /// The tile for T tokens as a function of its own (the kernels pick one per token group).
 #define CQ_RTILE_VARIANT(kind, T)                                                                                 \
     static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_##kind##_##T)(int64_t nb, const uint8_t *g, const char *x,     \
@@ -139,18 +354,26 @@ CQ_TILE_NAME(cq_rtile_q8_0)(const int T, int64_t nb, const uint8_t *g, const cha
                                                                    size_t y_stride) {                              \
         CQ_TILE_NAME(cq_rtile_##kind)(T, nb, g, x, x_stride, dx, y, y_stride);                                    \
     }
+CQ_RTILE_VARIANT(q4_0, 1)
+CQ_RTILE_VARIANT(q4_0, 4)
 CQ_RTILE_VARIANT(q4_1, 1)
 CQ_RTILE_VARIANT(q4_1, 4)
 CQ_RTILE_VARIANT(q8_0, 1)
 CQ_RTILE_VARIANT(q8_0, 4)
+CQ_RTILE_VARIANT(q4_K, 1)
+CQ_RTILE_VARIANT(q4_K, 4)
 #undef CQ_RTILE_VARIANT
 
 /// This instruction set's tiles, for cq_matmul_repacked_tiles.
 static const cq_rtiles CQ_TILE_NAME(cq_rtiles) = {
+    .q4_0_single = CQ_TILE_NAME(cq_rtile_q4_0_1),
+    .q4_0_quad = CQ_TILE_NAME(cq_rtile_q4_0_4),
     .q4_1_single = CQ_TILE_NAME(cq_rtile_q4_1_1),
     .q4_1_quad = CQ_TILE_NAME(cq_rtile_q4_1_4),
     .q8_0_single = CQ_TILE_NAME(cq_rtile_q8_0_1),
     .q8_0_quad = CQ_TILE_NAME(cq_rtile_q8_0_4),
+    .q4_K_single = CQ_TILE_NAME(cq_rtile_q4_K_1),
+    .q4_K_quad = CQ_TILE_NAME(cq_rtile_q4_K_4),
 };
 
 #undef CQ_TILE_TARGET

@@ -6,7 +6,7 @@
 //   - the quantizers and dequantizers against fixtures written by the gguf package (--fixtures),
 //   - every SIMD vec-dot against the scalar reference, within the named bounds below, at odd
 //     lengths and with extreme values (-128, all-0xF nibbles), and cq_matvec over row ranges,
-//   - cq_attend_f16 (dispatched, and AVX2) against its scalar reference, and cq_attend_f16_group
+//   - cq_attend_f16 (dispatched, AVX2, NEON) against its scalar reference, and cq_attend_f16_group
 //     against cq_attend_f16 once per head, bit for bit,
 //   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair,
 //   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference.
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -220,8 +221,9 @@ static void test_fixtures(const char *dir) {
     if (in == NULL) return;
     const int64_t n = (int64_t)(n_in / 4);
     static const struct { const char *name; int type; } types[] = {
-        {"q4_0", CQ_TYPE_Q4_0}, {"q4_1", CQ_TYPE_Q4_1}, {"q8_0", CQ_TYPE_Q8_0}};
-    for (int t = 0; t < 3; t++) {
+        {"q4_0", CQ_TYPE_Q4_0}, {"q4_1", CQ_TYPE_Q4_1}, {"q5_0", CQ_TYPE_Q5_0}, {"q5_1", CQ_TYPE_Q5_1},
+        {"q8_0", CQ_TYPE_Q8_0}};
+    for (int t = 0; t < 5; t++) {
         char name[64];
         size_t n_q = 0, n_d = 0;
         snprintf(name, sizeof name, "%s.bin", types[t].name);
@@ -240,6 +242,48 @@ static void test_fixtures(const char *dir) {
         check(memcmp(d, want_d, n_in) == 0, "dequantize %s matches gguf bit for bit", types[t].name);
         free(q); free(d); free(want_q); free(want_d);
     }
+    // K types: gguf has no quantizer for them; random super-blocks dequantized by gguf, and real
+    // rows of llama.cpp's Q4_K_M re-quantization of the default model (every kmodel-* file).
+    static const struct { const char *prefix; int type; } ktypes[] = {
+        {"q4_k", CQ_TYPE_Q4_K}, {"q5_k", CQ_TYPE_Q5_K}, {"q6_k", CQ_TYPE_Q6_K}, {"q5_0", CQ_TYPE_Q5_0},
+        {"q8_0", CQ_TYPE_Q8_0}};
+    int kmodel_files = 0;
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp != NULL && (de = readdir(dp)) != NULL) {
+        const size_t len = strlen(de->d_name);
+        const int random = strstr(de->d_name, "-random.bin") != NULL;
+        const int kmodel = strncmp(de->d_name, "kmodel-", 7) == 0 && len > 4 && strcmp(de->d_name + len - 4, ".bin") == 0;
+        if (!random && !kmodel) continue;
+        const char *tname = kmodel ? de->d_name + 7 : de->d_name;
+        int type = -1;
+        for (size_t k = 0; k < sizeof ktypes / sizeof ktypes[0]; k++) {
+            if (strncmp(tname, ktypes[k].prefix, 4) == 0 && tname[4] == '-') type = ktypes[k].type;
+        }
+        check(type >= 0, "fixture %s names a known type", de->d_name);
+        if (type < 0) continue;
+        char fname[300];
+        snprintf(fname, sizeof fname, "%.*s.f32", (int)(len - 4), de->d_name);
+        if (random) snprintf(fname, sizeof fname, "%.*s.deq.f32", (int)(len - 4), de->d_name);
+        size_t n_q = 0, n_d = 0;
+        uint8_t *q = read_file(dir, de->d_name, &n_q);
+        float *want = read_file(dir, fname, &n_d);
+        const int64_t elems = (int64_t)(n_d / 4);
+        check(q && want && cq_row_size(type, elems) == n_q, "fixture pair %s / %s", de->d_name, fname);
+        if (q && want && cq_row_size(type, elems) == n_q) {
+            float *got = calloc((size_t)elems, 4);
+            cq_dequantize_row(type, q, got, elems);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < elems; i++) bad += memcmp(&got[i], &want[i], 4) != 0;
+            check(bad == 0, "dequantize %s matches gguf bit for bit (%lld of %lld differ)", de->d_name, (long long)bad,
+                  (long long)elems);
+            free(got);
+        }
+        kmodel_files += kmodel;
+        free(q); free(want);
+    }
+    if (dp != NULL) closedir(dp);
+    check(kmodel_files >= 3, "at least three kmodel-* fixtures (real Q4_K, Q6_K, Q5_0 rows), found %d", kmodel_files);
     size_t n_h = 0;
     cq_f16 *want_h = read_file(dir, "f16.bin", &n_h);
     if (want_h && n_h == (size_t)n * 2) {
@@ -545,16 +589,17 @@ static void test_matmul(void) {
 
 // ---- repacked weights -------------------------------------------------------------------------------
 
-/// cq_repack and the repacked kernels: the layout round-trips (every row dequantizes to the same
-/// floats as the plain row), the scalar reference is within bound of the plain scalar dots, and the
-/// dispatched (and AVX2) kernel equals the reference bit for bit for every token count and a row
+/// cq_repack and the repacked kernels (Q4_0, Q4_1, Q8_0, Q4_K): the layout round-trips (every row
+/// dequantizes to the same floats as the plain row), the scalar reference is within bound of the
+/// plain scalar dots, and the dispatched kernel and every repacked kernel this CPU runs (avx2,
+/// avx512-vnni, neon-dotprod) equal the reference bit for bit for every token count and a row
 /// range inside the matrix, leaving other rows alone; misaligned ranges and other types are refused.
 static void test_repack(void) {
-    static const int types[] = {CQ_TYPE_Q4_1, CQ_TYPE_Q8_0};
-    static const char *names[] = {"Q4_1", "Q8_0"};
-    static const int64_t lengths[] = {32, 96, 576};
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q8_0, CQ_TYPE_Q4_K};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q8_0", "Q4_K"};
+    static const int64_t lengths[] = {32, 96, 576}, k_lengths[] = {256, 768, 2304};
     static const int64_t token_counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
-    const int64_t rows = 24, maxt = 13, maxn = 576;
+    const int64_t rows = 24, maxt = 13, maxn = 2304;
     float *f = malloc(maxn * 4), *g = malloc(maxn * 4);
     float *y = malloc(rows * maxt * 4), *want = malloc(rows * maxt * 4);
     typedef int (*rm_fn)(int, const void *, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
@@ -571,18 +616,34 @@ static void test_repack(void) {
     // Paths with a repacked kernel prefer the repacked layouts; plain NEON and scalar do not.
     const int has_repacked = strcmp(cq_kernel_name(), "avx2") == 0 || strcmp(cq_kernel_name(), "avx512-vnni") == 0 ||
                              strcmp(cq_kernel_name(), "neon-dotprod") == 0;
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int preferred = cq_repack_preferred(types[t]);
         check(preferred == has_repacked, "repack of %s preferred on %s: %d", names[t], cq_kernel_name(), preferred);
+        const int is_k = types[t] == CQ_TYPE_Q4_K;
         for (int li = 0; li < 3; li++) {
-            const int64_t n = lengths[li];
+            const int64_t n = is_k ? k_lengths[li] : lengths[li];
             const int atype = cq_vec_dot_type(types[t]);
             const size_t rb = cq_row_size(types[t], n), ab = cq_row_size(atype, n);
             check(cq_repacked_size(types[t], rows, n) == rows * rb, "repacked %s %lldx%lld keeps the size", names[t],
                   (long long)rows, (long long)n);
-            for (int kind = 0; kind < 2; kind++) { // 0: quantized floats; 1: random bytes, sane scales
+            // 0: quantized floats; 1: random bytes, sane scales. Q4_K (no quantizer here): 0: random
+            // bytes, sane d and dmin; 1: every scale, min and quant at its top (0xFF bytes), odd
+            // tokens' activations all -127 (integer sums past 2^24, rounded when converted).
+            for (int kind = 0; kind < 2; kind++) {
+                const char *kind_name = is_k ? (kind ? "extremes" : "random bytes") : (kind ? "random bytes" : "quantized");
                 uint8_t *w = malloc(rb * rows), *wr = malloc(rb * rows), *a = malloc(ab * maxt);
                 for (int64_t r = 0; r < rows; r++) {
+                    if (is_k) {
+                        if (kind == 0) rnd_bytes(w + r * rb, rb);
+                        else memset(w + r * rb, 0xff, rb);
+                        for (int64_t b = 0; b < n / CQ_QK_K; b++) {
+                            const cq_f16 d = cq_f32_to_f16(1e-4f + (float)(rnd_u32() % 500) * 1e-4f);
+                            const cq_f16 dmin = cq_f32_to_f16(1e-4f + (float)(rnd_u32() % 500) * 1e-4f);
+                            memcpy(w + r * rb + (size_t)b * sizeof(cq_block_q4_K), &d, 2);
+                            memcpy(w + r * rb + (size_t)b * sizeof(cq_block_q4_K) + 2, &dmin, 2);
+                        }
+                        continue;
+                    }
                     for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
                     cq_quantize_row(types[t], f, w + r * rb, n);
                     if (kind == 1) {
@@ -592,6 +653,7 @@ static void test_repack(void) {
                 }
                 for (int64_t k = 0; k < maxt; k++) {
                     for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
+                    if (is_k && kind == 1 && k % 2 == 1) for (int64_t i = 0; i < n; i++) f[i] = -1.0f;
                     cq_quantize_row(atype, f, a + k * ab, n);
                 }
                 check(cq_repack(types[t], w, rb, wr, n, 0, rows) == 0, "repack %s n=%lld", names[t], (long long)n);
@@ -601,14 +663,16 @@ static void test_repack(void) {
                     if (cq_dequantize_row_repacked(types[t], wr, n, r, g) != 0 || memcmp(f, g, (size_t)n * 4) != 0) same = 0;
                 }
                 check(same, "repacked %s n=%lld %s: every row dequantizes as the plain row", names[t], (long long)n,
-                      kind ? "random bytes" : "quantized");
+                      kind_name);
                 // the reference against the plain scalar dots
                 double worst = 0;
                 int ok = cq_matmul_repacked_scalar(types[t], wr, a, ab, want, rows, n, 0, rows, maxt) == 0;
                 for (int64_t k = 0; k < maxt && ok; k++) {
                     for (int64_t r = 0; r < rows; r++) {
-                        const float ref = types[t] == CQ_TYPE_Q4_1 ? cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab)
-                                                                   : cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab);
+                        const float ref = types[t] == CQ_TYPE_Q4_0   ? cq_vec_dot_q4_0_q8_0_scalar(n, w + r * rb, a + k * ab)
+                                          : types[t] == CQ_TYPE_Q4_1 ? cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab)
+                                          : types[t] == CQ_TYPE_Q8_0 ? cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab)
+                                                                     : cq_vec_dot_q4_K_q8_K_scalar(n, w + r * rb, a + k * ab);
                         cq_dequantize_row(types[t], w + r * rb, f, n);
                         cq_dequantize_row(atype, a + k * ab, g, n);
                         double mag = 1e-30;
@@ -618,7 +682,7 @@ static void test_repack(void) {
                     }
                 }
                 check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s n=%lld %s: scalar reference within bound of the "
-                      "plain dots (worst rel err %.3g)", names[t], (long long)n, kind ? "random bytes" : "quantized", worst);
+                      "plain dots (worst rel err %.3g)", names[t], (long long)n, kind_name, worst);
                 for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
                     if (strcmp(impls[im].name, "dispatched") != 0 && !cq_kernel_supported(impls[im].name)) continue;
                     for (int ti = 0; ti < 8; ti++) {
@@ -632,7 +696,7 @@ static void test_repack(void) {
                             }
                         }
                         check(good, "repacked %s %s n=%lld %s tokens=%lld rows [8,24): equal to the reference bit for bit, "
-                              "rows [0,8) untouched", impls[im].name, names[t], (long long)n, kind ? "random bytes" : "quantized",
+                              "rows [0,8) untouched", impls[im].name, names[t], (long long)n, kind_name,
                               (long long)nt);
                     }
                     check(impls[im].fn(types[t], wr, a, ab, y, rows, n, 4, 24, 1) != 0 &&
@@ -643,9 +707,15 @@ static void test_repack(void) {
             }
         }
     }
-    check(cq_repacked_size(CQ_TYPE_Q4_0, 8, 32) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
-          cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 && !cq_repack_preferred(CQ_TYPE_Q4_0),
-          "repacking refused for Q4_0, rows not a multiple of 8, columns not a multiple of 32");
+    check(cq_repacked_size(CQ_TYPE_Q5_0, 8, 32) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
+          cq_repacked_size(CQ_TYPE_Q4_0, 12, 32) == 0 && cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 &&
+          cq_repacked_size(CQ_TYPE_Q4_K, 8, 288) == 0 && cq_repacked_size(CQ_TYPE_Q4_K, 12, 256) == 0 &&
+          !cq_repack_preferred(CQ_TYPE_Q5_0) && !cq_repack_preferred(CQ_TYPE_Q6_K),
+          "repacking refused for Q5_0 and Q6_K, rows not a multiple of 8, columns not a multiple of the block");
+    check(cq_repack(CQ_TYPE_Q4_K, f, 144, g, 288, 0, 8) != 0 &&
+          cq_matmul_repacked_scalar(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0 &&
+          cq_matmul_repacked(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0,
+          "repacked Q4_K refuses rows that are not whole super-blocks");
     const int before = cq_repack_preferred(CQ_TYPE_Q4_1);
     setenv("OUTPOST_REPACK", "0", 1);
     const int off = cq_repack_preferred(CQ_TYPE_Q4_1);
@@ -661,7 +731,8 @@ static void test_repack(void) {
 
 // ---- activation quantizers ---------------------------------------------------------------------------
 
-/// The dispatched Q8_0 / Q8_1 quantizers (and AVX2 ones) give the reference's bytes, ties included.
+/// The dispatched Q8_0 / Q8_1 / Q8_K quantizers (and the AVX2 and NEON ones) give the reference's
+/// bytes, ties included.
 static void test_activation_quantizers(void) {
     enum { N = 32 * 40 };
     float x[N];
@@ -685,7 +756,91 @@ static void test_activation_quantizers(void) {
             check(memcmp(want, got, bytes) == 0, "avx2 quantize %s equals the reference byte for byte", t == 0 ? "Q8_0" : "Q8_1");
         }
 #endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+        memset(got, 0xaa, sizeof got);
+        if (t == 0) cq_quantize_row_q8_0_neon(x, got, N); else cq_quantize_row_q8_1_neon(x, got, N);
+        check(memcmp(want, got, bytes) == 0, "neon quantize %s equals the reference byte for byte", t == 0 ? "Q8_0" : "Q8_1");
+#endif
     }
+    // Q8_K (ties to even): block 0 ties (max 127 gives iscale -1), block 1 two largest magnitudes of
+    // opposite signs (the first one's sign counts), block 2 zeros, block 3 subnormals (iscale
+    // overflows), block 4 a NaN with a payload, block 5 ties again at another scale.
+    enum { NK = 256 * 6 };
+    static float xk[NK];
+    for (int i = 0; i < NK; i++) xk[i] = rnd_unit() * (float)(1 + i % 5);
+    for (int i = 0; i < 256; i++) xk[i] = i == 7 ? -127.0f : (float)((int)(rnd_u32() % 200) - 100) + 0.5f;
+    for (int i = 256; i < 512; i++) xk[i] = rnd_unit();
+    xk[256 + 9] = -3.0f;
+    xk[256 + 200] = 3.0f;
+    for (int i = 512; i < 768; i++) xk[i] = 0.0f;
+    for (int i = 768; i < 1024; i++) xk[i] = rnd_unit() * 1e-39f;
+    const uint32_t nan_bits = 0x7fc00123u;
+    memcpy(&xk[1024 + 17], &nan_bits, 4);
+    for (int i = 1280; i < 1536; i++) xk[i] = i == 1300 ? 254.0f : (float)((int)(rnd_u32() % 200) - 100) + 1.0f;
+    static uint8_t wantk[292 * 6], gotk[292 * 6];
+    cq_quantize_row_q8_K(xk, wantk, NK);
+    memset(gotk, 0xaa, sizeof gotk);
+    cq_quantize_row(CQ_TYPE_Q8_K, xk, gotk, NK);
+    check(memcmp(wantk, gotk, sizeof wantk) == 0, "dispatched quantize Q8_K (%s) equals the reference byte for byte",
+          cq_kernel_name());
+#if defined(CQ_HAVE_NEON_VARIANTS)
+    memset(gotk, 0xaa, sizeof gotk);
+    cq_quantize_row_q8_K_neon(xk, gotk, NK);
+    size_t first = sizeof wantk;
+    for (size_t i = 0; i < sizeof wantk; i++) if (wantk[i] != gotk[i]) { first = i; break; }
+    check(first == sizeof wantk, "neon quantize Q8_K equals the reference byte for byte (first difference at byte %zu)",
+          first);
+#endif
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+    if (cq_kernel_supported("avx2")) {
+        memset(gotk, 0xaa, sizeof gotk);
+        cq_quantize_row_q8_K_avx2(xk, gotk, NK);
+        size_t first_avx2 = sizeof wantk;
+        for (size_t i = 0; i < sizeof wantk; i++) if (wantk[i] != gotk[i]) { first_avx2 = i; break; }
+        check(first_avx2 == sizeof wantk, "avx2 quantize Q8_K equals the reference byte for byte (first difference at "
+              "byte %zu)", first_avx2);
+        // More edges: an infinity (iscale -0, so NaN and zero products), all NaNs (a zero block, as all
+        // zeros), all -0.0, the largest magnitude in the last element, the extreme of +-127 exactly, and
+        // products iscale * x that round to a tie k + 0.5 in f32 but are not one exactly (a multiply
+        // fused into the add of 12582912 rounds those differently).
+        enum { NE = 256 * 6 };
+        static float xe[NE];
+        static uint8_t wante[292 * 6], gote[292 * 6];
+        for (int i = 0; i < NE; i++) xe[i] = rnd_unit() * 4.0f;
+        xe[5] = INFINITY;
+        xe[77] = -INFINITY;
+        for (int i = 256; i < 512; i++) {
+            const uint32_t bits = (i % 2 ? 0xffc00000u : 0x7fc00000u) | (uint32_t)i;
+            memcpy(&xe[i], &bits, 4);
+        }
+        for (int i = 512; i < 768; i++) xe[i] = -0.0f;
+        xe[1023] = -9.0f;
+        for (int i = 1024; i < 1280; i++) xe[i] = i % 3 == 0 ? -1.0f : i % 3 == 1 ? 1.0f : 0.5f;
+        xe[1280] = -3.0f;
+        const float iscale = -127.0f / xe[1280];
+        int found = 1;
+        for (int k = -120; k < 120 && found < 256; k++) {
+            float v = ((float)k + 0.5f) / iscale;
+            for (int step = 0; step < 8 && found < 256; step++, v = nextafterf(v, INFINITY)) {
+                const double exact = (double)iscale * (double)v; // exact: 24 + 24 bits
+                if ((float)exact == (float)k + 0.5f && exact != (double)k + 0.5 && fabsf(v) < 3.0f) xe[1280 + found++] = v;
+            }
+            v = ((float)k + 0.5f) / iscale;
+            for (int step = 0; step < 8 && found < 256; step++, v = nextafterf(v, -INFINITY)) {
+                const double exact = (double)iscale * (double)v;
+                if ((float)exact == (float)k + 0.5f && exact != (double)k + 0.5 && fabsf(v) < 3.0f) xe[1280 + found++] = v;
+            }
+        }
+        check(found > 32, "Q8_K edge: %d inexact products that round to ties found", found - 1);
+        cq_quantize_row_q8_K(xe, wante, NE);
+        memset(gote, 0xaa, sizeof gote);
+        cq_quantize_row_q8_K_avx2(xe, gote, NE);
+        first_avx2 = sizeof wante;
+        for (size_t i = 0; i < sizeof wante; i++) if (wante[i] != gote[i]) { first_avx2 = i; break; }
+        check(first_avx2 == sizeof wante, "avx2 quantize Q8_K equals the reference on infinities, NaNs, -0.0, "
+              "+-127 and near-ties (first difference at byte %zu)", first_avx2);
+    }
+#endif
 }
 
 // ---- every type on every path (the type table) --------------------------------------------------------
@@ -712,16 +867,39 @@ static void sanitize_weight_row(int type, void *row, int64_t n) {
     }
 }
 
+/// Every quant of an activation row of `atype` (Q8_0, Q8_1, Q8_K) set to -128, the value no
+/// quantizer makes and where int8 products peak, with s (Q8_1) and bsums (Q8_K) to match.
+static void force_activation_min(int atype, void *a, int64_t n) {
+    const cq_type_traits *ta = cq_get_type_traits(atype);
+    for (int64_t b = 0; b < n / ta->block_size; b++) {
+        uint8_t *p = (uint8_t *)a + (size_t)b * ta->type_size;
+        if (atype == CQ_TYPE_Q8_K) {
+            const int16_t bsum = -128 * 16;
+            memset(p + 4, 0x80, CQ_QK_K);
+            for (int j = 0; j < CQ_QK_K / 16; j++) memcpy(p + 4 + CQ_QK_K + 2 * j, &bsum, 2);
+        } else if (atype == CQ_TYPE_Q8_1) {
+            cq_f16 d;
+            memcpy(&d, p, 2);
+            const cq_f16 s = cq_f32_to_f16(cq_f16_to_f32(d) * (-128.0f * CQ_QK));
+            memcpy(p + 2, &s, 2);
+            memset(p + 4, 0x80, CQ_QK);
+        } else {
+            memset(p + 2, 0x80, CQ_QK);
+        }
+    }
+}
+
 /// Weight row of `type` (random bytes with sane scales, or every quant byte 0x00 / 0xFF) and an
-/// activation row (quantized by the reference, or all -128/127 extremes); returns sum |x y| of
-/// the dequantized operands.
+/// activation row (quantized by the reference, or all -128/127 extremes); kind 0: random weights,
+/// activations quantized; 1: weights 0x00, activations +/-127; 2: weights 0xFF, activations -127;
+/// 3: random weights, activations -128. Returns sum |x y| of the dequantized operands.
 static double make_typed_operands(int type, int64_t n, int kind, void *w, void *a, float *wf, float *af) {
     const int atype = cq_vec_dot_type(type);
     const cq_type_traits *tw = cq_get_type_traits(type), *ta = cq_get_type_traits(atype);
     const size_t wbytes = cq_row_size(type, n);
-    if (kind == 0) rnd_bytes(w, wbytes);
+    if (kind == 0 || kind == 3) rnd_bytes(w, wbytes);
     else memset(w, kind == 1 ? 0x00 : 0xff, wbytes);
-    if (type == CQ_TYPE_Q6_K && kind != 0) { // keep the int8 scales sane: +/-127 on extremes
+    if (type == CQ_TYPE_Q6_K && (kind == 1 || kind == 2)) { // keep the int8 scales sane: +/-127 on extremes
         for (int64_t b = 0; b < n / CQ_QK_K; b++) memset((uint8_t *)w + (size_t)b * 210 + 192, kind == 1 ? 0x81 : 0x7f, 16);
     }
     sanitize_weight_row(type, w, n);
@@ -729,6 +907,7 @@ static double make_typed_operands(int type, int64_t n, int kind, void *w, void *
     for (int64_t i = 0; i < n; i++) tmp[i] = kind == 0 ? rnd_unit() * (float)(1 + i % 7) : (i % 2 ? 1.0f : -1.0f);
     if (kind == 2) for (int64_t i = 0; i < n; i++) tmp[i] = -1.0f; // every activation at the extreme
     ta->from_float_ref(tmp, a, n);
+    if (kind == 3) force_activation_min(atype, a, n);
     free(tmp);
     tw->to_float(w, wf, n);
     ta->to_float(a, af, n);
@@ -740,9 +919,10 @@ static double make_typed_operands(int type, int64_t n, int kind, void *w, void *
 /// For every path this CPU runs and every weight type: the path has a vec-dot, and it agrees with
 /// the scalar reference within QUANT_DOT_REL_BOUND of sum |x y| (the integer sums are exact, only
 /// the float accumulation order may differ); the path's activation quantizers give the
-/// reference's bytes. Row lengths: one block, odd block counts, the model's widths.
+/// reference's bytes. Row lengths: one block, odd block counts, the model's widths (the lengths
+/// below 256 only for the 32-element block types).
 static void test_type_table(void) {
-    static const int64_t lengths[] = {256, 512, 768, 1536, 2304, 4096};
+    static const int64_t lengths[] = {32, 96, 544, 256, 512, 768, 1536, 2304, 4096};
     const int64_t maxn = 4096;
     void *w = malloc(cq_row_size(CQ_TYPE_F32, maxn)), *a = malloc(cq_row_size(CQ_TYPE_F32, maxn));
     float *wf = malloc(maxn * 4), *af = malloc(maxn * 4);
@@ -766,9 +946,10 @@ static void test_type_table(void) {
             const dot_fn fn = cq_vec_dot_variant(path, type), ref = cq_vec_dot_variant("scalar", type);
             check(fn != NULL, "%s has a vec-dot for %s", path, name);
             if (fn == NULL) continue;
-            for (int kind = 0; kind < 3; kind++) {
+            for (int kind = 0; kind < 4; kind++) {
                 for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
                     const int64_t n = lengths[li];
+                    if (n % cq_block_size(type) != 0) continue;
                     const double mag = make_typed_operands(type, n, kind, w, a, wf, af);
                     const float want = ref(n, w, a), got = fn(n, w, a);
                     const double bound = QUANT_DOT_REL_BOUND * mag + 1e-30;
@@ -830,12 +1011,74 @@ static void test_matmul_all_types(void) {
     }
 }
 
+/// Activations at -128 (which no quantizer makes, but every activation format holds) against weights
+/// with every quant byte 0x00, 0xFF or 0x80 (the largest quants, scales and mins; Q6_K scales -128
+/// or 127), on every path: each sum stays exact (no int16 saturation), so every path agrees with
+/// the scalar reference within QUANT_DOT_REL_BOUND. Q8_1 s and Q8_K bsums agree with the quants.
+static void test_extreme_activations(void) {
+    const int64_t n = 768;
+    static const uint8_t fills[] = {0x00, 0xff, 0x80};
+    void *w = malloc(cq_row_size(CQ_TYPE_F32, n)), *a = malloc(cq_row_size(CQ_TYPE_F32, n));
+    float *wf = malloc(n * 4), *af = malloc(n * 4);
+    for (size_t p = 0; p < sizeof all_paths / sizeof all_paths[0]; p++) {
+        if (!cq_kernel_supported(all_paths[p])) continue;
+        for (size_t t = 0; t < sizeof weight_types / sizeof weight_types[0]; t++) {
+            const int type = weight_types[t], atype = cq_vec_dot_type(type);
+            const dot_fn fn = cq_vec_dot_variant(all_paths[p], type), ref = cq_vec_dot_variant("scalar", type);
+            if (fn == NULL) continue;
+            const cq_type_traits *tw = cq_get_type_traits(type), *ta = cq_get_type_traits(atype);
+            for (size_t f = 0; f < sizeof fills; f++) {
+                for (int pattern = 0; pattern < 2; pattern++) { // all -128, or -128 and 127 alternating
+                    memset(w, fills[f], cq_row_size(type, n));
+                    sanitize_weight_row(type, w, n);
+                    if (type == CQ_TYPE_Q6_K) {
+                        for (int64_t b = 0; b < n / CQ_QK_K; b++) memset((uint8_t *)w + b * 210 + 192, pattern ? 0x7f : 0x80, 16);
+                    }
+                    for (int64_t b = 0; b < n / ta->block_size; b++) {
+                        uint8_t *blk = (uint8_t *)a + (size_t)b * ta->type_size;
+                        int8_t *qs = (int8_t *)(blk + (atype == CQ_TYPE_Q8_K ? 4 : atype == CQ_TYPE_Q8_1 ? 4 : 2));
+                        int sum = 0;
+                        for (int64_t j = 0; j < ta->block_size; j++) {
+                            qs[j] = (int8_t)(pattern && j % 2 ? 127 : -128);
+                            sum += qs[j];
+                        }
+                        if (atype == CQ_TYPE_Q8_K) {
+                            const float d = 0.01f;
+                            memcpy(blk, &d, 4);
+                            for (int j = 0; j < 16; j++) {
+                                const int16_t bs = (int16_t)(pattern ? 8 * (127 - 128) : 16 * -128);
+                                memcpy(blk + 4 + 256 + 2 * j, &bs, 2);
+                            }
+                        } else {
+                            const cq_f16 d = cq_f32_to_f16(0.01f), sv = cq_f32_to_f16(0.01f * (float)sum);
+                            memcpy(blk, &d, 2);
+                            if (atype == CQ_TYPE_Q8_1) memcpy(blk + 2, &sv, 2);
+                        }
+                    }
+                    tw->to_float(w, wf, n);
+                    ta->to_float(a, af, n);
+                    double mag = 0;
+                    for (int64_t i = 0; i < n; i++) mag += fabs((double)wf[i] * (double)af[i]);
+                    const float want = ref(n, w, a), got = fn(n, w, a);
+                    const double bound = QUANT_DOT_REL_BOUND * mag + 1e-30;
+                    check(fabs((double)got - (double)want) <= bound,
+                          "%s %s weights 0x%02x, activations %s: got %.9g, scalar %.9g, |diff| %.3g > bound %.3g",
+                          all_paths[p], tw->name, fills[f], pattern ? "-128/127" : "-128", got, want,
+                          fabs((double)got - want), bound);
+                }
+            }
+        }
+    }
+    free(w); free(a); free(wf); free(af);
+}
+
 // ---- attention ---------------------------------------------------------------------------------------
 
-/// cq_attend_f16 (dispatched, and AVX2 on x86_64) against the scalar reference: the scores differ
-/// only in float summation order, so a probability may move by one f16 step (2^-11 relative).
+/// cq_attend_f16 (dispatched, and AVX2 on x86_64 or NEON on aarch64) against the scalar reference:
+/// the scores differ only in float summation order, so a probability may move by one f16 step
+/// (2^-11 relative). Head dimension 20 takes the kernels' fallback (not a multiple of 8 or 16).
 static void test_attend(void) {
-    static const int64_t dims[] = {64, 48, 32};
+    static const int64_t dims[] = {64, 48, 32, 20};
     static const int64_t lengths[] = {1, 2, 7, 8, 15, 16, 17, 33, 129, 300};
     const int64_t ctx = 300, maxd = 64;
     cq_f16 *keys = malloc(ctx * maxd * 2), *values = malloc(ctx * maxd * 2);
@@ -847,10 +1090,13 @@ static void test_attend(void) {
 #if defined(CQ_HAVE_AVX2_VARIANTS)
         {"avx2", cq_attend_f16_avx2},
 #endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+        {"neon", cq_attend_f16_neon},
+#endif
     };
     for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
         if (strcmp(impls[im].name, "avx2") == 0 && !cq_kernel_supported("avx2")) continue;
-        for (int di = 0; di < 3; di++) {
+        for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
             const int64_t hd = dims[di];
             for (int64_t i = 0; i < ctx * maxd; i++) {
                 keys[i] = cq_f32_to_f16(rnd_unit() * 3.0f);
@@ -875,12 +1121,13 @@ static void test_attend(void) {
     free(keys); free(values); free(scratch);
 }
 
-/// cq_attend_f16_group (dispatched, and AVX2 on x86_64) against cq_attend_f16 of the same path once
-/// per head: bit for bit, at head dimensions that take the inline kernel (16, 64, 80) and one that
-/// does not (24), up to 7 heads (the AVX2 kernel keeps at most 4 in registers). The scratch is
-/// refilled with garbage before each call, and the group call gets exactly the documented size.
+/// cq_attend_f16_group (dispatched, and AVX2 on x86_64 or NEON on aarch64) against cq_attend_f16 of
+/// the same path once per head: bit for bit, at head dimensions that take the inline kernels (16,
+/// 64, 80; 24 on NEON) and ones that do not (24 on AVX2, 20), up to 7 heads (both kernels keep at
+/// most 4 in registers). The scratch is refilled with garbage before each call, and the group call
+/// gets exactly the documented size.
 static void test_attend_group(void) {
-    static const int64_t dims[] = {16, 64, 80, 24};
+    static const int64_t dims[] = {16, 64, 80, 24, 20};
     static const int64_t lengths[] = {1, 7, 8, 15, 16, 17, 100, 300};
     static const int64_t head_counts[] = {1, 2, 3, 4, 5, 7};
     enum { MAX_HEADS = 7 };
@@ -895,6 +1142,9 @@ static void test_attend_group(void) {
         {"dispatched", cq_attend_f16, cq_attend_f16_group},
 #if defined(CQ_HAVE_AVX2_VARIANTS)
         {"avx2", cq_attend_f16_avx2, cq_attend_f16_group_avx2},
+#endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+        {"neon", cq_attend_f16_neon, cq_attend_f16_group_neon},
 #endif
     };
     for (int64_t i = 0; i < ctx * kv_stride; i++) {
@@ -961,6 +1211,7 @@ int main(int argc, char **argv) {
     test_activation_quantizers();
     test_type_table();
     test_matmul_all_types();
+    test_extreme_activations();
     printf("%s: %d passed, %d failed\n", label, passed, failed);
     return failed == 0 ? 0 : 1;
 }
