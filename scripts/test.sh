@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/fetch-model.sh >/dev/null
+# Gemma 3 270M (Q4_K_M): the SentencePiece tokenizer's reference vocabulary.
+scripts/fetch-gemma.sh >/dev/null
 # The K-quant test models (the default model re-quantized by llama.cpp to Q4_0, Q4_K_M, Q5_K_M,
 # Q6_K) and llama.cpp's reference outputs on them, in the model cache. A no-op once made; the first
 # run on a fresh machine builds llama-cpp-python (~6 minutes) and makes them (~1-2 minutes).

@@ -1,38 +1,46 @@
-/// Byte-level BPE tokenizer (`tokenizer.ggml.model = gpt2`) as llama.cpp runs it: special and
-/// user-defined tokens split out first, the rest pre-tokenized into words, each word's bytes
-/// written as GPT-2 byte code points and merged by rank.
+/// The tokenizer a GGUF vocabulary describes, as llama.cpp runs it: control, unknown and
+/// user-defined tokens are split out of the text first (`SpecialTokenMatcher`), and the text
+/// between them is encoded by the vocabulary's model: byte-level BPE (`tokenizer.ggml.model = gpt2`,
+/// `BytePairEncoder`) or SentencePiece (`llama`, `SentencePieceEncoder`).
 public final class Tokenizer: Sendable {
     /// ggml's token types (`tokenizer.ggml.token_type`).
     public enum TokenType: Int, Sendable {
         case undefined = 0, normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
 
+    /// How the text between special tokens becomes tokens.
+    enum Model: Sendable {
+        case bytePairs(BytePairEncoder)
+        case sentencePiece(SentencePieceEncoder)
+    }
+
     public let tokenTypes: [TokenType]
     public let bos: Int32?
     public let eos: Int32?
-    /// The end-of-turn token (`<|im_end|>`, `<|eot_id|>`, …), when the vocabulary has one.
+    /// The end-of-turn token (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`, …), when the vocabulary has one.
     public let eot: Int32?
     /// Every token that ends generation.
     public let endOfGeneration: Set<Int32>
     /// Whether tokenization with `addSpecial` prepends BOS / appends EOS.
     public let addBOS: Bool
     public let addEOS: Bool
+    /// SentencePiece's `add_space_prefix`: text at the start or right after a special token is
+    /// encoded with a space in front, and decoding drops the first token's leading space. Always
+    /// false for BPE.
+    public let addSpacePrefix: Bool
 
-    let preTokenizer: PreTokenizer
-    /// Token texts as stored (GPT-2 byte code points), looked up by their bytes.
+    let model: Model
+    /// Token texts as stored (GPT-2 byte code points for BPE, ▁ for spaces in SentencePiece),
+    /// looked up by their bytes.
     private let vocabulary: VocabularyIndex
-    /// Merges by the ids of their two sides: rank in the high 32 bits, the merged token's id in the
-    /// low 32. Keyed by ids rather than "left right" strings: a quarter of the memory, no string
-    /// building while merging.
-    private let merges: [UInt64: UInt64]
-    /// The token of each byte's GPT-2 code point (-1 if the vocabulary lacks it).
-    private let byteTokens: [Int32]
-    /// Control, user-defined and unknown tokens, longest text first, with their UTF-8 bytes.
-    private let specialTokens: [(id: Int32, bytes: [UInt8], type: TokenType)]
+    /// Control, unknown and user-defined tokens, found in raw text.
+    private let specialTokens: SpecialTokenMatcher
     /// The bytes each token detokenizes to when special tokens are rendered, back to back;
     /// token i's are `pieceBytes[pieceOffsets[i]..<pieceOffsets[i + 1]]` (one allocation, not one per token).
     private let pieceBytes: [UInt8]
     private let pieceOffsets: [Int32]
+    /// Whether decoding applies GPT-2's clean-up of spaces (BPE pre-tokenizers that ask for it).
+    private let cleansSpaces: Bool
 
     public var vocabularySize: Int { tokenTypes.count }
 
@@ -41,17 +49,40 @@ public final class Tokenizer: Sendable {
         String(decoding: vocabulary.text(Int(id)), as: UTF8.self)
     }
 
-    /// Builds a tokenizer from plain vocabulary data (what a GGUF file's `tokenizer.ggml.*` holds).
+    /// A byte-level BPE tokenizer from plain vocabulary data (what a GGUF file's `tokenizer.ggml.*` holds).
     /// - Parameters:
     ///   - merges: `"left right"` strings, highest priority first.
     ///   - preTokenizer: the `tokenizer.ggml.pre` name (`smollm`, `gpt2`, `llama3`, `qwen2`, …).
-    public init(tokens: [String], types: [Int]?, merges: [String], preTokenizer name: String,
-                bos: Int?, eos: Int?, eot: Int? = nil, addBOS: Bool, addEOS: Bool) throws {
+    public convenience init(tokens: [String], types: [Int]?, merges: [String], preTokenizer name: String,
+                            bos: Int?, eos: Int?, eot: Int? = nil, addBOS: Bool, addEOS: Bool) throws {
         guard let pre = PreTokenizer(name: name) else {
             throw InferenceError.unsupportedTokenizer(
                 "tokenizer.ggml.pre",
                 "pre-tokenizer '\(name)' is not supported (supported: \(PreTokenizer.knownNames.joined(separator: ", ")))")
         }
+        try self.init(tokens: tokens, types: types, bos: bos, eos: eos, eot: eot, addBOS: addBOS, addEOS: addEOS,
+                      addSpacePrefix: false, cleansSpaces: pre.cleanSpaces) { vocabulary in
+            .bytePairs(BytePairEncoder(merges: merges, preTokenizer: pre, vocabulary: vocabulary))
+        }
+    }
+
+    /// A SentencePiece tokenizer from plain vocabulary data.
+    /// - Parameters:
+    ///   - scores: one per token (`tokenizer.ggml.scores`); pairs forming higher-scored tokens merge first.
+    ///   - addSpacePrefix: `tokenizer.ggml.add_space_prefix` (llama.cpp's default for SentencePiece is true).
+    /// Throws when a score is missing or not a number, when a byte has no byte-fallback token
+    /// (`<0xNN>`), or when a byte-type token's text is not `<0xNN>`.
+    public convenience init(sentencePieceTokens tokens: [String], scores: [Float], types: [Int]?,
+                            bos: Int?, eos: Int?, eot: Int? = nil, addBOS: Bool, addEOS: Bool,
+                            addSpacePrefix: Bool) throws {
+        try self.init(tokens: tokens, types: types, bos: bos, eos: eos, eot: eot, addBOS: addBOS, addEOS: addEOS,
+                      addSpacePrefix: addSpacePrefix, cleansSpaces: false) { vocabulary in
+            .sentencePiece(try SentencePieceEncoder(scores: scores, vocabulary: vocabulary))
+        }
+    }
+
+    private init(tokens: [String], types: [Int]?, bos: Int?, eos: Int?, eot: Int?, addBOS: Bool, addEOS: Bool,
+                 addSpacePrefix: Bool, cleansSpaces: Bool, model makeModel: (VocabularyIndex) throws -> Model) throws {
         guard !tokens.isEmpty else {
             throw InferenceError.invalidMetadata("tokenizer.ggml.tokens", "the vocabulary is empty")
         }
@@ -66,73 +97,72 @@ public final class Tokenizer: Sendable {
             }
             return Int32(id)
         }
-        self.preTokenizer = pre
         self.bos = try checked(bos, "tokenizer.ggml.bos_token_id")
         self.eos = try checked(eos, "tokenizer.ggml.eos_token_id")
+        let eot = try checked(eot, "tokenizer.ggml.eot_token_id")
         self.addBOS = addBOS
         self.addEOS = addEOS
+        self.addSpacePrefix = addSpacePrefix
+        self.cleansSpaces = cleansSpaces
 
         let vocabulary = VocabularyIndex(tokens)
         self.vocabulary = vocabulary
-        self.byteTokens = ByteLevelEncoding.stringForByte.map { vocabulary.id(of: $0.utf8) ?? -1 }
+        let model = try makeModel(vocabulary)
+        self.model = model
 
-        // A merge whose sides or result are not tokens can never apply to token ids; well-formed
-        // vocabularies have none.
-        var pairs: [UInt64: UInt64] = [:]
-        pairs.reserveCapacity(merges.count)
-        for (rank, m) in merges.enumerated() {
-            let utf8 = Array(m.utf8)
-            guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
-                  let left = vocabulary.id(of: utf8[..<space]),
-                  let right = vocabulary.id(of: utf8[(space + 1)...]),
-                  let merged = vocabulary.id(of: utf8[..<space] + utf8[(space + 1)...])
-            else { continue }
-            let key = UInt64(UInt32(left)) << 32 | UInt64(UInt32(right))
-            if pairs[key] == nil { pairs[key] = UInt64(UInt32(rank)) << 32 | UInt64(UInt32(merged)) }
-        }
-        self.merges = pairs
-
-        // Token types, with llama.cpp's correction: end-of-turn-looking texts are control tokens.
         var tokenTypes = (types ?? []).map { TokenType(rawValue: $0) ?? .undefined }
         if tokenTypes.isEmpty { tokenTypes = Array(repeating: .normal, count: tokens.count) }
-        let eogTexts: Set<String> = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-                                     "<|eom_id|>", "<EOT>"]
-        let eotTexts = ["<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>"]
-        var eog = Set<Int32>()
-        for text in eogTexts {
-            if let id = vocabulary.id(of: text.utf8) {
-                eog.insert(id)
-                tokenTypes[Int(id)] = .control
-            }
-        }
-        var eotID = try checked(eot, "tokenizer.ggml.eot_token_id")
-        if eotID == nil { eotID = eotTexts.lazy.compactMap { vocabulary.id(of: $0.utf8) }.first }
-        self.eot = eotID
-        if let e = self.eos { eog.insert(e) }
-        if let e = eotID { eog.insert(e) }
-        self.endOfGeneration = eog
+        let roles = Self.specialTokenRoles(vocabulary: vocabulary, types: &tokenTypes, eos: self.eos, eot: eot)
+        self.eot = roles.eot
+        self.endOfGeneration = roles.endOfGeneration
         self.tokenTypes = tokenTypes
 
-        var special: [(id: Int32, bytes: [UInt8], type: TokenType)] = []
+        var special: [(id: Int32, text: ArraySlice<UInt8>, userDefined: Bool)] = []
         for (i, type) in tokenTypes.enumerated() where type == .control || type == .userDefined || type == .unknown {
-            special.append((Int32(i), Array(tokens[i].utf8), type))
+            special.append((Int32(i), vocabulary.text(i), type == .userDefined))
         }
-        special.sort { $0.bytes.count != $1.bytes.count ? $0.bytes.count > $1.bytes.count : $0.id < $1.id }
-        self.specialTokens = special
+        self.specialTokens = SpecialTokenMatcher(special)
 
         var bytes: [UInt8] = []
         var offsets: [Int32] = [0]
         offsets.reserveCapacity(tokens.count + 1)
-        for (text, type) in zip(tokens, tokenTypes) {
-            switch type {
-            case .normal: bytes.append(contentsOf: ByteLevelEncoding.decode(text))
-            case .control, .unknown, .userDefined: bytes.append(contentsOf: text.utf8)
-            case .undefined, .unused, .byte: break
+        for (i, type) in tokenTypes.enumerated() {
+            let text = vocabulary.text(i)
+            switch (type, model) {
+            case (.control, _), (.unknown, _), (.userDefined, _):
+                bytes.append(contentsOf: text)
+            case (.normal, .bytePairs):
+                bytes.append(contentsOf: ByteLevelEncoding.decode(tokens[i]))
+            case (.normal, .sentencePiece):
+                Self.appendReplacingSpaceMarkers(text, to: &bytes)
+            case (.byte, .sentencePiece):
+                guard let byte = SentencePieceEncoder.byteValue(ofTokenText: text) else {
+                    throw InferenceError.invalidMetadata(
+                        "tokenizer.ggml.token_type",
+                        "token \(i) (\(tokens[i].debugDescription)) is a byte token but its text is not of the form <0xNN>")
+                }
+                bytes.append(byte)
+            case (.byte, .bytePairs), (.undefined, _), (.unused, _):
+                break
             }
             offsets.append(Int32(bytes.count))
         }
         self.pieceBytes = bytes
         self.pieceOffsets = offsets
+    }
+
+    /// Appends `text` with every ▁ (U+2581) written as a space.
+    private static func appendReplacingSpaceMarkers(_ text: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        var i = text.startIndex
+        while i < text.endIndex {
+            if text[i] == 0xE2, i + 2 < text.endIndex, text[i + 1] == 0x96, text[i + 2] == 0x81 {
+                out.append(UInt8(ascii: " "))
+                i += 3
+            } else {
+                out.append(text[i])
+                i += 1
+            }
+        }
     }
 
     // MARK: Encoding
@@ -142,113 +172,32 @@ public final class Tokenizer: Sendable {
     public func encode(_ text: String, addSpecial: Bool = false, parseSpecial: Bool = false) -> [Int32] {
         var out: [Int32] = []
         if addSpecial && addBOS, let bos { out.append(bos) }
-        for fragment in partition(Array(text.utf8), parseSpecial: parseSpecial) {
+        let bytes = Array(text.utf8)
+        // SentencePiece's prefix space goes before text at the start and after each special token.
+        var afterSpecial = true
+        for fragment in specialTokens.partition(bytes, parseSpecial: parseSpecial) {
             switch fragment {
-            case .token(let id): out.append(id)
-            case .text(let bytes): encodeOrdinary(bytes, into: &out)
+            case .token(let id):
+                out.append(id)
+                afterSpecial = true
+            case .text(let range):
+                switch model {
+                case .bytePairs(let encoder):
+                    encoder.encode(bytes[range], vocabulary: vocabulary, into: &out)
+                case .sentencePiece(let encoder):
+                    encoder.encode(bytes[range], prefixSpace: addSpacePrefix && afterSpecial,
+                                   vocabulary: vocabulary, into: &out)
+                }
+                afterSpecial = false
             }
         }
         if addSpecial && addEOS, let eos { out.append(eos) }
         return out
     }
 
-    private enum Fragment {
-        case token(Int32)
-        case text(ArraySlice<UInt8>)
-    }
-
-    /// Splits out special tokens, longest first, each over every remaining raw fragment.
-    private func partition(_ bytes: [UInt8], parseSpecial: Bool) -> [Fragment] {
-        guard !bytes.isEmpty else { return [] }
-        var fragments: [Fragment] = [.text(bytes[...])]
-        for special in specialTokens {
-            if !parseSpecial && special.type != .userDefined { continue }
-            let needle = special.bytes
-            guard !needle.isEmpty else { continue }
-            var next: [Fragment] = []
-            next.reserveCapacity(fragments.count)
-            var changed = false
-            for fragment in fragments {
-                guard case .text(let raw) = fragment else { next.append(fragment); continue }
-                var start = raw.startIndex
-                var i = raw.startIndex
-                while i + needle.count <= raw.endIndex {
-                    if raw[i] == needle[0] && raw[i..<i + needle.count].elementsEqual(needle) {
-                        if start < i { next.append(.text(raw[start..<i])) }
-                        next.append(.token(special.id))
-                        changed = true
-                        i += needle.count
-                        start = i
-                    } else {
-                        i += 1
-                    }
-                }
-                if start < raw.endIndex { next.append(.text(raw[start..<raw.endIndex])) }
-            }
-            if changed { fragments = next }
-        }
-        return fragments
-    }
-
-    private func encodeOrdinary(_ bytes: ArraySlice<UInt8>, into out: inout [Int32]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        let scalars = Array(text.unicodeScalars)
-        var utf8Offsets = [Int](repeating: 0, count: scalars.count + 1)
-        for (i, s) in scalars.enumerated() { utf8Offsets[i + 1] = utf8Offsets[i] + UTF8.width(s) }
-        let utf8 = Array(text.utf8)
-        for word in preTokenizer.split(scalars) {
-            let wordBytes = utf8[utf8Offsets[word.lowerBound]..<utf8Offsets[word.upperBound]]
-            mergeWord(wordBytes, into: &out)
-        }
-    }
-
-    /// BPE over one word: repeatedly merges the adjacent pair of lowest rank (leftmost on ties).
-    private func mergeWord(_ bytes: ArraySlice<UInt8>, into out: inout [Int32]) {
-        if preTokenizer.ignoreMerges, let id = vocabulary.id(of: ByteLevelEncoding.encode(bytes).utf8) {
-            out.append(id)
-            return
-        }
-        // A byte the vocabulary has no token for gives nothing (as llama.cpp's fallback does).
-        var symbols = bytes.map { byteTokens[Int($0)] }
-        if symbols.count > 1 {
-            var prev = Array(-1..<(symbols.count - 1))
-            var next = Array(1...symbols.count)
-            next[symbols.count - 1] = -1
-            var queue = BigramQueue()
-            func push(_ left: Int, _ right: Int) {
-                guard left >= 0, right >= 0, symbols[left] >= 0, symbols[right] >= 0 else { return }
-                let key = UInt64(UInt32(symbols[left])) << 32 | UInt64(UInt32(symbols[right]))
-                if let merge = merges[key] {
-                    queue.push(Bigram(rank: Int32(truncatingIfNeeded: merge >> 32), left: Int32(left), right: Int32(right),
-                                      leftToken: symbols[left], rightToken: symbols[right],
-                                      merged: Int32(truncatingIfNeeded: merge & 0xFFFF_FFFF)))
-                }
-            }
-            for i in 1..<symbols.count { push(i - 1, i) }
-            while let bigram = queue.pop() {
-                let l = Int(bigram.left), r = Int(bigram.right)
-                // Stale: one side already merged away or changed, or no longer adjacent.
-                guard next[l] == r, symbols[l] == bigram.leftToken, symbols[r] == bigram.rightToken else { continue }
-                symbols[l] = bigram.merged
-                symbols[r] = -2 // merged away
-                next[l] = next[r]
-                if next[r] >= 0 { prev[next[r]] = l }
-                push(prev[l], l)
-                push(l, next[l])
-            }
-            var i = 0
-            while i >= 0 {
-                if symbols[i] >= 0 { out.append(symbols[i]) }
-                i = next[i]
-            }
-        } else if let only = symbols.first, only >= 0 {
-            out.append(only)
-        }
-    }
-
     // MARK: Decoding
 
-    /// The bytes of one token. Control tokens give their text only when `special` is set.
+    /// The bytes of one token. Control and unknown tokens give their text only when `special` is set.
     public func piece(_ id: Int32, special: Bool = true) -> ArraySlice<UInt8> {
         guard id >= 0 && Int(id) < tokenTypes.count else { return [] }
         if !special {
@@ -258,16 +207,25 @@ public final class Tokenizer: Sendable {
         return pieceBytes[Int(pieceOffsets[Int(id)])..<Int(pieceOffsets[Int(id) + 1])]
     }
 
-    /// The exact bytes of a token sequence. Ids outside the vocabulary throw.
+    /// The exact bytes of a token sequence, as llama.cpp's `llama_detokenize` gives them (special
+    /// tokens kept in the sequence): with `addSpacePrefix`, the first token's leading space is
+    /// dropped. Ids outside the vocabulary throw.
     public func decode(_ ids: [Int32], special: Bool = true) throws -> [UInt8] {
         var out: [UInt8] = []
+        var removeSpace = addSpacePrefix
         for id in ids {
             guard id >= 0 && Int(id) < tokenTypes.count else {
                 throw InferenceError.tokenOutOfRange(Int(id), vocabularySize: tokenTypes.count)
             }
-            out.append(contentsOf: piece(id, special: special))
+            let bytes = piece(id, special: special)
+            if removeSpace, bytes.first == UInt8(ascii: " ") {
+                out.append(contentsOf: bytes.dropFirst())
+            } else {
+                out.append(contentsOf: bytes)
+            }
+            removeSpace = false
         }
-        if preTokenizer.cleanSpaces { out = Self.cleanSpaces(out) }
+        if cleansSpaces { out = Self.cleanSpaces(out) }
         return out
     }
 
@@ -315,116 +273,5 @@ public final class Tokenizer: Sendable {
             c.append(x)
         }
         return c
-    }
-}
-
-/// A candidate merge of two adjacent symbols.
-private struct Bigram {
-    var rank: Int32
-    var left: Int32
-    var right: Int32
-    var leftToken: Int32
-    var rightToken: Int32
-    var merged: Int32
-
-    /// Lower rank first, then the leftmost.
-    func before(_ other: Bigram) -> Bool {
-        rank != other.rank ? rank < other.rank : left < other.left
-    }
-}
-
-/// A binary min-heap of bigrams.
-private struct BigramQueue {
-    private var items: [Bigram] = []
-
-    mutating func push(_ b: Bigram) {
-        items.append(b)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i].before(items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> Bigram? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && items[l].before(items[m]) { m = l }
-                if r < items.count && items[r].before(items[m]) { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
-    }
-}
-
-/// Byte strings (token texts) back to back, with an open-addressing hash index from text to id.
-/// About 1.2 MB for a 49k vocabulary, where `[String: Int32]` plus `[String]` took several MB.
-struct VocabularyIndex: Sendable {
-    private let bytes: [UInt8]
-    private let offsets: [Int32]
-    /// Token id per slot, -1 for empty; a power-of-two count at most half full.
-    private let slots: [Int32]
-
-    init(_ texts: [String]) {
-        var bytes: [UInt8] = []
-        var offsets: [Int32] = [0]
-        offsets.reserveCapacity(texts.count + 1)
-        for t in texts {
-            bytes.append(contentsOf: t.utf8)
-            offsets.append(Int32(bytes.count))
-        }
-        var capacity = 16
-        while capacity < texts.count * 2 { capacity <<= 1 }
-        var slots = [Int32](repeating: -1, count: capacity)
-        let mask = capacity - 1
-        for id in 0..<texts.count {
-            let text = bytes[Int(offsets[id])..<Int(offsets[id + 1])]
-            var i = Int(truncatingIfNeeded: Self.hash(text)) & mask
-            while slots[i] >= 0 {
-                let other = Int(slots[i])
-                if bytes[Int(offsets[other])..<Int(offsets[other + 1])].elementsEqual(text) { break } // a later duplicate wins
-                i = (i + 1) & mask
-            }
-            slots[i] = Int32(id)
-        }
-        self.bytes = bytes
-        self.offsets = offsets
-        self.slots = slots
-    }
-
-    var count: Int { offsets.count - 1 }
-
-    func text(_ id: Int) -> ArraySlice<UInt8> {
-        guard id >= 0 && id < count else { return [] }
-        return bytes[Int(offsets[id])..<Int(offsets[id + 1])]
-    }
-
-    func id(of text: some Collection<UInt8>) -> Int32? {
-        let mask = slots.count - 1
-        var i = Int(truncatingIfNeeded: Self.hash(text)) & mask
-        while slots[i] >= 0 {
-            let id = Int(slots[i])
-            if bytes[Int(offsets[id])..<Int(offsets[id + 1])].elementsEqual(text) { return Int32(id) }
-            i = (i + 1) & mask
-        }
-        return nil
-    }
-
-    /// FNV-1a, 64-bit.
-    private static func hash(_ text: some Collection<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
-        return h
     }
 }
