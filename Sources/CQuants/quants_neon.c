@@ -146,84 +146,57 @@ static inline float32x4_t cq_block_q8_0_q8_0_neon(const cq_block_q8_0 *x, const 
     return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
-// Two blocks per step on two accumulators; an odd last block goes to the reference.
+// Two blocks per step on two accumulators; an odd last block goes to the reference. One loop for
+// every 32-element weight type: CQ_DOT_TWO_BLOCKS for the types whose block adds d_x d_y sum only,
+// CQ_DOT_TWO_BLOCKS_MS for those that also add m_x s_y (lane 1 of the ms accumulators).
 
-float cq_vec_dot_q4_0_q8_0_neon(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q4_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_0_q8_0_neon(&x[i], &y[i], acc0);
-        acc1 = cq_block_q4_0_q8_0_neon(&x[i + 1], &y[i + 1], acc1);
+#define CQ_DOT_TWO_BLOCKS(ATTR, NAME, WBLOCK, ABLOCK, BLOCK_FN, REF)                                     \
+    ATTR float NAME(int64_t n, const void *vx, const void *vy) {                                       \
+        const WBLOCK *x = vx;                                                                          \
+        const ABLOCK *y = vy;                                                                          \
+        const int64_t nb = n / CQ_QK;                                                                  \
+        float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);                                \
+        int64_t i = 0;                                                                                 \
+        for (; i + 2 <= nb; i += 2) {                                                                  \
+            acc0 = BLOCK_FN(&x[i], &y[i], acc0);                                                       \
+            acc1 = BLOCK_FN(&x[i + 1], &y[i + 1], acc1);                                               \
+        }                                                                                              \
+        float sum = vaddvq_f32(vaddq_f32(acc0, acc1));                                                 \
+        if (i < nb) sum += REF((nb - i) * CQ_QK, x + i, y + i);                                        \
+        return sum;                                                                                    \
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
 
-float cq_vec_dot_q4_1_q8_1_neon(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q4_1 *x = vx;
-    const cq_block_q8_1 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_1_q8_1_neon(&x[i], &y[i], acc0, &ms0);
-        acc1 = cq_block_q4_1_q8_1_neon(&x[i + 1], &y[i + 1], acc1, &ms1);
+#define CQ_DOT_TWO_BLOCKS_MS(ATTR, NAME, WBLOCK, ABLOCK, BLOCK_FN, REF)                                  \
+    ATTR float NAME(int64_t n, const void *vx, const void *vy) {                                       \
+        const WBLOCK *x = vx;                                                                          \
+        const ABLOCK *y = vy;                                                                          \
+        const int64_t nb = n / CQ_QK;                                                                  \
+        float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);                                \
+        float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f);                                  \
+        int64_t i = 0;                                                                                 \
+        for (; i + 2 <= nb; i += 2) {                                                                  \
+            acc0 = BLOCK_FN(&x[i], &y[i], acc0, &ms0);                                                 \
+            acc1 = BLOCK_FN(&x[i + 1], &y[i + 1], acc1, &ms1);                                         \
+        }                                                                                              \
+        float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);        \
+        if (i < nb) sum += REF((nb - i) * CQ_QK, x + i, y + i);                                        \
+        return sum;                                                                                    \
     }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
-    if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
 
-float cq_vec_dot_q5_0_q8_0_neon(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q5_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q5_0_q8_0_neon(&x[i], &y[i], acc0);
-        acc1 = cq_block_q5_0_q8_0_neon(&x[i + 1], &y[i + 1], acc1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q5_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS(, cq_vec_dot_q4_0_q8_0_neon, cq_block_q4_0, cq_block_q8_0, cq_block_q4_0_q8_0_neon,
+                  cq_vec_dot_q4_0_q8_0_scalar)
 
-float cq_vec_dot_q5_1_q8_1_neon(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q5_1 *x = vx;
-    const cq_block_q8_1 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q5_1_q8_1_neon(&x[i], &y[i], acc0, &ms0);
-        acc1 = cq_block_q5_1_q8_1_neon(&x[i + 1], &y[i + 1], acc1, &ms1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
-    if (i < nb) sum += cq_vec_dot_q5_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS_MS(, cq_vec_dot_q4_1_q8_1_neon, cq_block_q4_1, cq_block_q8_1, cq_block_q4_1_q8_1_neon,
+                  cq_vec_dot_q4_1_q8_1_scalar)
 
-float cq_vec_dot_q8_0_q8_0_neon(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q8_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q8_0_q8_0_neon(&x[i], &y[i], acc0);
-        acc1 = cq_block_q8_0_q8_0_neon(&x[i + 1], &y[i + 1], acc1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS(, cq_vec_dot_q5_0_q8_0_neon, cq_block_q5_0, cq_block_q8_0, cq_block_q5_0_q8_0_neon,
+                  cq_vec_dot_q5_0_q8_0_scalar)
+
+CQ_DOT_TWO_BLOCKS_MS(, cq_vec_dot_q5_1_q8_1_neon, cq_block_q5_1, cq_block_q8_1, cq_block_q5_1_q8_1_neon,
+                  cq_vec_dot_q5_1_q8_1_scalar)
+
+CQ_DOT_TWO_BLOCKS(, cq_vec_dot_q8_0_q8_0_neon, cq_block_q8_0, cq_block_q8_0, cq_block_q8_0_q8_0_neon,
+                  cq_vec_dot_q8_0_q8_0_scalar)
 
 float cq_vec_dot_f16_f32_neon(int64_t n, const void *vx, const void *vy) {
     const cq_f16 *x = vx;
@@ -302,84 +275,20 @@ static inline CQ_DOTPROD float32x4_t cq_block_q8_0_q8_0_sdot(const cq_block_q8_0
     return vmlaq_n_f32(acc, vcvtq_f32_s32(s), cq_h2f(x->d) * cq_h2f(y->d));
 }
 
-// Two blocks per step on two accumulators; an odd last block goes to the reference.
+CQ_DOT_TWO_BLOCKS(CQ_DOTPROD, cq_vec_dot_q4_0_q8_0_neon_dotprod, cq_block_q4_0, cq_block_q8_0, cq_block_q4_0_q8_0_sdot,
+                  cq_vec_dot_q4_0_q8_0_scalar)
 
-CQ_DOTPROD float cq_vec_dot_q4_0_q8_0_neon_dotprod(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q4_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_0_q8_0_sdot(&x[i], &y[i], acc0);
-        acc1 = cq_block_q4_0_q8_0_sdot(&x[i + 1], &y[i + 1], acc1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q4_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS_MS(CQ_DOTPROD, cq_vec_dot_q4_1_q8_1_neon_dotprod, cq_block_q4_1, cq_block_q8_1, cq_block_q4_1_q8_1_sdot,
+                  cq_vec_dot_q4_1_q8_1_scalar)
 
-CQ_DOTPROD float cq_vec_dot_q4_1_q8_1_neon_dotprod(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q4_1 *x = vx;
-    const cq_block_q8_1 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q4_1_q8_1_sdot(&x[i], &y[i], acc0, &ms0);
-        acc1 = cq_block_q4_1_q8_1_sdot(&x[i + 1], &y[i + 1], acc1, &ms1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
-    if (i < nb) sum += cq_vec_dot_q4_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS(CQ_DOTPROD, cq_vec_dot_q5_0_q8_0_neon_dotprod, cq_block_q5_0, cq_block_q8_0, cq_block_q5_0_q8_0_sdot,
+                  cq_vec_dot_q5_0_q8_0_scalar)
 
-CQ_DOTPROD float cq_vec_dot_q5_0_q8_0_neon_dotprod(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q5_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q5_0_q8_0_sdot(&x[i], &y[i], acc0);
-        acc1 = cq_block_q5_0_q8_0_sdot(&x[i + 1], &y[i + 1], acc1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q5_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS_MS(CQ_DOTPROD, cq_vec_dot_q5_1_q8_1_neon_dotprod, cq_block_q5_1, cq_block_q8_1, cq_block_q5_1_q8_1_sdot,
+                  cq_vec_dot_q5_1_q8_1_scalar)
 
-CQ_DOTPROD float cq_vec_dot_q5_1_q8_1_neon_dotprod(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q5_1 *x = vx;
-    const cq_block_q8_1 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    float32x4_t ms0 = vdupq_n_f32(0.0f), ms1 = vdupq_n_f32(0.0f); // lane 1: sums of m_x * s_y
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q5_1_q8_1_sdot(&x[i], &y[i], acc0, &ms0);
-        acc1 = cq_block_q5_1_q8_1_sdot(&x[i + 1], &y[i + 1], acc1, &ms1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1)) + vgetq_lane_f32(vaddq_f32(ms0, ms1), 1);
-    if (i < nb) sum += cq_vec_dot_q5_1_q8_1_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
-
-CQ_DOTPROD float cq_vec_dot_q8_0_q8_0_neon_dotprod(int64_t n, const void *vx, const void *vy) {
-    const cq_block_q8_0 *x = vx;
-    const cq_block_q8_0 *y = vy;
-    const int64_t nb = n / CQ_QK;
-    float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = vdupq_n_f32(0.0f);
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        acc0 = cq_block_q8_0_q8_0_sdot(&x[i], &y[i], acc0);
-        acc1 = cq_block_q8_0_q8_0_sdot(&x[i + 1], &y[i + 1], acc1);
-    }
-    float sum = vaddvq_f32(vaddq_f32(acc0, acc1));
-    if (i < nb) sum += cq_vec_dot_q8_0_q8_0_scalar((nb - i) * CQ_QK, x + i, y + i);
-    return sum;
-}
+CQ_DOT_TWO_BLOCKS(CQ_DOTPROD, cq_vec_dot_q8_0_q8_0_neon_dotprod, cq_block_q8_0, cq_block_q8_0, cq_block_q8_0_q8_0_sdot,
+                  cq_vec_dot_q8_0_q8_0_scalar)
 
 // ---- Activation quantizers (plain NEON, both paths) ---------------------------------------------
 // The same bytes as cq_quantize_row_q8_0 / _q8_1: the absolute maximum by FMAXNM (which skips NaNs,
