@@ -7,7 +7,7 @@ import OutpostCore
 /// Not thread-safe by itself: `GenerationScheduler` runs one generation at a time.
 final class ModelRuntime: @unchecked Sendable {
     // @unchecked: the session and generator are only used from the scheduler's serial queue.
-    let model: LlamaModel
+    let model: LanguageModel
     let template: ChatTemplate
     let templateSource: String
     let fingerprint: String
@@ -34,11 +34,11 @@ final class ModelRuntime: @unchecked Sendable {
     /// the header and vocabulary pages, which nothing reads again. The fingerprint comes first:
     /// reading the start of every tensor maps ~128 KiB around each, and building the model then
     /// drops the pages of the tensors it repacks (13 MB more resident the other way round).
-    private static func load(_ path: String) throws -> (LlamaModel, String) {
+    private static func load(_ path: String) throws -> (LanguageModel, String) {
         let file = try GGUFFile(path: path)
         file.adviseWillNeed()
         let fingerprint = Self.fingerprint(file)
-        let model = try LlamaModel(file: file)
+        let model = try LanguageModel(file: file)
         file.releaseHeaderPages()
         return (model, fingerprint)
     }

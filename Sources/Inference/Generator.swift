@@ -48,7 +48,7 @@ public struct GenerationResult: Sendable, Equatable {
 /// streaming text pieces that never split a UTF-8 character.
 public final class Generator {
     public let session: InferenceSession
-    public var model: LlamaModel { session.model }
+    public var model: LanguageModel { session.model }
 
     public init(session: InferenceSession) {
         self.session = session

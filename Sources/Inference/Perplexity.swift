@@ -12,7 +12,7 @@ public enum Perplexity {
 
     /// - Parameter window: context length; a longer sequence is scored in consecutive windows
     ///   of this many tokens, each starting with an empty cache (default: the whole sequence).
-    public static func compute(model: LlamaModel, tokens: [Int32], window: Int? = nil, threads: Int? = nil,
+    public static func compute(model: LanguageModel, tokens: [Int32], window: Int? = nil, threads: Int? = nil,
                                isCancelled: () -> Bool = { false }) throws -> Result {
         guard tokens.count >= 2 else {
             throw InferenceError.invalidArgument("text", "perplexity needs at least 2 tokens, got \(tokens.count)")

@@ -27,9 +27,10 @@ struct WeightMatrix: @unchecked Sendable {
     /// Row ranges given to `multiply` must start and end at multiples of this.
     var rowGranule: Int { repacked != nil ? Int(CQ_REPACK_ROWS) : 1 }
 
-    /// The tensor `name` of `file`, checked to be `rows` x `columns`; repacked when `repack` is set
-    /// and the active kernel path prefers it for the type.
-    init(file: GGUFFile, name: String, columns: Int, rows: Int, repack: Bool = true) throws {
+    /// The tensor `name` of `file`, checked to be `rows` x `columns`, or the rows `slice` of it (a
+    /// part of a fused matrix, e.g. K of `attn_qkv`); repacked when `repack` is set and the active
+    /// kernel path prefers it for the type.
+    init(file: GGUFFile, name: String, columns: Int, rows: Int, slice: Range<Int>? = nil, repack: Bool = true) throws {
         guard let info = file.tensor(named: name) else { throw InferenceError.missingTensor(name) }
         guard info.dimensions.count == 2, info.dimensions[0] == columns, info.dimensions[1] == rows else {
             throw InferenceError.badTensorShape(name, expected: [columns, rows], found: info.dimensions)
@@ -37,16 +38,21 @@ struct WeightMatrix: @unchecked Sendable {
         guard cq_type_supported(Int32(info.type.rawValue)) != 0 else {
             throw InferenceError.unsupportedTensorType(name, type: info.type.name)
         }
-        let data: UnsafeRawBufferPointer
+        var data: UnsafeRawBufferPointer
         do { data = try file.data(for: info) } catch { throw InferenceError.unsupportedTensorType(name, type: info.type.name) }
-        self.name = name
-        self.type = Int32(info.type.rawValue)
-        self.rows = rows
-        self.columns = columns
-        self.rowBytes = cq_row_size(Int32(info.type.rawValue), Int64(columns))
+        let rowBytes = cq_row_size(Int32(info.type.rawValue), Int64(columns))
         guard rowBytes > 0, rowBytes * rows == data.count else {
             throw InferenceError.badTensorShape(name, expected: [columns, rows], found: info.dimensions)
         }
+        let part = slice ?? 0..<rows
+        precondition(part.lowerBound >= 0 && part.upperBound <= rows, "slice \(part) of \(rows) rows")
+        data = UnsafeRawBufferPointer(rebasing: data[(part.lowerBound * rowBytes)..<(part.upperBound * rowBytes)])
+        self.name = slice == nil ? name : "\(name)[\(part.lowerBound)..<\(part.upperBound)]"
+        self.type = Int32(info.type.rawValue)
+        self.rows = part.count
+        self.columns = columns
+        self.rowBytes = rowBytes
+        let rows = part.count
         self.activationType = cq_vec_dot_type(type)
         if repack, cq_repack_preferred(type) != 0, cq_repacked_size(type, Int64(rows), Int64(columns)) == data.count,
            let copy = RepackedWeights(type: type, plain: data, rowBytes: rowBytes, rows: rows, columns: columns) {

@@ -19,9 +19,9 @@ enum EngineLoading {
         return try engine { try Tokenizer(gguf: file) }
     }
 
-    static func model(_ flag: String?) throws -> LlamaModel {
+    static func model(_ flag: String?) throws -> LanguageModel {
         let file = try openFile(flag)
-        return try engine { try LlamaModel(file: file) }
+        return try engine { try LanguageModel(file: file) }
     }
 
     /// Runs engine code, turning `InferenceError` into a CLI error.

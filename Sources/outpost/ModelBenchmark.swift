@@ -79,7 +79,7 @@ struct ModelBenchmark {
 
     func run() throws -> Report {
         let start = Date()
-        let model = try LlamaModel(path: modelPath)
+        let model = try LanguageModel(path: modelPath)
         let loadSeconds = Date().timeIntervalSince(start)
         var prompt: [Int32] = []
         let piece = model.tokenizer.encode(Self.promptText)
@@ -169,7 +169,7 @@ struct ModelBenchmark {
         """
 
     func runSharedPrefix() throws -> SharedPrefixReport {
-        let model = try LlamaModel(path: modelPath)
+        let model = try LanguageModel(path: modelPath)
         let template = try model.chatTemplate()
         func prompt(_ question: String) -> [Int32] {
             model.tokenizer.encode(template.render([ChatMessage(role: "system", content: Self.systemPrompt),

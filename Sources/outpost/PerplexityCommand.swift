@@ -4,7 +4,7 @@ import Inference
 struct PerplexityCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "perplexity",
-        abstract: "Perplexity of a text read as one sequence (no BOS, no special tokens).")
+        abstract: "Perplexity of a text read as one sequence (BOS where the vocabulary asks for it, special tokens not parsed).")
 
     @Option(help: "GGUF model file (default: $OUTPOST_MODEL or the fetched default model).") var model: String?
     @Option(name: .customLong("text-file"), help: "File holding the text.") var textFile: String
@@ -15,7 +15,7 @@ struct PerplexityCommand: AsyncParsableCommand {
     func run() async throws {
         let text = try EngineLoading.text(inline: nil, file: textFile, name: "text")
         let model = try EngineLoading.model(self.model)
-        let ids = model.tokenizer.encode(text)
+        let ids = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
         let window = try EngineLoading.positive(ctx, "ctx") ?? min(ids.count, model.config.contextLength)
         let result = try EngineLoading.engine {
             try Perplexity.compute(model: model, tokens: ids, window: window,

@@ -1,26 +1,41 @@
 import CQuants
 import GGUF
 
-/// A Llama-family model loaded from a GGUF file: hyper-parameters, tokenizer and weights, the
+/// A model loaded from a GGUF file: its architecture, hyper-parameters, tokenizer and weights, the
 /// weights used in place from the file's mapping. Immutable and shareable; evaluation state lives
 /// in an `InferenceSession`.
-public final class LlamaModel: @unchecked Sendable {
+public final class LanguageModel: @unchecked Sendable {
+    /// One transformer block's weights. The optional ones are those an architecture may have.
     struct Layer {
         let attentionNorm: [Float]
         let wq: WeightMatrix
         let wk: WeightMatrix
         let wv: WeightMatrix
+        /// Q/K/V biases [queryDimension], [kvDimension], [kvDimension] (Qwen 2).
+        let qBias: [Float]?
+        let kBias: [Float]?
+        let vBias: [Float]?
+        /// Per-head RMSNorm weights of Q and K [headDimension] (Gemma 3, Qwen 3).
+        let qNorm: [Float]?
+        let kNorm: [Float]?
         let wo: WeightMatrix
+        /// RMSNorm weight of the attention output before the residual add [embeddingLength] (Gemma 3).
+        let postAttentionNorm: [Float]?
         let ffnNorm: [Float]
         let wGate: WeightMatrix
         let wUp: WeightMatrix
         let wDown: WeightMatrix
+        /// RMSNorm weight of the feed-forward output before the residual add [embeddingLength] (Gemma 3).
+        let postFeedForwardNorm: [Float]?
+
+        var matrices: [WeightMatrix] { [wq, wk, wv, wo, wGate, wUp, wDown] }
     }
 
     /// The memory the weights are read from in place (the file's parsed metadata is not kept).
     public let mapping: GGUFMapping
     public let fileSize: Int
-    public let config: LlamaConfig
+    public let architecture: Architecture
+    public let config: ModelConfig
     public let tokenizer: Tokenizer
     /// The Jinja source of the model's chat template, when it has one.
     public let chatTemplateSource: String?
@@ -42,7 +57,9 @@ public final class LlamaModel: @unchecked Sendable {
     public init(file: GGUFFile, repackWeights: Bool = true) throws {
         self.mapping = file.mapping
         self.fileSize = file.fileSize
-        let config = try LlamaConfig(gguf: file)
+        let architecture = try Architecture.named(file.string("general.architecture") ?? "")
+        self.architecture = architecture
+        let config = try ModelConfig(gguf: file, architecture: architecture)
         self.tokenizer = try Tokenizer(gguf: file)
         self.chatTemplateSource = file.string("tokenizer.chat_template")
 
@@ -59,7 +76,8 @@ public final class LlamaModel: @unchecked Sendable {
         self.config = cfg
         self.tokenEmbedding = embedding
 
-        func norm(_ name: String, _ n: Int) throws -> [Float] {
+        /// A vector tensor (norm weight, bias) as f32.
+        func vector(_ name: String, _ n: Int) throws -> [Float] {
             guard let info = file.tensor(named: name) else { throw InferenceError.missingTensor(name) }
             guard info.elementCount == n else { throw InferenceError.badTensorShape(name, expected: [n], found: info.dimensions) }
             guard info.type == .f32 || info.type == .f16 else {
@@ -72,40 +90,68 @@ public final class LlamaModel: @unchecked Sendable {
             }
             return out
         }
+        func optionalVector(_ name: String, _ n: Int) throws -> [Float]? {
+            file.tensor(named: name) == nil ? nil : try vector(name, n)
+        }
+        func matrix(_ name: String, columns: Int, rows: Int, slice: Range<Int>? = nil) throws -> WeightMatrix {
+            try WeightMatrix(file: file, name: name, columns: columns, rows: rows, slice: slice, repack: repackWeights)
+        }
 
-        let q = cfg.queryDimension, kv = cfg.kvDimension, ffn = cfg.feedForwardLength
+        let q = cfg.queryDimension, kv = cfg.kvDimension, ffn = cfg.feedForwardLength, hd = cfg.headDimension
         var layers: [Layer] = []
         layers.reserveCapacity(cfg.layerCount)
         for i in 0..<cfg.layerCount {
             let p = "blk.\(i)."
+            // Q, K, V: three matrices, or row ranges of one fused matrix (Phi-3).
+            let wq, wk, wv: WeightMatrix
+            if file.tensor(named: p + "attn_qkv.weight") != nil {
+                let name = p + "attn_qkv.weight", rows = q + 2 * kv
+                wq = try matrix(name, columns: dim, rows: rows, slice: 0..<q)
+                wk = try matrix(name, columns: dim, rows: rows, slice: q..<(q + kv))
+                wv = try matrix(name, columns: dim, rows: rows, slice: (q + kv)..<rows)
+            } else {
+                wq = try matrix(p + "attn_q.weight", columns: dim, rows: q)
+                wk = try matrix(p + "attn_k.weight", columns: dim, rows: kv)
+                wv = try matrix(p + "attn_v.weight", columns: dim, rows: kv)
+            }
+            // Gate and up: two matrices, or the two halves of a fused `ffn_up` (gate first).
+            let wGate, wUp: WeightMatrix
+            if file.tensor(named: p + "ffn_gate.weight") != nil {
+                wGate = try matrix(p + "ffn_gate.weight", columns: dim, rows: ffn)
+                wUp = try matrix(p + "ffn_up.weight", columns: dim, rows: ffn)
+            } else {
+                wGate = try matrix(p + "ffn_up.weight", columns: dim, rows: 2 * ffn, slice: 0..<ffn)
+                wUp = try matrix(p + "ffn_up.weight", columns: dim, rows: 2 * ffn, slice: ffn..<(2 * ffn))
+            }
+            let post = architecture.normalizesSublayerOutputs
+            let qk = architecture.normalizesQueryAndKey
             layers.append(Layer(
-                attentionNorm: try norm(p + "attn_norm.weight", dim),
-                wq: try WeightMatrix(file: file, name: p + "attn_q.weight", columns: dim, rows: q, repack: repackWeights),
-                wk: try WeightMatrix(file: file, name: p + "attn_k.weight", columns: dim, rows: kv, repack: repackWeights),
-                wv: try WeightMatrix(file: file, name: p + "attn_v.weight", columns: dim, rows: kv, repack: repackWeights),
-                wo: try WeightMatrix(file: file, name: p + "attn_output.weight", columns: q, rows: dim, repack: repackWeights),
-                ffnNorm: try norm(p + "ffn_norm.weight", dim),
-                wGate: try WeightMatrix(file: file, name: p + "ffn_gate.weight", columns: dim, rows: ffn, repack: repackWeights),
-                wUp: try WeightMatrix(file: file, name: p + "ffn_up.weight", columns: dim, rows: ffn, repack: repackWeights),
-                wDown: try WeightMatrix(file: file, name: p + "ffn_down.weight", columns: ffn, rows: dim, repack: repackWeights)))
+                attentionNorm: try vector(p + "attn_norm.weight", dim),
+                wq: wq, wk: wk, wv: wv,
+                qBias: try optionalVector(p + "attn_q.bias", q),
+                kBias: try optionalVector(p + "attn_k.bias", kv),
+                vBias: try optionalVector(p + "attn_v.bias", kv),
+                qNorm: qk ? try vector(p + "attn_q_norm.weight", hd) : nil,
+                kNorm: qk ? try vector(p + "attn_k_norm.weight", hd) : nil,
+                wo: try matrix(p + "attn_output.weight", columns: q, rows: dim),
+                postAttentionNorm: post ? try vector(p + "post_attention_norm.weight", dim) : nil,
+                ffnNorm: try vector(p + "ffn_norm.weight", dim),
+                wGate: wGate, wUp: wUp,
+                wDown: try matrix(p + "ffn_down.weight", columns: ffn, rows: dim),
+                postFeedForwardNorm: post ? try vector(p + "post_ffw_norm.weight", dim) : nil))
         }
         self.layers = layers
-        self.outputNorm = try norm("output_norm.weight", dim)
+        self.outputNorm = try vector("output_norm.weight", dim)
         if file.tensor(named: "output.weight") != nil {
-            self.output = try WeightMatrix(file: file, name: "output.weight", columns: dim, rows: cfg.vocabularySize,
-                                            repack: repackWeights)
+            self.output = try matrix("output.weight", columns: dim, rows: cfg.vocabularySize)
         } else {
             self.output = embedding
         }
-        if file.tensor(named: "rope_freqs.weight") != nil {
-            self.ropeFrequencyFactors = try norm("rope_freqs.weight", cfg.ropeDimensionCount / 2)
-        } else {
-            self.ropeFrequencyFactors = nil
-        }
+        self.ropeFrequencyFactors = try optionalVector("rope_freqs.weight", cfg.ropeDimensionCount / 2)
         // Each repacked matrix dropped its file pages as it was copied, but faulting in the next
         // tensor maps neighbouring pages again (the kernel's fault-around, 64 KiB): drop them all
         // once more now that nothing reads them (~13 MB for the default model).
-        for m in [tokenEmbedding, output] + layers.flatMap({ [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] }) {
+        for m in [tokenEmbedding, output] + layers.flatMap(\.matrices) {
             if let region = m.repackedFrom { file.discardPages(of: region) }
         }
     }
@@ -124,7 +170,7 @@ public final class LlamaModel: @unchecked Sendable {
     public var weightBytesPerToken: Int {
         var total = output.rows * output.rowBytes + tokenEmbedding.rowBytes
         for l in layers {
-            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] { total += m.rows * m.rowBytes }
+            for m in l.matrices { total += m.rows * m.rowBytes }
         }
         return total
     }
@@ -134,7 +180,7 @@ public final class LlamaModel: @unchecked Sendable {
         var count = tokenEmbedding.isRepacked ? 1 : 0
         if !hasTiedOutput, output.isRepacked { count += 1 }
         for l in layers {
-            for m in [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown] where m.isRepacked { count += 1 }
+            for m in l.matrices where m.isRepacked { count += 1 }
         }
         return count
     }
