@@ -8,7 +8,7 @@ import Testing
 /// Debug builds run the C kernels unoptimised (~0.5 s a token), so they check a subset of the
 /// golden cases; release builds (`swift test -c release`) check all of them.
 @Suite(.serialized) struct ModelTests {
-    static let model: Result<LlamaModel, Error> = TestSupport.file.flatMap { f in Result { try LlamaModel(file: f) } }
+    static let model: Result<LanguageModel, Error> = TestSupport.file.flatMap { f in Result { try LanguageModel(file: f) } }
 
     struct Case {
         let name: String
@@ -185,7 +185,7 @@ import Testing
     /// the active path prefers it: the tied embedding/output and seven per layer.)
     @Test func repackedWeightsGiveThePlainWeightsLogits() throws {
         let model = try Self.model.get()
-        let plain = try LlamaModel(file: TestSupport.file.get(), repackWeights: false)
+        let plain = try LanguageModel(file: TestSupport.file.get(), repackWeights: false)
         #expect(plain.repackedMatrixCount == 0)
         let prefersRepack = model.tokenEmbedding.isRepacked
         #expect(model.repackedMatrixCount == (prefersRepack ? 1 + 7 * model.config.layerCount : 0))

@@ -20,7 +20,7 @@ import Testing
 
     struct Variant {
         let name: String
-        let model: LlamaModel
+        let model: LanguageModel
         let reference: [String: Any]
     }
 
@@ -34,7 +34,7 @@ import Testing
         guard FileManager.default.fileExists(atPath: path) else { throw Missing(path: path) }
         guard FileManager.default.fileExists(atPath: json) else { throw Missing(path: json) }
         let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
-        let model = try LlamaModel(file: GGUFFile(path: path))
+        let model = try LanguageModel(file: GGUFFile(path: path))
         return Variant(name: variant, model: model, reference: reference)
     }
 
