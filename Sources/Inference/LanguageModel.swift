@@ -156,10 +156,12 @@ public final class LanguageModel: @unchecked Sendable {
         }
     }
 
-    /// The chat template to use: the named family, else the one recognised in the model's template.
+    /// The chat template to use: the named family, else the one recognised in the model's template,
+    /// else (a file without one) its architecture's family.
     public func chatTemplate(named name: String? = nil) throws -> ChatTemplate {
         if let name { return try ChatTemplate(named: name) }
         guard let source = chatTemplateSource else {
+            if let family = architecture.chatTemplateFamily { return ChatTemplate(family: family) }
             throw InferenceError.unknownChatTemplate("the model has no chat template")
         }
         return try ChatTemplate(recognizing: source)

@@ -44,6 +44,9 @@ public struct Architecture: Sendable {
     /// softmax scale 1, as Gemma 3 and Phi-3 do in llama.cpp; else the scale is applied to the
     /// scores in the softmax (llama, Qwen).
     public var scalesQueryBeforeAttention = false
+    /// The chat format of this family, used when a file has no `tokenizer.chat_template` (the
+    /// published Gemma 3 270M file has none); nil where the family has no single format (`llama`).
+    public var chatTemplateFamily: ChatTemplate.Family?
     /// Reads what only this architecture has (sliding windows, soft-caps, ...) into the
     /// configuration, after the shared keys are read.
     public var configure: @Sendable (inout ModelConfig, GGUFFile) throws -> Void = { _, _ in }

@@ -39,6 +39,7 @@ extension Architecture {
                 config.attentionScale = 1 / Float(config.embeddingLength / config.headCount).squareRoot()
             }
         }
+        a.chatTemplateFamily = .gemma
         return a
     }()
 }

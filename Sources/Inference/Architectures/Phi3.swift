@@ -7,6 +7,7 @@ extension Architecture {
         var a = Architecture(name: "phi3")
         a.ropeStyle = .neox
         a.scalesQueryBeforeAttention = true
+        a.chatTemplateFamily = .phi3
         return a
     }()
 }

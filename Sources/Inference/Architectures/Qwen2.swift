@@ -4,6 +4,7 @@ extension Architecture {
     public static let qwen2: Architecture = {
         var a = Architecture(name: "qwen2")
         a.ropeStyle = .neox
+        a.chatTemplateFamily = .chatml
         return a
     }()
 }

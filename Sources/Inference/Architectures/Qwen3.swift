@@ -5,6 +5,7 @@ extension Architecture {
         var a = Architecture(name: "qwen3")
         a.ropeStyle = .neox
         a.normalizesQueryAndKey = true
+        a.chatTemplateFamily = .chatml
         return a
     }()
 }
