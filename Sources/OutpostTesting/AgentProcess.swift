@@ -21,15 +21,16 @@ public final class AgentProcess: @unchecked Sendable {
         public let description: String
     }
 
-    /// Starts an agent and waits until `/health` says ready. `extraArguments` go after `run`.
-    public init(extraArguments: [String] = [], configJSON: String? = nil, directory: TemporaryDirectory? = nil,
-                waitReady: Bool = true) throws {
+    /// Starts an agent and waits until `/health` says ready. `extraArguments` go after `run`;
+    /// `model` is the default model's path unless given.
+    public init(model: String? = nil, extraArguments: [String] = [], configJSON: String? = nil,
+                directory: TemporaryDirectory? = nil, waitReady: Bool = true) throws {
         let dir = try directory ?? TemporaryDirectory(prefix: "outpost-agent")
         self.directory = dir
         // Unix socket paths are short (107 bytes): keep the socket in a short temp path.
         socketPath = "/tmp/op-\(UUID().uuidString.prefix(8)).sock"
         stateDirectory = dir.file("state").path
-        var args = ["run", "--model", try TestModel.path(), "--state-dir", stateDirectory, "--socket", socketPath,
+        var args = ["run", "--model", try model ?? TestModel.path(), "--state-dir", stateDirectory, "--socket", socketPath,
                     "--threads", "2", "--ctx", "1024"]
         if let configJSON {
             let path = dir.file("outpost.json").path

@@ -13,11 +13,26 @@ public enum TestModel {
     public static var expectedPath: String {
         let env = ProcessInfo.processInfo.environment
         if let p = env["OUTPOST_MODEL"], !p.isEmpty { return p }
-        let cache = env["OUTPOST_MODEL_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+        return (cacheFolder as NSString).appendingPathComponent(fileName)
+    }
+
+    /// The model cache folder (scripts/fetch-model.sh, fetch-gemma.sh, make-test-models.sh).
+    public static var cacheFolder: String {
+        let env = ProcessInfo.processInfo.environment
+        return env["OUTPOST_MODEL_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? ((env["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 }
                  ?? (NSHomeDirectory() as NSString).appendingPathComponent(".cache")) as NSString)
                 .appendingPathComponent("outpost/models")
-        return (cache as NSString).appendingPathComponent(fileName)
+    }
+
+    /// Gemma 3 270M Q4_K_M (scripts/fetch-gemma.sh, or `OUTPOST_GEMMA_MODEL`); throws `Missing`
+    /// when it is not there.
+    public static func gemmaPath() throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        let p = env["OUTPOST_GEMMA_MODEL"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (cacheFolder as NSString).appendingPathComponent("gemma-3-270m-q4_k_m.gguf")
+        guard FileManager.default.fileExists(atPath: p) else { throw Missing(path: p) }
+        return p
     }
 
     /// The model's path; throws `Missing` when it is not there.

@@ -57,6 +57,37 @@ import Testing
         #expect(agent.stop() == 0)
     }
 
+    /// Gemma 3 270M (its own architecture, SentencePiece vocabulary and chat format) behind the
+    /// same API: it answers, the answer is cached, and its cache key and fingerprint are not the
+    /// default model's for the same question.
+    @Test func gemmaAnswersThroughTheAgentUnderItsOwnFingerprint() throws {
+        let gemma = try AgentProcess(model: try TestModel.gemmaPath())
+        let question = Self.chat("What is the capital of France? Answer in one word.", maxTokens: 12)
+        let first = try gemma.post("/v1/chat/completions", json: question)
+        #expect(first.status == 200, "\(first.body)")
+        // (What it says is the engine's business, checked against llama.cpp in QuantizedModelTests:
+        // this published file is the base model, which tends to repeat the question.)
+        let text = try #require(Self.content(first))
+        #expect(!text.isEmpty)
+        #expect((first.json?["usage"] as? [String: Any])?["completion_tokens"] as? Int == 12)
+        let key = try #require(Self.outpost(first)["cache_key"] as? String)
+        let second = try gemma.post("/v1/chat/completions", json: question)
+        #expect(Self.outpost(second)["cached"] as? Bool == true)
+        #expect(Self.content(second) == text)
+        let models = try gemma.curl(["/v1/models"]).json
+        #expect((models?["data"] as? [[String: Any]])?.first?["id"] as? String == "gemma-3-270m-q4_k_m")
+        let gemmaPrint = try gemma.curl(["/health"]).json?["model_fingerprint"] as? String
+        #expect(gemma.stop() == 0)
+
+        let smol = try AgentProcess()
+        let other = try smol.post("/v1/chat/completions", json: question)
+        #expect(other.status == 200)
+        #expect(Self.outpost(other)["cached"] as? Bool == false)
+        #expect(Self.outpost(other)["cache_key"] as? String != key)
+        #expect(try smol.curl(["/health"]).json?["model_fingerprint"] as? String != gemmaPrint)
+        #expect(smol.stop() == 0)
+    }
+
     @Test func streamsServerSentEventsThatAddUpToTheAnswer() throws {
         let agent = try AgentProcess()
         let whole = try agent.post("/v1/chat/completions", json: Self.chat("Name a color.", extra: ",\"cache\":\"bypass\""))
