@@ -11,6 +11,7 @@
 #
 # Usage: scripts/bench-vs-llamacpp.sh [--model PATH] [--threads "1 2"] [--reps 5]
 #                                     [--prompt-tokens 128] [--gen-tokens 128]
+# OUTPOST_BIN=path uses that outpost binary instead of building one.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --reps) reps=$2; shift 2 ;;
         --prompt-tokens) prompt_tokens=$2; shift 2 ;;
         --gen-tokens) gen_tokens=$2; shift 2 ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "bench-vs-llamacpp: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -45,9 +46,13 @@ if ! "$venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
     CMAKE_ARGS="-DGGML_NATIVE=ON" "$venv/bin/pip" install --quiet "llama-cpp-python==$llama_cpp_python_version" >&2
 fi
 
-echo "bench-vs-llamacpp: building outpost (release)" >&2
-(cd "$repo" && swift build -c release --product outpost >&2)
-outpost=$repo/.build/release/outpost
+if [ -n "${OUTPOST_BIN:-}" ]; then
+    outpost=$OUTPOST_BIN   # an already built binary (e.g. the test build's .build/release/outpost)
+else
+    echo "bench-vs-llamacpp: building outpost (release)" >&2
+    (cd "$repo" && swift build -c release --product outpost >&2)
+    outpost=$repo/.build/release/outpost
+fi
 
 llama_bench=$(mktemp)
 results=$(mktemp)

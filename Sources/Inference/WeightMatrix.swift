@@ -55,11 +55,11 @@ struct WeightMatrix: @unchecked Sendable {
         let rows = part.count
         self.activationType = cq_vec_dot_type(type)
         if repack, cq_repack_preferred(type) != 0, cq_repacked_size(type, Int64(rows), Int64(columns)) == data.count,
-           let copy = RepackedWeights(type: type, plain: data, rowBytes: rowBytes, rows: rows, columns: columns) {
+           let copy = RepackedWeights(type: type, plain: data, rowBytes: rowBytes, rows: rows, columns: columns,
+                                      consumed: { file.discardPages(of: $0) }) {
             self.repacked = copy
             self.repackedFrom = data
             self.base = UnsafeRawPointer(copy.pointer)
-            file.discardPages(of: data)
         } else {
             self.repacked = nil
             self.repackedFrom = nil
@@ -108,15 +108,33 @@ final class RepackedWeights: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer
     let byteCount: Int
 
+    /// Rows repacked per step: whole groups, about 4 MiB of the plain matrix.
+    static func chunkRows(rowBytes: Int) -> Int {
+        let group = Int(CQ_REPACK_ROWS)
+        return max(1, (4 << 20) / max(1, rowBytes * group)) * group
+    }
+
     /// Repacks `plain` (rows `rowBytes` apart); nil when the layout does not take this matrix.
-    init?(type: Int32, plain: UnsafeRawBufferPointer, rowBytes: Int, rows: Int, columns: Int) {
+    /// The rows are repacked a chunk at a time and each chunk of `plain` handed to `consumed` once
+    /// copied (the loader drops its file pages), so the plain and repacked forms of a large matrix
+    /// are never both resident: Gemma 3's 178 MB tied embedding would otherwise double for a
+    /// moment and set the process's peak memory.
+    init?(type: Int32, plain: UnsafeRawBufferPointer, rowBytes: Int, rows: Int, columns: Int,
+          consumed: (UnsafeRawBufferPointer) -> Void = { _ in }) {
         let size = cq_repacked_size(type, Int64(rows), Int64(columns))
         guard size > 0, let source = plain.baseAddress else { return nil }
         pointer = .allocate(byteCount: size, alignment: 64)
         byteCount = size
-        guard cq_repack(type, source, rowBytes, pointer, Int64(columns), 0, Int64(rows)) == 0 else {
-            pointer.deallocate()
-            return nil
+        let step = Self.chunkRows(rowBytes: rowBytes)
+        var row = 0
+        while row < rows {
+            let end = min(rows, row + step)
+            guard cq_repack(type, source, rowBytes, pointer, Int64(columns), Int64(row), Int64(end)) == 0 else {
+                pointer.deallocate()
+                return nil
+            }
+            consumed(UnsafeRawBufferPointer(rebasing: plain[(row * rowBytes)..<(end * rowBytes)]))
+            row = end
         }
     }
 
