@@ -92,6 +92,11 @@ static inline float cq_f16_to_f32_inline(cq_f16 h) {
 
 #define CQ_FP16(h) cq_f16_to_f32_inline(h)
 
+/// Element j (and j + 16) of a Q5 block: its low nibble (high nibble) and bit j (j + 16) of qh.
+/// Shared by the reference kernels and the repacker (repack.c), which must read the same bits.
+static inline int cq_q5_low(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4); }
+static inline int cq_q5_high(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4); }
+
 /// The 6-bit scales and mins of the eight sub-blocks of a Q4_K / Q5_K block (ggml get_scale_min_k4).
 void cq_k4_scales_mins(const uint8_t scales[12], uint8_t sc[8], uint8_t m[8]);
 

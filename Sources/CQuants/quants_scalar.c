@@ -99,10 +99,6 @@ void cq_dequantize_row_q8_1(const void *src, float *dst, int64_t n) {
     }
 }
 
-/// Element j (and j + 16) of a Q5 block: its low nibble (high nibble) and bit j (j + 16) of qh.
-static inline int cq_q5_low(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4); }
-static inline int cq_q5_high(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4); }
-
 void cq_dequantize_row_q5_0(const void *src, float *dst, int64_t n) {
     const cq_block_q5_0 *x = src;
     for (int64_t i = 0; i < n / CQ_QK; i++) {

@@ -1,6 +1,6 @@
-// Repacked (row-interleaved) Q4_0, Q4_1, Q8_0 and Q4_K weights: the layout, the repacker, row
-// dequantization and the portable reference of cq_matmul_repacked that every path matches bit for
-// bit (see cquants.h). The reference takes the same steps per (row, token) as the SIMD kernels: an
+// Repacked (row-interleaved) Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K weights: the layout, the
+// repacker, row dequantization and the portable reference of cq_matmul_repacked that every path
+// matches bit for bit (see cquants.h). The reference takes the same steps per (row, token) as the SIMD kernels: an
 // exact integer sum per block, then fused multiply-adds in block order.
 #include "quants_impl.h"
 
@@ -16,6 +16,8 @@ size_t cq_repacked_block_bytes(int type) {
     switch (type) {
     case CQ_TYPE_Q4_0: return CQ_REPACK_ROWS * sizeof(cq_block_q4_0); // 144
     case CQ_TYPE_Q4_1: return CQ_REPACK_ROWS * sizeof(cq_block_q4_1); // 160
+    case CQ_TYPE_Q5_0: return CQ_REPACK_ROWS * sizeof(cq_block_q5_0); // 176
+    case CQ_TYPE_Q5_1: return CQ_REPACK_ROWS * sizeof(cq_block_q5_1); // 192
     case CQ_TYPE_Q8_0: return CQ_REPACK_ROWS * sizeof(cq_block_q8_0); // 272
     case CQ_TYPE_Q4_K: return CQ_REPACK_ROWS * sizeof(cq_block_q4_K); // 1152
     default: return 0;
@@ -65,6 +67,56 @@ static void cq_k4_pack_scales(const uint8_t sc[8], const uint8_t m[8], uint8_t s
     }
 }
 
+// ---- Q5_0 / Q5_1 quants -----------------------------------------------------------------------
+// A repacked Q5 block holds d[8] (and m[8] for Q5_1), then 32 bytes of top bits, then four chunks
+// of 32 bytes. Byte 4r + k of chunk c holds row r's 5-bit quant of element 4c + k in bits 0-4 and
+// the low three bits of that of element 16 + 4c + k in bits 5-7; byte 4r + k of the top bits holds
+// the top two bits of the latter, chunk c's in bits 2c and 2c + 1. So the first quant of a byte is
+// one AND away, and the second a shift of each and an OR: fewer steps per 32 quants than ggml's
+// nibbles and qh, whose fifth bits would be moved next to every nibble.
+
+/// Offset of the top bits in a repacked Q5_0 (16) or Q5_1 (32) block; the chunks follow at + 32.
+static inline size_t cq_q5r_head(int type) { return type == CQ_TYPE_Q5_1 ? 32 : 16; }
+
+_Static_assert(16 + 32 + 128 == CQ_REPACK_ROWS * sizeof(cq_block_q5_0), "repacked Q5_0 keeps the plain size");
+_Static_assert(32 + 32 + 128 == CQ_REPACK_ROWS * sizeof(cq_block_q5_1), "repacked Q5_1 keeps the plain size");
+
+/// Row r's 5-bit quants 4c + k (*lo) and 16 + 4c + k (*hi) of a repacked Q5 block `in`.
+static inline void cq_q5r_quants(const uint8_t *in, size_t head, int r, int c, int k, int *lo, int *hi) {
+    const uint8_t q = in[head + 32 + 32 * c + 4 * r + k], top = in[head + 4 * r + k];
+    *lo = q & 31;
+    *hi = q >> 5 | (top >> (2 * c) & 3) << 3;
+}
+
+/// Writes one plain Q5 block's quants (qs, qh) as row r of a repacked block `out`.
+static void cq_q5r_put(uint8_t *out, size_t head, int r, const uint8_t qs[16], const uint8_t qh_bytes[4]) {
+    uint32_t qh;
+    memcpy(&qh, qh_bytes, 4);
+    for (int k = 0; k < 4; k++) {
+        uint8_t top = 0;
+        for (int c = 0; c < 4; c++) {
+            const int lo = cq_q5_low(qs, qh, 4 * c + k), hi = cq_q5_high(qs, qh, 4 * c + k);
+            out[head + 32 + 32 * c + 4 * r + k] = (uint8_t)(lo | (hi & 7) << 5);
+            top |= (uint8_t)((hi >> 3) << (2 * c));
+        }
+        out[head + 4 * r + k] = top;
+    }
+}
+
+/// Row r's quants of a repacked block `in` as a plain Q5 block's qs and qh.
+static void cq_q5r_get(const uint8_t *in, size_t head, int r, uint8_t qs[16], uint8_t qh_bytes[4]) {
+    uint32_t qh = 0;
+    for (int c = 0; c < 4; c++) {
+        for (int k = 0; k < 4; k++) {
+            int lo, hi;
+            cq_q5r_quants(in, head, r, c, k, &lo, &hi);
+            qs[4 * c + k] = (uint8_t)((lo & 15) | (hi & 15) << 4);
+            qh |= (uint32_t)(lo >> 4) << (4 * c + k) | (uint32_t)(hi >> 4) << (16 + 4 * c + k);
+        }
+    }
+    memcpy(qh_bytes, &qh, 4);
+}
+
 // ---- Layout -----------------------------------------------------------------------------------
 
 int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n, int64_t row_begin, int64_t row_end) {
@@ -86,6 +138,14 @@ int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n,
                     memcpy(out + 2 * r, &x->d, 2);
                     memcpy(out + 16 + 2 * r, &x->m, 2);
                     for (int c = 0; c < 4; c++) memcpy(out + 32 + 32 * c + 4 * r, x->qs + 4 * c, 4);
+                } else if (type == CQ_TYPE_Q5_0 || type == CQ_TYPE_Q5_1) {
+                    const cq_block_q5_0 *x0 = (const cq_block_q5_0 *)row + b;
+                    const cq_block_q5_1 *x1 = (const cq_block_q5_1 *)row + b;
+                    const int m = type == CQ_TYPE_Q5_1;
+                    const size_t head = cq_q5r_head(type);
+                    memcpy(out + 2 * r, m ? &x1->d : &x0->d, 2);
+                    if (m) memcpy(out + 16 + 2 * r, &x1->m, 2);
+                    cq_q5r_put(out, head, r, m ? x1->qs : x0->qs, m ? x1->qh : x0->qh);
                 } else if (type == CQ_TYPE_Q8_0) {
                     const cq_block_q8_0 *x = (const cq_block_q8_0 *)row + b;
                     memcpy(out + 2 * r, &x->d, 2);
@@ -128,6 +188,17 @@ int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, 
             memcpy(&x.m, in + 16 + 2 * r, 2);
             for (int c = 0; c < 4; c++) memcpy(x.qs + 4 * c, in + 32 + 32 * c + 4 * r, 4);
             cq_dequantize_row_q4_1(&x, dst + b * qk, qk);
+        } else if (type == CQ_TYPE_Q5_0 || type == CQ_TYPE_Q5_1) {
+            // rebuilt as a Q5_1 block for Q5_1, or its Q5_0 fields (d, qh, qs) for Q5_0
+            cq_block_q5_0 x0;
+            cq_block_q5_1 x1;
+            const int m = type == CQ_TYPE_Q5_1;
+            const size_t head = cq_q5r_head(type);
+            memcpy(m ? &x1.d : &x0.d, in + 2 * r, 2);
+            if (m) memcpy(&x1.m, in + 16 + 2 * r, 2);
+            cq_q5r_get(in, head, r, m ? x1.qs : x0.qs, m ? x1.qh : x0.qh);
+            if (m) cq_dequantize_row_q5_1(&x1, dst + b * qk, qk);
+            else cq_dequantize_row_q5_0(&x0, dst + b * qk, qk);
         } else if (type == CQ_TYPE_Q8_0) {
             cq_block_q8_0 x;
             memcpy(&x.d, in + 2 * r, 2);
@@ -177,6 +248,25 @@ static inline void cq_repacked_block_dot(int type, const uint8_t *in, int r, con
         memcpy(&mw, in + 16 + 2 * r, 2);
         *acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, *acc);
         *macc = fmaf(CQ_FP16(mw), CQ_FP16(xb->s), *macc);
+    } else if (type == CQ_TYPE_Q5_0 || type == CQ_TYPE_Q5_1) {
+        // Q5_0: sum of (q - 16) * x against Q8_0; Q5_1: of q * x against Q8_1, and the min term
+        const cq_block_q8_0 *x0 = xblock;
+        const cq_block_q8_1 *x1 = xblock;
+        const int m = type == CQ_TYPE_Q5_1, offset = m ? 0 : 16;
+        const int8_t *xq = m ? x1->qs : x0->qs;
+        for (int c = 0; c < 4; c++) {
+            for (int k = 0; k < 4; k++) {
+                int lo, hi;
+                cq_q5r_quants(in, cq_q5r_head(type), r, c, k, &lo, &hi);
+                sum += (lo - offset) * xq[4 * c + k] + (hi - offset) * xq[16 + 4 * c + k];
+            }
+        }
+        *acc = fmaf(CQ_FP16(dw) * CQ_FP16(m ? x1->d : x0->d), (float)sum, *acc);
+        if (m) {
+            cq_f16 mw;
+            memcpy(&mw, in + 16 + 2 * r, 2);
+            *macc = fmaf(CQ_FP16(mw), CQ_FP16(x1->s), *macc);
+        }
     } else if (type == CQ_TYPE_Q8_0) {
         const cq_block_q8_0 *xb = xblock;
         for (int c = 0; c < 8; c++) {

@@ -1,6 +1,6 @@
-// AVX2 and AVX-512 VNNI kernels for the repacked Q4_0, Q4_1, Q8_0 and Q4_K layouts (cquants.h, "Repacked
-// weights"): the tiles (repack_x86_tiles.h, once per instruction set) and the driver that walks
-// row groups and token groups through them. Per (row, token) both take exactly the steps of
+// AVX2 and AVX-512 VNNI kernels for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K layouts
+// (cquants.h, "Repacked weights"): the tiles (repack_x86_tiles.h, once per instruction set) and
+// the driver that walks row groups and token groups through them. Per (row, token) both take exactly the steps of
 // cq_matmul_repacked_scalar, so the results are equal bit for bit, and equal whether a token is
 // evaluated alone or in a batch.
 #include "quants_impl.h"
@@ -20,7 +20,8 @@ typedef void (*cq_rtile_fn)(int64_t nb, const uint8_t *g, const char *x, size_t 
 
 /// One instruction set's tiles: eight rows x one token, eight rows x four tokens.
 typedef struct {
-    cq_rtile_fn q4_0_single, q4_0_quad, q4_1_single, q4_1_quad, q8_0_single, q8_0_quad, q4_K_single, q4_K_quad;
+    cq_rtile_fn q4_0_single, q4_0_quad, q4_1_single, q4_1_quad, q5_0_single, q5_0_quad, q5_1_single, q5_1_quad;
+    cq_rtile_fn q8_0_single, q8_0_quad, q4_K_single, q4_K_quad;
 } cq_rtiles;
 
 #define CQ_TILE_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -51,6 +52,12 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
     case CQ_TYPE_Q4_1:
         single = tiles->q4_1_single, quad = tiles->q4_1_quad, block = 160, xblock = sizeof(cq_block_q8_1), scales = 2;
         break;
+    case CQ_TYPE_Q5_0:
+        single = tiles->q5_0_single, quad = tiles->q5_0_quad, block = 176, xblock = sizeof(cq_block_q8_0), scales = 2;
+        break;
+    case CQ_TYPE_Q5_1:
+        single = tiles->q5_1_single, quad = tiles->q5_1_quad, block = 192, xblock = sizeof(cq_block_q8_1), scales = 2;
+        break;
     case CQ_TYPE_Q8_0:
         single = tiles->q8_0_single, quad = tiles->q8_0_quad, block = 272, xblock = sizeof(cq_block_q8_0), scales = 1;
         break;
@@ -67,8 +74,9 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
     const int64_t nb = n / qk;
     const size_t group_bytes = (size_t)nb * block;
     // The activations' f16 scales as floats, per token group: [block][token][scales]; for Q4_0 the
-    // second slot holds the bits of the int32 -8 * sum(activation) of the block; for Q4_K, d_x and
-    // the bits of four int16 pairs (-bs_2p, -bs_2p+1), bs_j the activation sum of sub-block j.
+    // second slot holds the bits of the int32 -8 * sum(activation) of the block (Q5_0: -16 *, the
+    // quants' offset); for Q4_K, d_x and the bits of four int16 pairs (-bs_2p, -bs_2p+1), bs_j the
+    // activation sum of sub-block j.
     static _Thread_local float *dx;
     static _Thread_local size_t dx_capacity;
     const size_t need = (size_t)tokens * (size_t)nb * (size_t)scales;
@@ -99,12 +107,12 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
                     }
                     continue;
                 }
-                if (type == CQ_TYPE_Q4_0) {
+                if (type == CQ_TYPE_Q4_0 || type == CQ_TYPE_Q5_0) {
                     const cq_block_q8_0 *xb = (const cq_block_q8_0 *)h;
                     int32_t sum = 0;
                     for (int k = 0; k < CQ_QK; k++) sum += xb->qs[k];
                     out[(b * size + t) * 2] = CQ_FP16(xb->d);
-                    sum *= -8;
+                    sum *= type == CQ_TYPE_Q5_0 ? -16 : -8;
                     memcpy(&out[(b * size + t) * 2 + 1], &sum, 4); // bits, never a float value
                     continue;
                 }

@@ -1,19 +1,22 @@
-// aarch64 NEON + SDOT kernel for the repacked Q4_0, Q4_1, Q8_0 and Q4_K layouts (cquants.h, "Repacked
-// weights"). A 32-byte chunk of a repacked block holds four bytes of each of the eight rows: two
-// 16-byte registers, rows 0-3 and rows 4-7. SDOT by lane (vdotq_laneq_s32) multiplies each row's
-// four bytes by four activation bytes taken from one 32-bit lane of a 16-byte activation load and
-// adds them into that row's int32 lane, so eight rows' block sums take no horizontal sums.
+// aarch64 NEON + SDOT kernel for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K layouts
+// (cquants.h, "Repacked weights"). A 32-byte chunk of a repacked block holds four bytes of each of
+// the eight rows: two 16-byte registers, rows 0-3 and rows 4-7. SDOT by lane (vdotq_laneq_s32)
+// multiplies each row's four bytes by four activation bytes taken from one 32-bit lane of a 16-byte
+// activation load and adds them into that row's int32 lane, so eight rows' block sums take no
+// horizontal sums.
 //   Q4_1: nibbles are 0...15, so the signed SDOT is exact as it is; low nibbles of chunk c pair
 //         with activation elements 4c...4c+3 (lane c of qs[0..15]), high nibbles with 16+4c...
 //         (lane c of qs[16..31]).
 //   Q4_0: the nibbles' top bits flipped, so shifts make int8 16 * (q - 8) (see cq_rtile_q4_0_sdot).
+//   Q5_0 / Q5_1: two quants per byte, the second's top bits inserted by SRI (see cq_rtile_q5_sdot).
 //   Q8_0: signed x signed, no sign trick needed (SDOT sums -128 * -128 exactly too).
 //   Q4_K: nibbles as Q4_1, one sub-block at a time (see cq_rtile_q4_K_sdot).
 // The float part runs on four rows per vector: d_w (vcvt_f32_f16, exact) times d_x (one FMUL,
 // rounded to float), then one fused multiply-add by the exact block sum converted to float, and for
-// Q4_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc (Q4_0 and
-// Q8_0: y = acc). Those are the steps of cq_matmul_repacked_scalar per (row, token), so the
-// results are equal bit for bit, and equal whether a token is evaluated alone or in a batch.
+// Q4_1 and Q5_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc
+// (Q4_0, Q5_0 and Q8_0: y = acc). Those are the steps of cq_matmul_repacked_scalar per (row,
+// token), so the results are equal bit for bit, and equal whether a token is evaluated alone or in
+// a batch.
 // Runs only after dispatch.c has seen HWCAP_ASIMDDP (the neon-dotprod path).
 #include "quants_impl.h"
 
@@ -150,6 +153,93 @@ cq_rtile_q4_1_sdot(const int T, const int R, const int half0, int64_t nb, const 
             vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), vaddq_f32(acc[t][h], macc[t][h]));
         }
     }
+}
+
+/// Q5_0 x Q8_0 (M = 0) or Q5_1 x Q8_1 (M = 1). Per chunk, the first quant of each byte is its low
+/// five bits and the second its top three bits below two top bits from the block's top-bit bytes
+/// (repack.c), which SRI puts together once those are shifted to bits 3-4. Q5_1 masks both to the
+/// quants q (0...31); Q5_0 flips bit 4 of both (the first's by EOR, the second's once per block
+/// in the top bits) and shifts them left by 3, which gives the int8 8 * (q - 16) (as Q4_0's
+/// 16 * (q - 8)), and the conversion with three fraction bits gives the exact sum (|sum| <= 65536).
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q5_sdot(const int T, const int R, const int half0, const int M, int64_t nb, const uint8_t *g, const char *x,
+                 size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the second quants' accumulator
+    const size_t block = M ? 192 : 176, head = M ? 32 : 16; // top bits at head, chunks at head + 32
+    const size_t xblock = M ? sizeof(cq_block_q8_1) : sizeof(cq_block_q8_0), xqs = M ? 4 : 2;
+    float32x4_t acc[4][2], macc[4][2];
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
+    }
+    const uint8x16_t quant = vdupq_n_u8(0x1f), flip = vdupq_n_u8(0x10), flip_top = vdupq_n_u8(0xaa);
+    for (int64_t b = 0; b < nb; b++, g += block) {
+        int8x16_t xl[4], xh[4];
+        int32x4_t s[4][2][2]; // [token][half][first quants, second quants when split]
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            const int8_t *xq = (const int8_t *)(x + (size_t)t * x_stride + (size_t)b * xblock + xqs);
+            xl[t] = vld1q_s8(xq);
+            xh[t] = vld1q_s8(xq + 16);
+            CQ_UNROLL for (int h = 0; h < R; h++) s[t][h][0] = s[t][h][1] = vdupq_n_s32(0);
+        }
+        uint8x16_t top[2]; // Q5_0: the upper bit of each pair (bit 4 of a quant) flipped
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const uint8x16_t v = vld1q_u8(g + head + 16 * (half0 + h));
+            top[h] = M ? v : veorq_u8(v, flip_top);
+        }
+        // TOP(h): chunk c's two top bits (bits 2c, 2c + 1) moved to bits 3-4
+#define CQ_Q5_CHUNK(c, TOP)                                                                                        \
+        CQ_UNROLL for (int h = 0; h < R; h++) {                                                                    \
+            const uint8x16_t q = vld1q_u8(g + head + 32 + 32 * (c) + 16 * (half0 + h));                            \
+            const uint8x16_t lo = M ? q : veorq_u8(q, flip), hi = vsriq_n_u8(TOP(h), q, 5);                        \
+            const int8x16_t l = vreinterpretq_s8_u8(M ? vandq_u8(lo, quant) : vshlq_n_u8(lo, 3));                  \
+            const int8x16_t u = vreinterpretq_s8_u8(M ? vandq_u8(hi, quant) : vshlq_n_u8(hi, 3));                  \
+            CQ_UNROLL for (int t = 0; t < T; t++) {                                                                \
+                s[t][h][0] = vdotq_laneq_s32(s[t][h][0], l, xl[t], (c));                                           \
+                s[t][h][split] = vdotq_laneq_s32(s[t][h][split], u, xh[t], (c));                                   \
+            }                                                                                                      \
+        }
+#define CQ_Q5_TOP0(h) vshlq_n_u8(top[h], 3)
+#define CQ_Q5_TOP1(h) vshlq_n_u8(top[h], 1)
+#define CQ_Q5_TOP2(h) vshrq_n_u8(top[h], 1)
+#define CQ_Q5_TOP3(h) vshrq_n_u8(top[h], 3)
+        CQ_Q5_CHUNK(0, CQ_Q5_TOP0)
+        CQ_Q5_CHUNK(1, CQ_Q5_TOP1)
+        CQ_Q5_CHUNK(2, CQ_Q5_TOP2)
+        CQ_Q5_CHUNK(3, CQ_Q5_TOP3)
+#undef CQ_Q5_TOP0
+#undef CQ_Q5_TOP1
+#undef CQ_Q5_TOP2
+#undef CQ_Q5_TOP3
+#undef CQ_Q5_CHUNK
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h));
+            const float32x4_t mw = M ? cq_load_f16x4(g + 16 + 8 * (half0 + h)) : vdupq_n_f32(0.0f);
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float32x4_t ds = cq_load_f16x2(x + (size_t)t * x_stride + (size_t)b * xblock); // lane 0: d (1: s)
+                const int32x4_t sum = split ? vaddq_s32(s[t][h][0], s[t][h][1]) : s[t][h][0];
+                const float32x4_t fsum = M ? vcvtq_f32_s32(sum) : vcvtq_n_f32_s32(sum, 3);
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_laneq_f32(dw, ds, 0), fsum);
+                if (M) macc[t][h] = vfmaq_laneq_f32(macc[t][h], mw, ds, 1);
+            }
+        }
+    }
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), M ? vaddq_f32(acc[t][h], macc[t][h]) : acc[t][h]);
+        }
+    }
+}
+
+/// The Q5 tile per type, for CQ_RTILE_SDOT_VARIANTS.
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q5_0_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    cq_rtile_q5_sdot(T, R, half0, 0, nb, g, x, x_stride, y, y_stride);
+}
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q5_1_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    cq_rtile_q5_sdot(T, R, half0, 1, nb, g, x, x_stride, y, y_stride);
 }
 
 /// Q8_0 x Q8_0. Chunks 0-3 pair with lanes of the activation's qs[0..15], chunks 4-7 with
@@ -317,6 +407,8 @@ typedef void (*cq_rtile_sdot_fn)(int64_t nb, const uint8_t *g, const char *x, si
     }
 CQ_RTILE_SDOT_VARIANTS(q4_0)
 CQ_RTILE_SDOT_VARIANTS(q4_1)
+CQ_RTILE_SDOT_VARIANTS(q5_0)
+CQ_RTILE_SDOT_VARIANTS(q5_1)
 CQ_RTILE_SDOT_VARIANTS(q8_0)
 CQ_RTILE_SDOT_VARIANTS(q4_K)
 
@@ -331,6 +423,8 @@ CQ_DOTPROD int cq_matmul_repacked_neon_dotprod(int type, const void *w, const vo
     switch (type) {
     case CQ_TYPE_Q4_0: single = cq_rtile_q4_0_sdot_1, quad = cq_rtile_q4_0_sdot_4, block = 144; break;
     case CQ_TYPE_Q4_1: single = cq_rtile_q4_1_sdot_1, quad = cq_rtile_q4_1_sdot_4, block = 160; break;
+    case CQ_TYPE_Q5_0: single = cq_rtile_q5_0_sdot_1, quad = cq_rtile_q5_0_sdot_4, block = 176; break;
+    case CQ_TYPE_Q5_1: single = cq_rtile_q5_1_sdot_1, quad = cq_rtile_q5_1_sdot_4, block = 192; break;
     case CQ_TYPE_Q8_0: single = cq_rtile_q8_0_sdot_1, quad = cq_rtile_q8_0_sdot_4, block = 272; break;
     case CQ_TYPE_Q4_K: single = cq_rtile_q4_K_sdot_1, quad = cq_rtile_q4_K_sdot_4, block = 1152; break;
     default: return -1;

@@ -9,7 +9,8 @@
 //   - cq_attend_f16 (dispatched, AVX2, NEON) against its scalar reference, and cq_attend_f16_group
 //     against cq_attend_f16 once per head, bit for bit,
 //   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair,
-//   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference.
+//   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference
+//     (also at the model's Q5_0 / Q5_1 shapes).
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
 
@@ -589,48 +590,112 @@ static void test_matmul(void) {
 
 // ---- repacked weights -------------------------------------------------------------------------------
 
-/// cq_repack and the repacked kernels (Q4_0, Q4_1, Q8_0, Q4_K): the layout round-trips (every row
-/// dequantizes to the same floats as the plain row), the scalar reference is within bound of the
-/// plain scalar dots, and the dispatched kernel and every repacked kernel this CPU runs (avx2,
-/// avx512-vnni, neon-dotprod) equal the reference bit for bit for every token count and a row
-/// range inside the matrix, leaving other rows alone; misaligned ranges and other types are refused.
+static void force_activation_min(int atype, void *a, int64_t n);
+
+typedef int (*rm_fn)(int, const void *, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
+/// The repacked mat-mats under test: the dispatched one and every path's kernel this build has.
+static const struct { const char *name; rm_fn fn; } repacked_impls[] = {
+    {"dispatched", cq_matmul_repacked},
+#if defined(CQ_HAVE_AVX2_VARIANTS)
+    {"avx2", cq_matmul_repacked_avx2},
+    {"avx512-vnni", cq_matmul_repacked_avx512_vnni},
+#endif
+#if defined(CQ_HAVE_NEON_VARIANTS)
+    {"neon-dotprod", cq_matmul_repacked_neon_dotprod},
+#endif
+};
+enum { N_REPACKED_IMPLS = sizeof repacked_impls / sizeof repacked_impls[0] };
+
+/// Whether the repacked kernel `im` runs on this CPU (the dispatched one always does).
+static int repacked_impl_runs(size_t im) {
+    return strcmp(repacked_impls[im].name, "dispatched") == 0 || cq_kernel_supported(repacked_impls[im].name);
+}
+
+/// The plain scalar vec-dot of a repackable type (the reference the repacked one is held to).
+static float plain_scalar_dot(int type, int64_t n, const void *w, const void *a) {
+    switch (type) {
+    case CQ_TYPE_Q4_0: return cq_vec_dot_q4_0_q8_0_scalar(n, w, a);
+    case CQ_TYPE_Q4_1: return cq_vec_dot_q4_1_q8_1_scalar(n, w, a);
+    case CQ_TYPE_Q5_0: return cq_vec_dot_q5_0_q8_0_scalar(n, w, a);
+    case CQ_TYPE_Q5_1: return cq_vec_dot_q5_1_q8_1_scalar(n, w, a);
+    case CQ_TYPE_Q8_0: return cq_vec_dot_q8_0_q8_0_scalar(n, w, a);
+    default: return cq_vec_dot_q4_K_q8_K_scalar(n, w, a);
+    }
+}
+
+/// The worst error of the repacked reference's `want` (rows x tokens, token-major) against the
+/// plain scalar dots of the plain matrix `w`, relative to sum |x y| of the dequantized operands.
+/// f and g hold n floats each (scratch).
+static double repacked_reference_error(int type, const uint8_t *w, size_t rb, const uint8_t *a, size_t ab,
+                                       const float *want, int64_t rows, int64_t n, int64_t tokens, float *f, float *g) {
+    double worst = 0;
+    for (int64_t k = 0; k < tokens; k++) {
+        cq_dequantize_row(cq_vec_dot_type(type), a + k * ab, g, n);
+        for (int64_t r = 0; r < rows; r++) {
+            cq_dequantize_row(type, w + r * rb, f, n);
+            double mag = 1e-30;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)f[i] * g[i]);
+            const double ref = plain_scalar_dot(type, n, w + r * rb, a + k * ab);
+            const double e = fabs((double)want[k * rows + r] - ref) / mag;
+            if (e > worst) worst = e;
+        }
+    }
+    return worst;
+}
+
+/// Runs repacked kernel `im` on rows [lo, hi) of the repacked matrix `wr` for `tokens` tokens into
+/// y (rows x tokens, pre-filled with a sentinel): 1 when those rows equal the reference's `want` bit
+/// for bit and every other row still holds the sentinel.
+static int repacked_matches_reference(size_t im, int type, const uint8_t *wr, const uint8_t *a, size_t ab,
+                                      const float *want, float *y, int64_t rows, int64_t n, int64_t lo, int64_t hi,
+                                      int64_t tokens) {
+    const float sentinel = -12345.0f;
+    for (int64_t i = 0; i < rows * tokens; i++) y[i] = sentinel;
+    int good = repacked_impls[im].fn(type, wr, a, ab, y, (size_t)rows, n, lo, hi, tokens) == 0;
+    for (int64_t k = 0; k < tokens && good; k++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const float expect = r >= lo && r < hi ? want[k * rows + r] : sentinel;
+            if (memcmp(&y[k * rows + r], &expect, 4) != 0) good = 0;
+        }
+    }
+    return good;
+}
+
+/// cq_repack and the repacked kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K): the layout round-trips
+/// (every row dequantizes to the same floats as the plain row), the scalar reference is within
+/// bound of the plain scalar dots, and the dispatched kernel and every repacked kernel this CPU
+/// runs (avx2, avx512-vnni, neon-dotprod) equal the reference bit for bit for every token count and
+/// a row range inside the matrix, leaving other rows alone; misaligned ranges and other types are
+/// refused.
 static void test_repack(void) {
-    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q8_0, CQ_TYPE_Q4_K};
-    static const char *names[] = {"Q4_0", "Q4_1", "Q8_0", "Q4_K"};
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q5_0, CQ_TYPE_Q5_1, CQ_TYPE_Q8_0, CQ_TYPE_Q4_K};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K"};
     static const int64_t lengths[] = {32, 96, 576}, k_lengths[] = {256, 768, 2304};
     static const int64_t token_counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
     const int64_t rows = 24, maxt = 13, maxn = 2304;
     float *f = malloc(maxn * 4), *g = malloc(maxn * 4);
     float *y = malloc(rows * maxt * 4), *want = malloc(rows * maxt * 4);
-    typedef int (*rm_fn)(int, const void *, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
-    static const struct { const char *name; rm_fn fn; } impls[] = {
-        {"dispatched", cq_matmul_repacked},
-#if defined(CQ_HAVE_AVX2_VARIANTS)
-        {"avx2", cq_matmul_repacked_avx2},
-        {"avx512-vnni", cq_matmul_repacked_avx512_vnni},
-#endif
-#if defined(CQ_HAVE_NEON_VARIANTS)
-        {"neon-dotprod", cq_matmul_repacked_neon_dotprod},
-#endif
-    };
     // Paths with a repacked kernel prefer the repacked layouts; plain NEON and scalar do not.
     const int has_repacked = strcmp(cq_kernel_name(), "avx2") == 0 || strcmp(cq_kernel_name(), "avx512-vnni") == 0 ||
                              strcmp(cq_kernel_name(), "neon-dotprod") == 0;
     for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int preferred = cq_repack_preferred(types[t]);
         check(preferred == has_repacked, "repack of %s preferred on %s: %d", names[t], cq_kernel_name(), preferred);
-        const int is_k = types[t] == CQ_TYPE_Q4_K;
+        const int is_k = types[t] == CQ_TYPE_Q4_K, is_q5 = types[t] == CQ_TYPE_Q5_0 || types[t] == CQ_TYPE_Q5_1;
         for (int li = 0; li < 3; li++) {
             const int64_t n = is_k ? k_lengths[li] : lengths[li];
             const int atype = cq_vec_dot_type(types[t]);
             const size_t rb = cq_row_size(types[t], n), ab = cq_row_size(atype, n);
             check(cq_repacked_size(types[t], rows, n) == rows * rb, "repacked %s %lldx%lld keeps the size", names[t],
                   (long long)rows, (long long)n);
-            // 0: quantized floats; 1: random bytes, sane scales. Q4_K (no quantizer here): 0: random
-            // bytes, sane d and dmin; 1: every scale, min and quant at its top (0xFF bytes), odd
-            // tokens' activations all -127 (integer sums past 2^24, rounded when converted).
-            for (int kind = 0; kind < 2; kind++) {
-                const char *kind_name = is_k ? (kind ? "extremes" : "random bytes") : (kind ? "random bytes" : "quantized");
+            // 0: quantized floats; 1: random bytes, sane scales; Q5 also 2: every quant 31 (even
+            // rows) or 0 (odd rows), activations all -127 (even tokens) or -128 (odd tokens), where
+            // the AVX2 kernel's int16 sums peak. Q4_K (no quantizer here): 0: random bytes, sane d
+            // and dmin; 1: every scale, min and quant at its top (0xFF bytes), odd tokens'
+            // activations all -127 (integer sums past 2^24, rounded when converted).
+            for (int kind = 0; kind < (is_q5 ? 3 : 2); kind++) {
+                const char *kind_name = is_k ? (kind ? "extremes" : "random bytes")
+                                             : (kind == 2 ? "extremes" : kind ? "random bytes" : "quantized");
                 uint8_t *w = malloc(rb * rows), *wr = malloc(rb * rows), *a = malloc(ab * maxt);
                 for (int64_t r = 0; r < rows; r++) {
                     if (is_k) {
@@ -646,15 +711,21 @@ static void test_repack(void) {
                     }
                     for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
                     cq_quantize_row(types[t], f, w + r * rb, n);
-                    if (kind == 1) {
-                        const size_t bb = rb / (size_t)(n / 32), head = types[t] == CQ_TYPE_Q4_1 ? 4 : 2;
-                        for (int64_t b = 0; b < n / 32; b++) rnd_bytes(w + r * rb + (size_t)b * bb + head, bb - head);
+                    if (kind >= 1) {
+                        const size_t bb = rb / (size_t)(n / 32);
+                        const size_t head = types[t] == CQ_TYPE_Q4_1 || types[t] == CQ_TYPE_Q5_1 ? 4 : 2;
+                        for (int64_t b = 0; b < n / 32; b++) {
+                            uint8_t *q = w + r * rb + (size_t)b * bb + head;
+                            if (kind == 1) rnd_bytes(q, bb - head);
+                            else memset(q, r % 2 ? 0x00 : 0xff, bb - head);
+                        }
                     }
                 }
                 for (int64_t k = 0; k < maxt; k++) {
                     for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
-                    if (is_k && kind == 1 && k % 2 == 1) for (int64_t i = 0; i < n; i++) f[i] = -1.0f;
+                    if ((is_k && kind == 1 && k % 2 == 1) || kind == 2) for (int64_t i = 0; i < n; i++) f[i] = -1.0f;
                     cq_quantize_row(atype, f, a + k * ab, n);
+                    if (kind == 2 && k % 2 == 1) force_activation_min(atype, a + k * ab, n);
                 }
                 check(cq_repack(types[t], w, rb, wr, n, 0, rows) == 0, "repack %s n=%lld", names[t], (long long)n);
                 int same = 1;
@@ -665,53 +736,35 @@ static void test_repack(void) {
                 check(same, "repacked %s n=%lld %s: every row dequantizes as the plain row", names[t], (long long)n,
                       kind_name);
                 // the reference against the plain scalar dots
-                double worst = 0;
-                int ok = cq_matmul_repacked_scalar(types[t], wr, a, ab, want, rows, n, 0, rows, maxt) == 0;
-                for (int64_t k = 0; k < maxt && ok; k++) {
-                    for (int64_t r = 0; r < rows; r++) {
-                        const float ref = types[t] == CQ_TYPE_Q4_0   ? cq_vec_dot_q4_0_q8_0_scalar(n, w + r * rb, a + k * ab)
-                                          : types[t] == CQ_TYPE_Q4_1 ? cq_vec_dot_q4_1_q8_1_scalar(n, w + r * rb, a + k * ab)
-                                          : types[t] == CQ_TYPE_Q8_0 ? cq_vec_dot_q8_0_q8_0_scalar(n, w + r * rb, a + k * ab)
-                                                                     : cq_vec_dot_q4_K_q8_K_scalar(n, w + r * rb, a + k * ab);
-                        cq_dequantize_row(types[t], w + r * rb, f, n);
-                        cq_dequantize_row(atype, a + k * ab, g, n);
-                        double mag = 1e-30;
-                        for (int64_t i = 0; i < n; i++) mag += fabs((double)f[i] * g[i]);
-                        const double e = fabs((double)want[k * rows + r] - ref) / mag;
-                        if (e > worst) worst = e;
-                    }
-                }
+                const int ok = cq_matmul_repacked_scalar(types[t], wr, a, ab, want, rows, n, 0, rows, maxt) == 0;
+                const double worst =
+                    ok ? repacked_reference_error(types[t], w, rb, a, ab, want, rows, n, maxt, f, g) : 0;
                 check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s n=%lld %s: scalar reference within bound of the "
                       "plain dots (worst rel err %.3g)", names[t], (long long)n, kind_name, worst);
-                for (size_t im = 0; im < sizeof impls / sizeof impls[0]; im++) {
-                    if (strcmp(impls[im].name, "dispatched") != 0 && !cq_kernel_supported(impls[im].name)) continue;
+                for (size_t im = 0; im < N_REPACKED_IMPLS; im++) {
+                    if (!repacked_impl_runs(im)) continue;
                     for (int ti = 0; ti < 8; ti++) {
                         const int64_t nt = token_counts[ti];
-                        for (int64_t i = 0; i < rows * nt; i++) y[i] = -12345.0f;
-                        int good = impls[im].fn(types[t], wr, a, ab, y, rows, n, 8, 24, nt) == 0;
-                        for (int64_t k = 0; k < nt && good; k++) {
-                            for (int64_t r = 0; r < rows; r++) {
-                                const float expect = r < 8 ? -12345.0f : want[k * rows + r];
-                                if (memcmp(&y[k * rows + r], &expect, 4) != 0) good = 0;
-                            }
-                        }
-                        check(good, "repacked %s %s n=%lld %s tokens=%lld rows [8,24): equal to the reference bit for bit, "
-                              "rows [0,8) untouched", impls[im].name, names[t], (long long)n, kind_name,
+                        check(repacked_matches_reference(im, types[t], wr, a, ab, want, y, rows, n, 8, 24, nt),
+                              "repacked %s %s n=%lld %s tokens=%lld rows [8,24): equal to the reference bit for bit, "
+                              "rows [0,8) untouched", repacked_impls[im].name, names[t], (long long)n, kind_name,
                               (long long)nt);
                     }
-                    check(impls[im].fn(types[t], wr, a, ab, y, rows, n, 4, 24, 1) != 0 &&
-                          impls[im].fn(types[t], wr, a, ab, y, rows, n, 0, 12, 1) != 0,
-                          "repacked %s %s refuses row ranges that are not whole groups of 8", impls[im].name, names[t]);
+                    check(repacked_impls[im].fn(types[t], wr, a, ab, y, rows, n, 4, 24, 1) != 0 &&
+                          repacked_impls[im].fn(types[t], wr, a, ab, y, rows, n, 0, 12, 1) != 0,
+                          "repacked %s %s refuses row ranges that are not whole groups of 8", repacked_impls[im].name,
+                          names[t]);
                 }
                 free(w); free(wr); free(a);
             }
         }
     }
-    check(cq_repacked_size(CQ_TYPE_Q5_0, 8, 32) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
+    check(cq_repacked_size(CQ_TYPE_Q5_K, 8, 256) == 0 && cq_repacked_size(CQ_TYPE_Q4_1, 12, 32) == 0 &&
           cq_repacked_size(CQ_TYPE_Q4_0, 12, 32) == 0 && cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 &&
+          cq_repacked_size(CQ_TYPE_Q5_0, 12, 32) == 0 && cq_repacked_size(CQ_TYPE_Q5_1, 8, 48) == 0 &&
           cq_repacked_size(CQ_TYPE_Q4_K, 8, 288) == 0 && cq_repacked_size(CQ_TYPE_Q4_K, 12, 256) == 0 &&
-          !cq_repack_preferred(CQ_TYPE_Q5_0) && !cq_repack_preferred(CQ_TYPE_Q6_K),
-          "repacking refused for Q5_0 and Q6_K, rows not a multiple of 8, columns not a multiple of the block");
+          !cq_repack_preferred(CQ_TYPE_Q5_K) && !cq_repack_preferred(CQ_TYPE_Q6_K),
+          "repacking refused for Q5_K and Q6_K, rows not a multiple of 8, columns not a multiple of the block");
     check(cq_repack(CQ_TYPE_Q4_K, f, 144, g, 288, 0, 8) != 0 &&
           cq_matmul_repacked_scalar(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0 &&
           cq_matmul_repacked(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0,
@@ -727,6 +780,55 @@ static void test_repack(void) {
     check(cq_repack(CQ_TYPE_F32, f, 4, g, 32, 0, 8) != 0 && cq_matmul_repacked(CQ_TYPE_F16, f, f, 4, y, 1, 32, 0, 8, 1) != 0,
           "repack and the repacked mat-mat refuse other types");
     free(f); free(g); free(y); free(want);
+}
+
+/// Q5_0 and Q5_1 at the shapes of SmolLM2's Q5 matrices (576 columns x 2048 rows, 1536 columns x
+/// 576 rows): the reference within bound of the plain scalar dots, and every repacked kernel this
+/// CPU runs equal to it bit for bit for 1...9 tokens, over every row and over a range of whole
+/// groups inside the matrix (rows outside it untouched).
+static void test_repack_model_shapes(void) {
+    static const int types[] = {CQ_TYPE_Q5_0, CQ_TYPE_Q5_1};
+    static const struct { int64_t rows, n; } shapes[] = {{2048, 576}, {576, 1536}};
+    enum { MAXT = 9 };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int64_t rows = shapes[si].rows, n = shapes[si].n;
+        float *f = malloc((size_t)n * 4), *g = malloc((size_t)n * 4);
+        float *y = malloc((size_t)(rows * MAXT) * 4), *want = malloc((size_t)(rows * MAXT) * 4);
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const int type = types[ti], atype = cq_vec_dot_type(type);
+            const char *name = cq_get_type_traits(type)->name;
+            const size_t rb = cq_row_size(type, n), ab = cq_row_size(atype, n);
+            uint8_t *w = malloc(rb * (size_t)rows), *wr = malloc(rb * (size_t)rows), *a = malloc(ab * MAXT);
+            for (int64_t r = 0; r < rows; r++) {
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
+                cq_quantize_row(type, f, w + r * rb, n);
+            }
+            for (int64_t k = 0; k < MAXT; k++) {
+                for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
+                cq_quantize_row(atype, f, a + k * ab, n);
+            }
+            check(cq_repacked_size(type, rows, n) == rb * (size_t)rows && cq_repack(type, w, rb, wr, n, 0, rows) == 0,
+                  "repack %s %lldx%lld", name, (long long)rows, (long long)n);
+            const int ok = cq_matmul_repacked_scalar(type, wr, a, ab, want, (size_t)rows, n, 0, rows, MAXT) == 0;
+            const double worst = ok ? repacked_reference_error(type, w, rb, a, ab, want, rows, n, MAXT, f, g) : 0;
+            check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s %lldx%lld: scalar reference within bound of the "
+                  "plain dots (worst rel err %.3g)", name, (long long)rows, (long long)n, worst);
+            for (size_t im = 0; im < N_REPACKED_IMPLS; im++) {
+                if (!repacked_impl_runs(im)) continue;
+                for (int64_t nt = 1; nt <= MAXT; nt++) {
+                    for (int whole = 0; whole < 2; whole++) {
+                        const int64_t lo = whole ? 0 : 8, hi = whole ? rows : rows - 16;
+                        check(repacked_matches_reference(im, type, wr, a, ab, want, y, rows, n, lo, hi, nt),
+                              "repacked %s %s %lldx%lld tokens=%lld rows [%lld,%lld): equal to the reference "
+                              "bit for bit, other rows untouched", repacked_impls[im].name, name, (long long)rows,
+                              (long long)n, (long long)nt, (long long)lo, (long long)hi);
+                    }
+                }
+            }
+            free(w); free(wr); free(a);
+        }
+        free(f); free(g); free(y); free(want);
+    }
 }
 
 // ---- activation quantizers ---------------------------------------------------------------------------
@@ -1206,6 +1308,7 @@ int main(int argc, char **argv) {
     test_matvec();
     test_matmul();
     test_repack();
+    test_repack_model_shapes();
     test_attend();
     test_attend_group();
     test_activation_quantizers();

@@ -10,11 +10,11 @@
 //   both layouts, passes alternating, and prints both lines and the speed-up of the repacked one)
 //
 // MB is the matrix size in megabytes (2: stays in L2; 100: streamed from memory), TYPE a ggml type
-// id (2 Q4_0, 3 Q4_1, 8 Q8_0, 12 Q4_K: random quants, scales and mins, as CQuants has no Q4_K
-// quantizer). Times are the thread's CPU time (best pass), so time slices lost to other processes
-// do not count; benchmarks are still noisy on a shared machine: alternate runs. Gop/s counts a
-// multiply and an add per weight and token. SwiftPM builds CQuants with clang: time clang builds
-// (gcc's code for the tiles differs).
+// id (2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K: random quants, scales and mins, as CQuants
+// has no Q4_K quantizer). Times are the thread's CPU time (best pass), so time slices lost to other
+// processes do not count; benchmarks are still noisy on a shared machine: alternate runs. Gop/s
+// counts a multiply and an add per weight and token. SwiftPM builds CQuants with clang: time clang
+// builds (gcc's code for the tiles differs).
 #include "cquants.h"
 
 #include <math.h>
@@ -50,6 +50,8 @@ static int report(int repacked, int type, const char *w, const char *wr, size_t 
             switch (type) {
             case CQ_TYPE_Q4_0: ref = cq_vec_dot_q4_0_q8_0_scalar(cols, w + r * rb, xq + t * xb); break;
             case CQ_TYPE_Q4_1: ref = cq_vec_dot_q4_1_q8_1_scalar(cols, w + r * rb, xq + t * xb); break;
+            case CQ_TYPE_Q5_0: ref = cq_vec_dot_q5_0_q8_0_scalar(cols, w + r * rb, xq + t * xb); break;
+            case CQ_TYPE_Q5_1: ref = cq_vec_dot_q5_1_q8_1_scalar(cols, w + r * rb, xq + t * xb); break;
             case CQ_TYPE_Q8_0: ref = cq_vec_dot_q8_0_q8_0_scalar(cols, w + r * rb, xq + t * xb); break;
             case CQ_TYPE_Q4_K: ref = cq_vec_dot_q4_K_q8_K_scalar(cols, w + r * rb, xq + t * xb); break;
             default: ref = y[t * rows + r]; break;

@@ -229,16 +229,21 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
               size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
 // ---- Repacked weights (dispatched) -------------------------------------------------------------
-// A matrix of Q4_0, Q4_1, Q8_0 or Q4_K rows can be repacked once, at load time, into groups of
-// CQ_REPACK_ROWS rows interleaved block by block, so one SIMD register holds four elements of each
-// of the eight rows and one pass computes eight rows' sums in eight lanes (as llama.cpp's CPU
-// repacks do).
+// A matrix of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K rows can be repacked once, at load time, into
+// groups of CQ_REPACK_ROWS rows interleaved block by block, so one SIMD register holds four
+// elements of each of the eight rows and one pass computes eight rows' sums in eight lanes (as
+// llama.cpp's CPU repacks do).
 // Group g (rows 8g...8g+7) starts at g * 8 * row_size bytes and holds, for each block b in turn:
 //   Q4_0: d[8] (f16, row order), then qs[128]: four chunks of 32 bytes, chunk c holding bytes
 //         4c...4c+3 of each row's 16 nibble bytes (as Q4_1, without m);              144 bytes
 //   Q4_1: d[8], m[8] (f16, row order), then qs[128]: four chunks of 32 bytes, chunk c holding
 //         bytes 4c...4c+3 of each row's 16 nibble bytes (so low nibbles are elements 4c...4c+3 of
 //         the 8 rows, high nibbles 16+4c...16+4c+3);                                  160 bytes
+//   Q5_0: d[8], then top[32], then q[128]: four chunks of 32 bytes. With the 5-bit quants
+//         (0...31) of row r's elements 4c + k (a) and 16 + 4c + k (b), k = 0...3, byte 4r + k of
+//         chunk c holds a | (b & 7) << 5 and bits 2c, 2c + 1 of top[4r + k] hold b >> 3
+//         (so the places are those of Q4_0's nibbles, a the low and b the high);      176 bytes
+//   Q5_1: d[8], m[8], then top[32] and q[128] as Q5_0's;                              192 bytes
 //   Q8_0: d[8], then qs[256]: eight chunks of 32 bytes, chunk c holding bytes 4c...4c+3 of
 //         each row's 32 int8;                                                         272 bytes
 //   Q4_K: d[8], dmin[8] (f16), then the 6-bit scales and mins in 96 bytes: with
@@ -246,26 +251,26 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
 //         of those holds the low four bits of sc | those of m << 4, and bits 4 * (j / 4) ... + 3
 //         of byte 64 + i the top two bits of sc, then those of m; then qs[1024]: 32 chunks of 32
 //         bytes, chunk c holding bytes 4c...4c+3 of each row's 128 nibble bytes;      1152 bytes
-// The same bytes as the plain rows, reordered (Q4_K's scales re-packed, losslessly): the repacked
-// matrix has the size of the original.
-// Results per (row, token): exact integer block sums (for Q4_0 of (q - 8) * x), then
-// acc += (d_w * d_x) * sum and, for Q4_1, macc += m_w * s_x block after block (fused
-// multiply-adds), y = acc + macc (Q4_0, Q8_0: y = acc). Q4_K, per super-block: the exact
-// sum = sum_j sc_j * (sum of q * a over sub-block j) and nmsum = -sum_j m_j * (bsums of sub-block
-// j), then acc += (d_w * d_x) * sum, acc += (dmin_w * d_x) * nmsum (fused, in that order);
-// y = acc. Every path computes exactly that, whatever the batch or row range, so it is bit for
-// bit reproducible.
+// The same bytes as the plain rows, reordered (Q4_K's scales and Q5's quant bits re-packed,
+// losslessly): the repacked matrix has the size of the original.
+// Results per (row, token): exact integer block sums (for Q4_0 of (q - 8) * x, for Q5_0 of
+// (q - 16) * x), then acc += (d_w * d_x) * sum and, for Q4_1 and Q5_1, macc += m_w * s_x block
+// after block (fused multiply-adds), y = acc + macc (Q4_0, Q5_0, Q8_0: y = acc). Q4_K, per
+// super-block: the exact sum = sum_j sc_j * (sum of q * a over sub-block j) and
+// nmsum = -sum_j m_j * (bsums of sub-block j), then acc += (d_w * d_x) * sum,
+// acc += (dmin_w * d_x) * nmsum (fused, in that order); y = acc. Every path computes exactly
+// that, whatever the batch or row range, so it is bit for bit reproducible.
 
 #define CQ_REPACK_ROWS 8
 
 /// 1 when the active path has a repacked kernel for weights of `type` (avx2, avx512-vnni and
-/// neon-dotprod: Q4_0, Q4_1, Q8_0 and Q4_K), so repacking them is worth it; 0 otherwise (the
-/// repacked forms still work there, slower), and 0 when the environment variable OUTPOST_REPACK is
-/// "0" (to compare both layouts).
+/// neon-dotprod: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K), so repacking them is worth it; 0
+/// otherwise (the repacked forms still work there, slower), and 0 when the environment variable
+/// OUTPOST_REPACK is "0" (to compare both layouts).
 int cq_repack_preferred(int type);
 /// Bytes of the repacked form of `rows` rows of `n` elements of `type`: the plain size when the
-/// type is Q4_0, Q4_1, Q8_0 or Q4_K, rows is a multiple of CQ_REPACK_ROWS and n of the type's
-/// block size (CQ_QK, or CQ_QK_K for Q4_K); else 0.
+/// type is Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K, rows is a multiple of CQ_REPACK_ROWS and n of
+/// the type's block size (CQ_QK, or CQ_QK_K for Q4_K); else 0.
 size_t cq_repacked_size(int type, int64_t rows, int64_t n);
 /// Repacks the groups holding rows [row_begin, row_end) (multiples of CQ_REPACK_ROWS) of a plain
 /// matrix `src` (rows `row_bytes` apart) into `dst`, the start of the whole repacked matrix.
@@ -276,8 +281,8 @@ int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n,
 int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, float *dst);
 /// cq_matmul for a repacked matrix `w`: y[t * y_stride + r] = dot(row r, token t) for r in
 /// [row_begin, row_end) (multiples of CQ_REPACK_ROWS), t in [0, tokens). Activations as for
-/// cq_matmul (Q8_0 for Q4_0, Q8_1 for Q4_1, Q8_0 within -127...127 for Q8_0, Q8_K for Q4_K,
-/// bsums the sums of its quants, as cq_quantize_row makes them). Returns 0, or -1
+/// cq_matmul (Q8_0 for Q4_0 and Q5_0, Q8_1 for Q4_1 and Q5_1, Q8_0 within -127...127 for Q8_0,
+/// Q8_K for Q4_K, bsums the sums of its quants, as cq_quantize_row makes them). Returns 0, or -1
 /// for an unsupported type, a misaligned range or no memory for scratch.
 int cq_matmul_repacked(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride, int64_t n,
                        int64_t row_begin, int64_t row_end, int64_t tokens);
@@ -357,8 +362,8 @@ void cq_attend_f16_group_avx2(int64_t heads, int64_t head_dim, int64_t length, c
 /// over the AVX2 vec-dots.
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
                    size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
-/// cq_matmul_repacked for Q4_0, Q4_1, Q8_0 and Q4_K (eight rows per register, 1 or 4 tokens per
-/// pass).
+/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K (eight rows per register, 1 or 4
+/// tokens per pass).
 int cq_matmul_repacked_avx2(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
                             int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 /// The same with VPDPBUSD on 256-bit registers: needs AVX-512 VNNI and VL besides AVX2, FMA and
@@ -403,8 +408,8 @@ float cq_vec_dot_q5_1_q8_1_neon_dotprod(int64_t n, const void *x, const void *y)
 float cq_vec_dot_q4_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q5_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q6_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
-/// cq_matmul_repacked for Q4_0, Q4_1, Q8_0 and Q4_K (SDOT by lane: eight rows in two registers, 1 or 4 tokens
-/// per pass). Plain NEON has no repacked kernel, so cq_repack_preferred() is 0 there.
+/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K (SDOT by lane: eight rows in two
+/// registers, 1 or 4 tokens per pass). Plain NEON has no repacked kernel, so cq_repack_preferred() is 0 there.
 int cq_matmul_repacked_neon_dotprod(int type, const void *w, const void *x, size_t x_stride, float *y,
                                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
