@@ -39,6 +39,11 @@ struct ByteReader {
     /// Reads a GGUF string: a u64 byte length, then that many bytes of UTF-8 (invalid sequences
     /// are repaired with U+FFFD rather than rejected, as llama.cpp keeps them as bytes).
     mutating func readString(_ what: @autoclosure () -> String) throws -> String {
+        String(decoding: try readStringBytes(what()), as: UTF8.self)
+    }
+
+    /// Reads a GGUF string's length and steps over its bytes, with the checks of `readString`.
+    mutating func readStringBytes(_ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
         let lengthOffset = offset
         let length = try read(UInt64.self, what())
         guard length <= UInt64(remaining) else {
@@ -47,7 +52,13 @@ struct ByteReader {
         let n = Int(length)
         let bytes = UnsafeRawBufferPointer(start: base! + offset, count: n)
         offset += n
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
+    }
+
+    /// Steps over `n` bytes.
+    mutating func skip(_ n: Int, _ what: @autoclosure () -> String) throws {
+        try require(n, what())
+        offset += n
     }
 
     /// Reads a u64 count of items that each take at least `minimumSize` bytes, and refuses it when

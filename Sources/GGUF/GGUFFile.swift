@@ -8,7 +8,8 @@ import Darwin
 
 /// A GGUF file, memory-mapped read-only. Header, metadata and tensor table are parsed and checked
 /// at open; tensor data is never copied: `data(for:)` hands out views into the mapping, which
-/// stays valid for the life of the `GGUFFile`.
+/// stays valid for the life of the `GGUFFile`. Metadata arrays stay encoded in the mapping until
+/// read (`GGUFArray`, which holds the mapping).
 public final class GGUFFile: @unchecked Sendable {
     // @unchecked: every stored property is immutable after init and the mapping is read-only.
     public let path: String
@@ -16,6 +17,7 @@ public final class GGUFFile: @unchecked Sendable {
     public let version: UInt32
     /// Metadata keys in file order.
     public let metadataKeys: [String]
+    /// Metadata by key. Arrays are not decoded: they refer to their bytes in `mapping`.
     public let metadata: [String: GGUFValue]
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
@@ -23,7 +25,8 @@ public final class GGUFFile: @unchecked Sendable {
     public let dataOffset: Int
 
     /// The file's bytes. Views from `data(for:)` stay valid while the mapping lives; holding the
-    /// mapping alone (as a loaded model does) lets the parsed metadata be freed.
+    /// mapping alone (as a loaded model does) lets the parsed metadata be freed. Metadata arrays
+    /// hold it too.
     public let mapping: GGUFMapping
     private var storage: GGUFMapping.Storage { mapping.storage }
     private let tensorIndex: [String: Int]
@@ -49,31 +52,24 @@ public final class GGUFFile: @unchecked Sendable {
             let e = errno
             throw GGUFError.mapFailed(path, errno: e, reason: String(cString: strerror(e)))
         }
-        do {
-            try self.init(storage: GGUFMapping.Storage.mapped(p, size), bytes: UnsafeRawBufferPointer(start: p, count: size), path: path)
-        } catch {
-            munmap(p, size)
-            throw error
-        }
+        // On a parse error the mapping is released, which unmaps the file.
+        try self.init(mapping: GGUFMapping(storage: .mapped(p, size), count: size), path: path)
     }
 
     /// Parses a GGUF image held in memory (copied). `name` is used in error messages.
     public convenience init(bytes: some Collection<UInt8>, name: String = "") throws {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 64)
+        let count = bytes.count
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
         _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
-        do {
-            try self.init(storage: GGUFMapping.Storage.owned(buffer), bytes: UnsafeRawBufferPointer(rebasing: buffer[0..<bytes.count]), path: name)
-        } catch {
-            buffer.deallocate()
-            throw error
-        }
+        // On a parse error the mapping is released, which frees the copy.
+        try self.init(mapping: GGUFMapping(storage: .owned(buffer), count: count), path: name)
     }
 
-    private init(storage: GGUFMapping.Storage, bytes: UnsafeRawBufferPointer, path: String) throws {
-        let parsed = try GGUFParser.parse(bytes, path: path)
-        self.mapping = GGUFMapping(storage: storage)
+    private init(mapping: GGUFMapping, path: String) throws {
+        let parsed = try GGUFParser.parse(mapping, path: path)
+        self.mapping = mapping
         self.path = path
-        self.fileSize = bytes.count
+        self.fileSize = mapping.bytes.count
         self.version = parsed.version
         self.metadataKeys = parsed.metadataKeys
         self.metadata = parsed.metadata
@@ -85,12 +81,11 @@ public final class GGUFFile: @unchecked Sendable {
         self.tensorIndex = index
     }
 
-    private var base: UnsafeRawPointer? {
-        switch storage {
-        case .mapped(let p, _): UnsafeRawPointer(p)
-        case .owned(let b): UnsafeRawPointer(b.baseAddress)
-        }
-    }
+    private var base: UnsafeRawPointer { mapping.base }
+
+    /// The parsed metadata and tensor table go with the file: the pages they were read from are
+    /// dropped too (a model holds the mapping for its weights; Gemma 3's header is 6 MB).
+    deinit { releaseHeaderPages() }
 
     public func tensor(named name: String) -> GGUFTensorInfo? {
         tensorIndex[name].map { tensors[$0] }
@@ -103,7 +98,7 @@ public final class GGUFFile: @unchecked Sendable {
             throw GGUFError.unknownTensorType(path, offset: tensor.entryOffset, name: tensor.name, type: tensor.type)
         }
         // Bounds were checked at parse time for every tensor of a known type.
-        return UnsafeRawBufferPointer(start: base.map { $0 + tensor.fileOffset }, count: size)
+        return UnsafeRawBufferPointer(start: base + tensor.fileOffset, count: size)
     }
 
     /// The bytes of the tensor named `name`; throws when there is none.
@@ -131,7 +126,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// Raw bytes of the file in `range` (e.g. the header region, for fingerprints), or nil when
     /// the range is not inside the file.
     public func rawBytes(_ range: Range<Int>) -> UnsafeRawBufferPointer? {
-        guard range.lowerBound >= 0, range.upperBound <= fileSize, let base else { return nil }
+        guard range.lowerBound >= 0, range.upperBound <= fileSize else { return nil }
         return UnsafeRawBufferPointer(start: base + range.lowerBound, count: range.count)
     }
 
@@ -143,8 +138,9 @@ public final class GGUFFile: @unchecked Sendable {
     }
 
     /// Lets the kernel drop the resident pages of the header, metadata and tensor table (the
-    /// vocabulary alone is megabytes) once whatever needed them has been built. The mapping stays
-    /// valid: a later read faults the pages back in from the file.
+    /// vocabulary alone is megabytes) once whatever needed them has been built; done anyway when
+    /// the file is released. The mapping stays valid: a later read (of a metadata array, say)
+    /// faults the pages back in from the file.
     public func releaseHeaderPages() {
         guard case .mapped(let p, _) = storage else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -159,26 +155,22 @@ public final class GGUFFile: @unchecked Sendable {
     public func double(_ key: String) -> Double? { metadata[key]?.doubleValue }
     public func float(_ key: String) -> Float? { metadata[key]?.doubleValue.map(Float.init) }
     public func bool(_ key: String) -> Bool? { metadata[key]?.boolValue }
+
+    /// The elements of an array, all decoded: prefer the typed accessors below for large arrays.
     public func array(_ key: String) -> [GGUFValue]? { metadata[key]?.arrayValue }
-    public func stringArray(_ key: String) -> [String]? {
-        guard let values = array(key) else { return nil }
-        var out: [String] = []
-        out.reserveCapacity(values.count)
-        for v in values {
-            guard let s = v.stringValue else { return nil }
-            out.append(s)
-        }
-        return out
-    }
-    public func intArray(_ key: String) -> [Int]? {
-        guard let values = array(key) else { return nil }
-        var out: [Int] = []
-        out.reserveCapacity(values.count)
-        for v in values {
-            guard let i = v.intValue else { return nil }
-            out.append(i)
-        }
-        return out
+    /// The number of elements of an array, without decoding them.
+    public func arrayCount(_ key: String) -> Int? { arrayElements(key)?.count }
+    /// An array of strings, decoded straight from the file; nil when `key` is not one.
+    public func stringArray(_ key: String) -> [String]? { arrayElements(key)?.stringValues() }
+    /// An array of integers; nil when `key` is not one or a value does not fit in `Int`.
+    public func intArray(_ key: String) -> [Int]? { arrayElements(key)?.intValues() }
+    /// An array of numbers as `Float`s (float32 read straight from the file); nil when `key` is
+    /// not an array of numbers.
+    public func floatArray(_ key: String) -> [Float]? { arrayElements(key)?.floatValues() }
+
+    private func arrayElements(_ key: String) -> GGUFArray? {
+        if case .array(_, let values)? = metadata[key] { return values }
+        return nil
     }
 }
 
@@ -192,8 +184,19 @@ public final class GGUFMapping: @unchecked Sendable {
     }
 
     let storage: Storage
+    /// The file's bytes (for a copy, without the padding of an empty file's one-byte buffer).
+    let bytes: UnsafeRawBufferPointer
 
-    init(storage: Storage) { self.storage = storage }
+    init(storage: Storage, count: Int) {
+        self.storage = storage
+        switch storage {
+        case .mapped(let p, _): bytes = UnsafeRawBufferPointer(start: p, count: count)
+        case .owned(let buffer): bytes = UnsafeRawBufferPointer(start: buffer.baseAddress, count: count)
+        }
+    }
+
+    /// The start of the file's bytes.
+    var base: UnsafeRawPointer { bytes.baseAddress! }
 
     deinit {
         switch storage {

@@ -1,5 +1,6 @@
 /// Parses the header, metadata and tensor table of a GGUF (v2/v3) file held in memory.
-/// Nothing is read before its bounds are checked against the file size.
+/// Nothing is read before its bounds are checked against the file size. Metadata arrays are
+/// checked in full here but left encoded in the mapping (`GGUFArray`), to be decoded when read.
 struct GGUFParser {
     static let magic: UInt32 = 0x4655_4747  // "GGUF" read little-endian
     static let defaultAlignment = 32
@@ -15,7 +16,8 @@ struct GGUFParser {
         var dataOffset: Int
     }
 
-    static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Result {
+    static func parse(_ mapping: GGUFMapping, path: String) throws -> Result {
+        let bytes = mapping.bytes
         guard bytes.count >= 24 else { throw GGUFError.tooShort(path, size: bytes.count) }
         var r = ByteReader(bytes, path: path)
         let magic = try r.read(UInt32.self, "magic")
@@ -40,7 +42,7 @@ struct GGUFParser {
             guard let type = GGUFValueType(rawValue: rawType) else {
                 throw GGUFError.invalidValueType(path, offset: typeOffset, raw: rawType, key: key)
             }
-            let value = try readValue(&r, type: type, key: key, depth: 0)
+            let value = try readValue(&r, type: type, key: key, mapping: mapping)
             guard metadata.updateValue(value, forKey: key) == nil else {
                 throw GGUFError.duplicateKey(path, offset: entryOffset, key: key)
             }
@@ -144,7 +146,7 @@ struct GGUFParser {
                       alignment: alignment, dataOffset: tensors.isEmpty ? min(dataOffset, bytes.count) : dataOffset)
     }
 
-    private static func readValue(_ r: inout ByteReader, type: GGUFValueType, key: String, depth: Int) throws -> GGUFValue {
+    private static func readValue(_ r: inout ByteReader, type: GGUFValueType, key: String, mapping: GGUFMapping) throws -> GGUFValue {
         switch type {
         case .uint8: return .uint8(try r.read(UInt8.self, "value of \"\(key)\""))
         case .int8: return .int8(try r.read(Int8.self, "value of \"\(key)\""))
@@ -156,26 +158,46 @@ struct GGUFParser {
         case .int64: return .int64(try r.read(Int64.self, "value of \"\(key)\""))
         case .float32: return .float32(try r.readFloat("value of \"\(key)\""))
         case .float64: return .float64(try r.readDouble("value of \"\(key)\""))
-        case .bool:
-            let at = r.offset
-            let b = try r.read(UInt8.self, "value of \"\(key)\"")
-            guard b <= 1 else { throw GGUFError.invalidBool(r.path, offset: at, key: key, byte: b) }
-            return .bool(b == 1)
+        case .bool: return .bool(try readBool(&r, key: key))
         case .string: return .string(try r.readString("value of \"\(key)\""))
         case .array:
-            guard depth < maxArrayNesting else { throw GGUFError.nestingTooDeep(r.path, offset: r.offset, key: key) }
-            let typeOffset = r.offset
-            let rawType = try r.read(UInt32.self, "array element type of \"\(key)\"")
-            guard let elementType = GGUFValueType(rawValue: rawType) else {
-                throw GGUFError.invalidValueType(r.path, offset: typeOffset, raw: rawType, key: key)
-            }
-            let n = try r.readCount("array length of \"\(key)\"", minimumSize: elementType.minimumEncodedSize)
-            var values: [GGUFValue] = []
-            values.reserveCapacity(n)
-            for _ in 0..<n {
-                values.append(try readValue(&r, type: elementType, key: key, depth: depth + 1))
-            }
-            return .array(elementType: elementType, values: values)
+            let (elementType, count, bytes) = try checkArray(&r, key: key, depth: 0)
+            let encoded = GGUFArray.Encoded(mapping: mapping, elementType: elementType, count: count, bytes: bytes)
+            return .array(elementType: elementType, values: GGUFArray(encoded))
         }
+    }
+
+    private static func readBool(_ r: inout ByteReader, key: String) throws -> Bool {
+        let at = r.offset
+        let b = try r.read(UInt8.self, "value of \"\(key)\"")
+        guard b <= 1 else { throw GGUFError.invalidBool(r.path, offset: at, key: key, byte: b) }
+        return b == 1
+    }
+
+    /// Reads an array's element type and count and steps over its elements, checking each as
+    /// `readValue` would read it (string lengths, bools, nested arrays); returns where the
+    /// elements lie.
+    private static func checkArray(_ r: inout ByteReader, key: String, depth: Int) throws
+        -> (elementType: GGUFValueType, count: Int, bytes: Range<Int>) {
+        guard depth < maxArrayNesting else { throw GGUFError.nestingTooDeep(r.path, offset: r.offset, key: key) }
+        let typeOffset = r.offset
+        let rawType = try r.read(UInt32.self, "array element type of \"\(key)\"")
+        guard let elementType = GGUFValueType(rawValue: rawType) else {
+            throw GGUFError.invalidValueType(r.path, offset: typeOffset, raw: rawType, key: key)
+        }
+        let n = try r.readCount("array length of \"\(key)\"", minimumSize: elementType.minimumEncodedSize)
+        let start = r.offset
+        switch elementType {
+        case .bool:
+            for _ in 0..<n { _ = try readBool(&r, key: key) }
+        case .string:
+            for _ in 0..<n { _ = try r.readStringBytes("value of \"\(key)\"") }
+        case .array:
+            for _ in 0..<n { _ = try checkArray(&r, key: key, depth: depth + 1) }
+        default:
+            // `readCount` has checked that n values of this size fit.
+            try r.skip(n * elementType.minimumEncodedSize, "value of \"\(key)\"")
+        }
+        return (elementType, n, start..<r.offset)
     }
 }

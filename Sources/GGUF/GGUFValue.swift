@@ -15,14 +15,27 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
         case .array: 12  // element type + count
         }
     }
+
+    /// Bytes one value takes in a file, for the types whose values all have the same size.
+    var fixedSize: Int? {
+        switch self {
+        case .string, .array: nil
+        default: minimumEncodedSize
+        }
+    }
 }
 
-/// One metadata value as read from a GGUF file. Not `indirect`: arrays hold their elements
-/// inline (a vocabulary is ~100k values; boxing each one costs megabytes for the life of the model).
+/// One metadata value as read from a GGUF file. An array read from a file stays encoded in the
+/// file's mapping until its elements are read (see `GGUFArray`): a vocabulary is ~100k values.
 public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
-    case array(elementType: GGUFValueType, values: [GGUFValue])
+    case array(elementType: GGUFValueType, values: GGUFArray)
+
+    /// An array of decoded values, e.g. to build a file in a test.
+    public static func array(elementType: GGUFValueType, values: [GGUFValue]) -> GGUFValue {
+        .array(elementType: elementType, values: GGUFArray(values))
+    }
 
     /// The value as an integer when it is one of the integer types and fits in `Int`.
     public var intValue: Int? {
@@ -58,8 +71,10 @@ public enum GGUFValue: Sendable, Equatable {
         return nil
     }
 
+    /// The elements of an array, all decoded. For a large array prefer the typed decoders of
+    /// `GGUFArray` (or `GGUFFile.stringArray(_:)` and its siblings), which skip the `GGUFValue`s.
     public var arrayValue: [GGUFValue]? {
-        if case .array(_, let values) = self { return values }
+        if case .array(_, let values) = self { return Array(values) }
         return nil
     }
 

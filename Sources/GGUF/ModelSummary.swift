@@ -43,7 +43,7 @@ public struct ModelSummary: Sendable, Equatable, Codable {
         layers = file.int("\(arch).block_count")
         heads = file.int("\(arch).attention.head_count")
         kvHeads = file.int("\(arch).attention.head_count_kv") ?? heads
-        vocabSize = file.int("\(arch).vocab_size") ?? file.array("tokenizer.ggml.tokens")?.count
+        vocabSize = file.int("\(arch).vocab_size") ?? file.arrayCount("tokenizer.ggml.tokens")
         var types: [String: Int] = [:]
         for t in file.tensors { types[t.type.name, default: 0] += 1 }
         tensorTypes = types

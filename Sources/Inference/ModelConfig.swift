@@ -72,7 +72,7 @@ public struct ModelConfig: Sendable, Equatable {
         if let v = file.int(key("attention.value_length")), v != headDimension {
             throw InferenceError.invalidMetadata(key("attention.value_length"), "differs from the key length")
         }
-        vocabularySize = file.int(key("vocab_size")) ?? file.stringArray("tokenizer.ggml.tokens")?.count ?? 0
+        vocabularySize = file.int(key("vocab_size")) ?? file.arrayCount("tokenizer.ggml.tokens") ?? 0
         ropeDimensionCount = file.int(key("rope.dimension_count")) ?? headDimension
         guard ropeDimensionCount > 0, ropeDimensionCount <= headDimension, ropeDimensionCount % 2 == 0 else {
             throw InferenceError.invalidMetadata(key("rope.dimension_count"),

@@ -13,6 +13,12 @@ struct GGUFWriter {
         kv.append((key, Self.type(of: value), Self.encode(value)))
     }
 
+    /// A value given as its encoded bytes, to write what `GGUFValue` cannot hold (bad lengths,
+    /// invalid UTF-8, bool bytes other than 0 and 1).
+    mutating func addRaw(_ key: String, _ type: GGUFValueType, _ encoded: [UInt8]) {
+        kv.append((key, type, encoded))
+    }
+
     mutating func addTensor(_ name: String, dims: [Int], type: UInt32, data: [UInt8]) {
         tensors.append((name, dims, type, data))
     }

@@ -24,10 +24,12 @@ import Testing
     }
 
     /// Parses `bytes`; the only acceptable outcomes are a `GGUFError` or a file whose every tensor
-    /// lies inside the buffer.
+    /// lies inside the buffer and whose every array decodes (arrays are decoded when read, from
+    /// bytes the parser checked).
     static func check(_ bytes: [UInt8]) -> Bool {
         do {
             let f = try GGUFFile(bytes: bytes, name: "mutant")
+            for value in f.metadata.values where !decodesFully(value) { return false }
             for t in f.tensors {
                 guard let size = t.byteCount else { continue }
                 if t.fileOffset < f.dataOffset || t.fileOffset + size > bytes.count { return false }
@@ -39,6 +41,18 @@ import Testing
         } catch {
             return false
         }
+    }
+
+    /// Reads every element of an array (and of the arrays inside it), through each decoder.
+    static func decodesFully(_ value: GGUFValue) -> Bool {
+        guard case .array(_, let values) = value else { return true }
+        _ = (values.stringValues(), values.intValues(), values.floatValues())
+        var n = 0
+        for element in values {
+            guard decodesFully(element) else { return false }
+            n += 1
+        }
+        return n == values.count
     }
 
     @Test func realModelHeadFlippedAndTruncated() throws {
