@@ -10,11 +10,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/fetch-model.sh >/dev/null
-# Gemma 3 270M (Q4_K_M): the SentencePiece tokenizer's reference vocabulary.
+# Gemma 3 270M (Q4_K_M): the gemma3 architecture and the SentencePiece tokenizer's reference file.
 scripts/fetch-gemma.sh >/dev/null
-# The K-quant test models (the default model re-quantized by llama.cpp to Q4_0, Q4_K_M, Q5_K_M,
-# Q6_K) and llama.cpp's reference outputs on them, in the model cache. A no-op once made; the first
-# run on a fresh machine builds llama-cpp-python (~6 minutes) and makes them (~1-2 minutes).
+# The test models and llama.cpp's reference outputs on them, in the model cache: the default model
+# re-quantized by llama.cpp to Q4_0, Q4_K_M, Q5_K_M, Q6_K; SmolLM2 rewritten as qwen2, qwen3,
+# llama 3 and phi3 (scripts/make-arch-models.py); the Gemma file's references. A no-op once made;
+# the first run on a fresh machine builds llama-cpp-python (~6 minutes) and makes them (~3 minutes).
 scripts/make-test-models.sh >/dev/null
 scripts/test-neon.sh
 

@@ -95,9 +95,12 @@ import Testing
     }
 
     /// Teacher-forced, all positions in one pass: the argmax is llama.cpp's at >= 99% of the
-    /// positions where llama.cpp's top-1 margin is at least 0.5; there, each of llama.cpp's top-8
-    /// logits is within 2.0 of ours (llama.cpp's own batched and one-token paths differ by up to
-    /// ~1.7, ../shared/golden/README.md) and they are within 0.3 on average.
+    /// positions where llama.cpp's top-1 margin is at least 0.5; there, llama.cpp's top-8 logits
+    /// are within 0.3 of ours on average, and each is within 2.0 of ours once both rows are taken
+    /// relative to llama.cpp's top token (llama.cpp's own batched and one-token paths differ by up
+    /// to ~1.7, ../shared/golden/README.md). Relative, because softmax only sees differences: at
+    /// Gemma 3's second position the logits are near -64 and the two engines' f16 rounding of its
+    /// huge activations moves the whole row by ~2.4 (every top-8 logit within 0.3 of that shift).
     @Test(arguments: models) func teacherForcedLogitsAgreeWithLlamaCpp(_ name: String) throws {
         let v = try Self.load(name)
         let logits = try #require(v.reference["logits"] as? [String: Any])
@@ -114,16 +117,18 @@ import Testing
             guard margin >= 0.5 else { return }
             considered += 1
             if argmax(out) == top[0].id { agreed += 1 }
+            let shift = out[Int(top[0].id)] - top[0].logit
             for (id, value) in top {
                 let diff = abs(out[Int(id)] - value)
-                worst = max(worst, diff)
+                let relative = abs(out[Int(id)] - value - shift)
+                worst = max(worst, relative)
                 total += Double(diff)
                 topChecked += 1
-                #expect(diff <= 2.0, "\(name) position \(i) token \(id): \(out[Int(id)]) vs llama.cpp \(value)")
+                #expect(relative <= 2.0, "\(name) position \(i) token \(id): \(out[Int(id)]) vs llama.cpp \(value), top token's shift \(shift)")
             }
         }
         let mean = total / Double(max(topChecked, 1))
-        print("\(name): argmax agreement \(agreed)/\(considered) positions with margin >= 0.5; top-8 logits differ by \(mean) on average, \(worst) at worst")
+        print("\(name): argmax agreement \(agreed)/\(considered) positions with margin >= 0.5; top-8 logits differ by \(mean) on average, \(worst) at worst relative to the top token")
         #expect(mean <= 0.3)
         #expect(considered >= 100)
         #expect(Double(agreed) >= 0.99 * Double(considered))
