@@ -84,18 +84,24 @@ public struct ChatTemplate: Sendable, Equatable {
     }
 
     /// The system message a ChatML template writes when the first message is not a system one:
-    /// the text of its `'<|im_start|>system\n…<|im_end|>'` literal guarded by that condition.
+    /// the first `'<|im_start|>system\n…<|im_end|>'` literal with no template expression inside,
+    /// in a template that tests the first message's role (SmolLM2: `!= 'system'`; Qwen 2.5:
+    /// `== 'system'` … `else`). Qwen 3's template has no such literal, so no default.
     private static func chatMLDefaultSystem(_ source: String) -> String? {
-        guard source.contains("messages[0]['role'] != 'system'") || source.contains("messages[0][\"role\"] != \"system\"")
-        else { return nil }
+        let guards = ["messages[0]['role'] != 'system'", "messages[0][\"role\"] != \"system\"",
+                      "messages[0]['role'] == 'system'", "messages[0].role == 'system'"]
+        guard guards.contains(where: { source.contains($0) }) else { return nil }
         for newline in ["\n", "\\n"] {
             let marker = "<|im_start|>system" + newline
-            guard let start = source.firstRange(of: marker),
-                  let end = source[start.upperBound...].firstRange(of: "<|im_end|>") else { continue }
-            let text = String(source[start.upperBound..<end.lowerBound])
-            // A literal in the Jinja source: no template expressions inside, escapes resolved.
-            guard !text.contains("{{"), !text.contains("'"), !text.contains("\"") else { return nil }
-            return text.replacing("\\n", with: "\n")
+            var rest = source[...]
+            while let start = rest.firstRange(of: marker),
+                  let end = rest[start.upperBound...].firstRange(of: "<|im_end|>") {
+                let text = String(rest[start.upperBound..<end.lowerBound])
+                rest = rest[start.upperBound...]
+                // A literal in the Jinja source: no template expressions inside, escapes resolved.
+                guard !text.contains("{{"), !text.contains("{%"), !text.contains("'"), !text.contains("\"") else { continue }
+                return text.replacing("\\n", with: "\n")
+            }
         }
         return nil
     }

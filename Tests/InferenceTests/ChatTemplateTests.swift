@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Inference
 
@@ -54,5 +55,41 @@ import Testing
         #expect(try ChatTemplate(named: "phi3").render(msgs) == "<|system|>\nSys<|end|>\n<|user|>\n Hi <|end|>\n<|assistant|>\n")
         #expect(try ChatTemplate(named: "mistral-v7").render(msgs) == "[SYSTEM_PROMPT] Sys[/SYSTEM_PROMPT][INST]  Hi [/INST]")
         #expect(throws: InferenceError.self) { try ChatTemplate(named: "nope") }
+    }
+    /// The published templates of the families people run on a Pi (Fixtures/chat-templates, as
+    /// llama.cpp keeps them in models/templates/ from each model's tokenizer_config.json) are
+    /// recognised, and render a conversation as the Jinja does for it (the BOS the Jinja writes as
+    /// text is the tokenizer's to add; Llama 3.2's date preamble is left out, as llama.cpp's
+    /// built-in llama3 format does).
+    @Test func recognisesThePublishedTemplates() throws {
+        func template(_ name: String) throws -> ChatTemplate {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+                .appendingPathComponent("Fixtures/chat-templates/\(name).jinja")
+            return try ChatTemplate(recognizing: String(contentsOf: url, encoding: .utf8))
+        }
+        let user = [ChatMessage(role: "user", content: "Hi")]
+        let both = [ChatMessage(role: "system", content: "Sys"), ChatMessage(role: "user", content: "Hi")]
+
+        let qwen25 = try template("Qwen-Qwen2.5-7B-Instruct")
+        #expect(qwen25.family == .chatml)
+        #expect(qwen25.render(user) == "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+        #expect(qwen25.render(both) == "<|im_start|>system\nSys<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+        let qwen3 = try template("Qwen-Qwen3-0.6B")
+        #expect(qwen3.family == .chatml)
+        #expect(qwen3.defaultSystemMessage == nil)
+        #expect(qwen3.render(user) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+        let llama = try template("meta-llama-Llama-3.2-3B-Instruct")
+        #expect(llama.family == .llama3)
+        #expect(llama.render(user) == "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+
+        let phi = try template("microsoft-Phi-3.5-mini-instruct")
+        #expect(phi.family == .phi3)
+        #expect(phi.render(both) == "<|system|>\nSys<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\n")
+
+        let gemma = try template("google-gemma-2-2b-it")
+        #expect(gemma.family == .gemma)
+        #expect(gemma.render(user) == "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n")
     }
 }
