@@ -25,7 +25,6 @@ What it records (llama_cpp.Llama(model_path, vocab_only=True), so only the vocab
 Output is deterministic (sorted keys, fixed order, one case a line); progress goes to stderr.
 """
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ import sys
 import tempfile
 
 import llama_cpp
+
+from reference_common import sha256_of
 
 TEXTS = [
     "",
@@ -96,14 +97,6 @@ EXTRA_IDS = [
     [238 + 0xF0, 238 + 0x9F, 238 + 0x98, 238 + 0x80],
     [236764],
 ]
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def detokenize(llm, ids, special):

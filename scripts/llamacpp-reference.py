@@ -66,6 +66,8 @@ import llama_cpp._logger
 import numpy as np
 from llama_cpp import Llama
 
+from reference_common import sha256_of
+
 FORMAT = 1
 N_THREADS = 2
 TOP_K = 8
@@ -111,14 +113,6 @@ CHAT_ANSWER = (
 
 def log(msg):
     print(f"llamacpp-reference: {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # Chat formats by general.architecture (ChatML otherwise): the rendered chat, llama.cpp's built-in

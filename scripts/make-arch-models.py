@@ -53,6 +53,8 @@ from importlib.metadata import version
 import gguf
 import numpy as np
 
+from reference_common import sha256_of
+
 RECIPE_KEY = "outpost.recipe"
 SOURCE_ARCH = "llama"
 
@@ -80,14 +82,6 @@ LLAMA3_ROPE_SCALING = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor"
 
 def log(msg):
     print(f"make-arch-models: {msg}", file=sys.stderr, flush=True)
-
-
-def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Base:

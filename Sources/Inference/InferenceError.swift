@@ -41,7 +41,7 @@ public struct InferenceError: Error, CustomStringConvertible, Sendable {
 
     static func unsupportedArchitecture(_ arch: String) -> InferenceError {
         InferenceError(.unsupportedArchitecture,
-                       "architecture '\(arch)' is not supported; this engine runs the 'llama' family (SmolLM2, TinyLlama, Llama 3, Mistral)",
+                       "architecture '\(arch)' is not supported; this engine runs " + Architecture.all.keys.sorted().joined(separator: ", "),
                        context: "general.architecture")
     }
 
