@@ -48,6 +48,21 @@ static inline float32x4_t cq_load_f16x2(const void *p) {
     return vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(v)));
 }
 
+/// Zeroes a tile's accumulators: T tokens x R halves.
+static inline __attribute__((always_inline)) void cq_rtile_zero(const int T, const int R, float32x4_t acc[4][2]) {
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
+}
+
+/// Stores a tile's sums: acc[t][h] to token t's rows 4 * (half0 + h) ... + 3.
+static inline __attribute__((always_inline)) void cq_rtile_store(const int T, const int R, const int half0,
+                                                                 float32x4_t acc[4][2], float *y, size_t y_stride) {
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    }
+}
+
 // A tile is R halves of a group (R = 2: rows 0-7; R = 1: rows 4 * half0 ... 4 * half0 + 3) x T
 // tokens. Token t's activation row starts at x + t * x_stride; row r of the group for token t goes
 // to y[t * y_stride + r]. Decode (T = 1) takes both halves in one pass over the block stream and
@@ -64,9 +79,7 @@ cq_rtile_q4_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the high nibbles' accumulator
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     const uint8x16_t flip = vdupq_n_u8(0x88), high = vdupq_n_u8(0xf0);
     for (int64_t b = 0; b < nb; b++, g += 144) {
         int8x16_t xl[4], xh[4];
@@ -100,9 +113,7 @@ cq_rtile_q4_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
-    }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// Q4_1 x Q8_1.
@@ -111,9 +122,8 @@ cq_rtile_q4_1_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the high nibbles' accumulator
     float32x4_t acc[4][2], macc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
+    cq_rtile_zero(T, R, macc);
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int64_t b = 0; b < nb; b++, g += 160) {
         int8x16_t xl[4], xh[4];
@@ -168,9 +178,8 @@ cq_rtile_q5_sdot(const int T, const int R, const int half0, const int M, int64_t
     const size_t block = M ? 192 : 176, head = M ? 32 : 16; // top bits at head, chunks at head + 32
     const size_t xblock = M ? sizeof(cq_block_q8_1) : sizeof(cq_block_q8_0), xqs = M ? 4 : 2;
     float32x4_t acc[4][2], macc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
+    cq_rtile_zero(T, R, macc);
     const uint8x16_t quant = vdupq_n_u8(0x1f), flip = vdupq_n_u8(0x10), flip_top = vdupq_n_u8(0xaa);
     for (int64_t b = 0; b < nb; b++, g += block) {
         int8x16_t xl[4], xh[4];
@@ -249,9 +258,7 @@ cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1;
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     for (int64_t b = 0; b < nb; b++, g += 272) {
         int8x16_t xl[4], xh[4];
         int32x4_t s[4][2][2]; // [token][half][even chunks, odd chunks when split]
@@ -284,9 +291,7 @@ cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
-    }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// The scales (sc) or mins (m) of the four rows of half `hh` of a repacked Q4_K block `g`: byte
@@ -307,9 +312,7 @@ cq_rtile_q4_K_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the odd chunks' accumulator
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int64_t b = 0; b < nb; b++, g += 1152) {
         int32x4_t scw[2][8]; // [half][sub-block]: the four rows' scales
@@ -386,9 +389,7 @@ cq_rtile_q4_K_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
-    }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// One group x T tokens: one tile of both halves for one token, two of one half each for four.
