@@ -66,19 +66,6 @@ void cq_dequantize_row_q5_K(const void *src, float *dst, int64_t n) {
     }
 }
 
-/// The 256 quants of a Q6_K block, minus 32, in element order.
-static inline void cq_q6_K_unpack(const cq_block_q6_K *x, int8_t q[CQ_QK_K]) {
-    const uint8_t *ql = x->ql, *qh = x->qh;
-    for (int h = 0; h < 2; h++, q += 128, ql += 64, qh += 32) {
-        for (int l = 0; l < 32; l++) {
-            q[l] = (int8_t)((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
-            q[l + 32] = (int8_t)((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
-            q[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-            q[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        }
-    }
-}
-
 void cq_dequantize_row_q6_K(const void *src, float *dst, int64_t n) {
     const cq_block_q6_K *x = src;
     for (int64_t i = 0; i < n / CQ_QK_K; i++) {

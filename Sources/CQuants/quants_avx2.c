@@ -793,7 +793,7 @@ CQ_AVX2 void cq_attend_f16_group_avx2(int64_t heads, int64_t hd, int64_t length,
                  [CQ_TYPE_Q8_K] = cq_quantize_row_q8_K_avx2},                                                    \
     .matmul = cq_matmul_avx2, .attend_f16 = cq_attend_f16_avx2, .attend_f16_group = cq_attend_f16_group_avx2,   \
     .repacked_types = (1u << CQ_TYPE_Q4_0) | (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q5_0) |                       \
-                      (1u << CQ_TYPE_Q5_1) | (1u << CQ_TYPE_Q8_0) | (1u << CQ_TYPE_Q4_K)
+                      (1u << CQ_TYPE_Q5_1) | (1u << CQ_TYPE_Q8_0) | (1u << CQ_TYPE_Q4_K) | (1u << CQ_TYPE_Q6_K)
 
 const cq_kernels cq_kernels_avx2 = {
     .name = "avx2",

@@ -97,6 +97,20 @@ static inline float cq_f16_to_f32_inline(cq_f16 h) {
 static inline int cq_q5_low(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] & 0x0f) | (int)(((qh >> j) & 1u) << 4); }
 static inline int cq_q5_high(const uint8_t *qs, uint32_t qh, int j) { return (qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1u) << 4); }
 
+/// The 256 quants of a Q6_K block, minus 32, in element order. Shared by the reference kernels and
+/// the repacker (repack.c), which must read the same bits.
+static inline void cq_q6_K_unpack(const cq_block_q6_K *x, int8_t q[CQ_QK_K]) {
+    const uint8_t *ql = x->ql, *qh = x->qh;
+    for (int h = 0; h < 2; h++, q += 128, ql += 64, qh += 32) {
+        for (int l = 0; l < 32; l++) {
+            q[l] = (int8_t)((ql[l] & 0x0f) | (((qh[l] >> 0) & 3) << 4)) - 32;
+            q[l + 32] = (int8_t)((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            q[l + 64] = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            q[l + 96] = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+        }
+    }
+}
+
 /// The 6-bit scales and mins of the eight sub-blocks of a Q4_K / Q5_K block (ggml get_scale_min_k4).
 void cq_k4_scales_mins(const uint8_t scales[12], uint8_t sc[8], uint8_t m[8]);
 

@@ -564,7 +564,7 @@ const cq_kernels cq_kernels_neon_dotprod = {
     .attend_f16_group = cq_attend_f16_group_neon,
     .matmul_repacked = cq_matmul_repacked_neon_dotprod, // repack_neon.c
     .repacked_types = (1u << CQ_TYPE_Q4_0) | (1u << CQ_TYPE_Q4_1) | (1u << CQ_TYPE_Q5_0) | (1u << CQ_TYPE_Q5_1) |
-                      (1u << CQ_TYPE_Q8_0) | (1u << CQ_TYPE_Q4_K),
+                      (1u << CQ_TYPE_Q8_0) | (1u << CQ_TYPE_Q4_K) | (1u << CQ_TYPE_Q6_K),
 };
 
 #endif // CQ_HAVE_NEON_VARIANTS

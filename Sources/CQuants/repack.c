@@ -1,4 +1,4 @@
-// Repacked (row-interleaved) Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K weights: the layout, the
+// Repacked (row-interleaved) Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K weights: the layout, the
 // repacker, row dequantization and the portable reference of cq_matmul_repacked that every path
 // matches bit for bit (see cquants.h). The reference takes the same steps per (row, token) as the SIMD kernels: an
 // exact integer sum per block, then fused multiply-adds in block order.
@@ -20,12 +20,15 @@ size_t cq_repacked_block_bytes(int type) {
     case CQ_TYPE_Q5_1: return CQ_REPACK_ROWS * sizeof(cq_block_q5_1); // 192
     case CQ_TYPE_Q8_0: return CQ_REPACK_ROWS * sizeof(cq_block_q8_0); // 272
     case CQ_TYPE_Q4_K: return CQ_REPACK_ROWS * sizeof(cq_block_q4_K); // 1152
+    case CQ_TYPE_Q6_K: return CQ_REPACK_ROWS * sizeof(cq_block_q6_K); // 1680
     default: return 0;
     }
 }
 
 /// Elements per block of a repackable type.
-static int64_t cq_repack_block_elems(int type) { return type == CQ_TYPE_Q4_K ? CQ_QK_K : CQ_QK; }
+static int64_t cq_repack_block_elems(int type) {
+    return type == CQ_TYPE_Q4_K || type == CQ_TYPE_Q6_K ? CQ_QK_K : CQ_QK;
+}
 
 size_t cq_repacked_size(int type, int64_t rows, int64_t n) {
     const size_t block = cq_repacked_block_bytes(type);
@@ -117,6 +120,66 @@ static void cq_q5r_get(const uint8_t *in, size_t head, int r, uint8_t qs[16], ui
     memcpy(qh_bytes, &qh, 4);
 }
 
+// ---- Q6_K quants -------------------------------------------------------------------------------
+// A repacked Q6_K block holds d[8], then the int8 scales, sub-block j of row r at byte 16 + 8j + r,
+// then at 144 one quad of 96 bytes per sub-block j (elements 16j ... 16j + 15 of each row): three
+// chunks of 32 bytes, byte 4r + i of chunk k (k = 0, 1, 2) holding row r's 6-bit quant of element
+// 16j + 4k + i in bits 0-5 and, in bits 6-7, two bits of that of element 16j + 12 + i: its bits
+// 4-5 in chunk 0, 2-3 in chunk 1, 0-1 in chunk 2. So three quants of four are one AND away and the
+// fourth is the three chunks' top bits gathered (two SRIs and a shift on NEON; three ANDs, three
+// shifts and two ORs on x86): 11 operations per four chunks on x86, where ggml's ql nibbles and qh
+// pairs take 17 (an AND and an OR for every quant besides the shifts). A sub-block's scales of the
+// eight rows are one 8-byte load.
+
+enum { CQ_Q6R_SCALES = 16, CQ_Q6R_QUANTS = 144, CQ_Q6R_QUAD = 96 };
+_Static_assert(CQ_Q6R_QUANTS + 16 * CQ_Q6R_QUAD == CQ_REPACK_ROWS * sizeof(cq_block_q6_K),
+               "repacked Q6_K keeps the plain size");
+
+/// Row r's 6-bit quant (0...63) of element e (0...15) of sub-block j of a repacked Q6_K block `in`.
+static inline int cq_q6r_quant(const uint8_t *in, int r, int j, int e) {
+    const uint8_t *quad = in + CQ_Q6R_QUANTS + CQ_Q6R_QUAD * j;
+    const int k = e >> 2, i = 4 * r + (e & 3);
+    if (k < 3) return quad[32 * k + i] & 63;
+    return (quad[i] >> 6) << 4 | (quad[32 + i] >> 6) << 2 | quad[64 + i] >> 6;
+}
+
+/// Writes one plain Q6_K block's scales and quants as row r of a repacked block `out`.
+static void cq_q6r_put(uint8_t *out, int r, const cq_block_q6_K *x) {
+    int8_t q[CQ_QK_K];
+    cq_q6_K_unpack(x, q);
+    for (int j = 0; j < 16; j++) {
+        out[CQ_Q6R_SCALES + 8 * j + r] = (uint8_t)x->scales[j];
+        uint8_t *quad = out + CQ_Q6R_QUANTS + CQ_Q6R_QUAD * j;
+        for (int i = 0; i < 4; i++) {
+            const int fourth = q[16 * j + 12 + i] + 32;
+            for (int k = 0; k < 3; k++) {
+                quad[32 * k + 4 * r + i] = (uint8_t)((q[16 * j + 4 * k + i] + 32) | (fourth >> (4 - 2 * k) & 3) << 6);
+            }
+        }
+    }
+}
+
+/// Row r of a repacked block `in` as a plain Q6_K block (ggml's ql / qh split, d and scales).
+static void cq_q6r_get(const uint8_t *in, int r, cq_block_q6_K *x) {
+    uint8_t q[CQ_QK_K];
+    for (int j = 0; j < 16; j++) {
+        x->scales[j] = (int8_t)in[CQ_Q6R_SCALES + 8 * j + r];
+        for (int e = 0; e < 16; e++) q[16 * j + e] = (uint8_t)cq_q6r_quant(in, r, j, e);
+    }
+    // the inverse of cq_q6_K_unpack: per half of 128, elements l and l + 64 share ql[l], l + 32
+    // and l + 96 share ql[l + 32] (low nibble first); qh[l] holds the top bits of all four
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *qq = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            x->ql[64 * h + l] = (uint8_t)((qq[l] & 15) | (qq[l + 64] & 15) << 4);
+            x->ql[64 * h + l + 32] = (uint8_t)((qq[l + 32] & 15) | (qq[l + 96] & 15) << 4);
+            x->qh[32 * h + l] =
+                (uint8_t)(qq[l] >> 4 | (qq[l + 32] >> 4) << 2 | (qq[l + 64] >> 4) << 4 | (qq[l + 96] >> 4) << 6);
+        }
+    }
+    memcpy(&x->d, in + 2 * r, 2);
+}
+
 // ---- Layout -----------------------------------------------------------------------------------
 
 int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n, int64_t row_begin, int64_t row_end) {
@@ -150,6 +213,10 @@ int cq_repack(int type, const void *src, size_t row_bytes, void *dst, int64_t n,
                     const cq_block_q8_0 *x = (const cq_block_q8_0 *)row + b;
                     memcpy(out + 2 * r, &x->d, 2);
                     for (int c = 0; c < 8; c++) memcpy(out + 16 + 32 * c + 4 * r, x->qs + 4 * c, 4);
+                } else if (type == CQ_TYPE_Q6_K) {
+                    const cq_block_q6_K *x = (const cq_block_q6_K *)row + b;
+                    memcpy(out + 2 * r, &x->d, 2);
+                    cq_q6r_put(out, r, x);
                 } else {
                     const cq_block_q4_K *x = (const cq_block_q4_K *)row + b;
                     memcpy(out + 2 * r, &x->d, 2);
@@ -204,6 +271,10 @@ int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, 
             memcpy(&x.d, in + 2 * r, 2);
             for (int c = 0; c < 8; c++) memcpy(x.qs + 4 * c, in + 16 + 32 * c + 4 * r, 4);
             cq_dequantize_row_q8_0(&x, dst + b * qk, qk);
+        } else if (type == CQ_TYPE_Q6_K) {
+            cq_block_q6_K x;
+            cq_q6r_get(in, r, &x);
+            cq_dequantize_row_q6_K(&x, dst + b * qk, qk);
         } else {
             cq_block_q4_K x;
             memcpy(&x.d, in + 2 * r, 2);
@@ -273,6 +344,15 @@ static inline void cq_repacked_block_dot(int type, const uint8_t *in, int r, con
             for (int k = 0; k < 4; k++) sum += (int32_t)(int8_t)in[16 + 32 * c + 4 * r + k] * xb->qs[4 * c + k];
         }
         *acc = fmaf(CQ_FP16(dw) * CQ_FP16(xb->d), (float)sum, *acc);
+    } else if (type == CQ_TYPE_Q6_K) {
+        // Q6_K: sum = sum_j sc_j * (sum over sub-block j of (q - 32) * a), |sum| <= 2^27
+        const cq_block_q8_K *xb = xblock;
+        for (int j = 0; j < 16; j++) {
+            int32_t s = 0;
+            for (int e = 0; e < 16; e++) s += (cq_q6r_quant(in, r, j, e) - 32) * xb->qs[16 * j + e];
+            sum += (int8_t)in[CQ_Q6R_SCALES + 8 * j + r] * s;
+        }
+        *acc = fmaf(CQ_FP16(dw) * xb->d, (float)sum, *acc);
     } else {
         // Q4_K: sum = sum_j sc_j * (sum over sub-block j of q * a), nmsum = -sum_j m_j * (the
         // activation sum of sub-block j); sub-block j's quants are the low (j even) or high (j

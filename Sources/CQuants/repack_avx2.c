@@ -1,4 +1,4 @@
-// AVX2 and AVX-512 VNNI kernels for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K layouts
+// AVX2 and AVX-512 VNNI kernels for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K layouts
 // (cquants.h, "Repacked weights"): the tiles (repack_x86_tiles.h, once per instruction set) and
 // the driver that walks row groups and token groups through them. Per (row, token) both take exactly the steps of
 // cq_matmul_repacked_scalar, so the results are equal bit for bit, and equal whether a token is
@@ -21,7 +21,7 @@ typedef void (*cq_rtile_fn)(int64_t nb, const uint8_t *g, const char *x, size_t 
 /// One instruction set's tiles: eight rows x one token, eight rows x four tokens.
 typedef struct {
     cq_rtile_fn q4_0_single, q4_0_quad, q4_1_single, q4_1_quad, q5_0_single, q5_0_quad, q5_1_single, q5_1_quad;
-    cq_rtile_fn q8_0_single, q8_0_quad, q4_K_single, q4_K_quad;
+    cq_rtile_fn q8_0_single, q8_0_quad, q4_K_single, q4_K_quad, q6_K_single, q6_K_quad;
 } cq_rtiles;
 
 #define CQ_TILE_TARGET __attribute__((target("avx2,fma,f16c")))
@@ -65,6 +65,10 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
         single = tiles->q4_K_single, quad = tiles->q4_K_quad, block = 1152, xblock = sizeof(cq_block_q8_K), scales = 5;
         qk = CQ_QK_K;
         break;
+    case CQ_TYPE_Q6_K:
+        single = tiles->q6_K_single, quad = tiles->q6_K_quad, block = 1680, xblock = sizeof(cq_block_q8_K), scales = 1;
+        qk = CQ_QK_K;
+        break;
     default: return -1;
     }
     if (n <= 0 || n % qk != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
@@ -76,7 +80,7 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
     // The activations' f16 scales as floats, per token group: [block][token][scales]; for Q4_0 the
     // second slot holds the bits of the int32 -8 * sum(activation) of the block (Q5_0: -16 *, the
     // quants' offset); for Q4_K, d_x and the bits of four int16 pairs (-bs_2p, -bs_2p+1), bs_j the
-    // activation sum of sub-block j.
+    // activation sum of sub-block j; for Q6_K, d_x alone (its tiles read the bsums themselves).
     static _Thread_local float *dx;
     static _Thread_local size_t dx_capacity;
     const size_t need = (size_t)tokens * (size_t)nb * (size_t)scales;
@@ -105,6 +109,10 @@ static int cq_matmul_repacked_tiles(const cq_rtiles *tiles, int type, const void
                                                  (int16_t)-(xb->bsums[4 * p + 2] + xb->bsums[4 * p + 3])};
                         memcpy(o + 1 + p, pair, 4); // bits, never a float value
                     }
+                    continue;
+                }
+                if (type == CQ_TYPE_Q6_K) {
+                    out[b * size + t] = ((const cq_block_q8_K *)h)->d;
                     continue;
                 }
                 if (type == CQ_TYPE_Q4_0 || type == CQ_TYPE_Q5_0) {

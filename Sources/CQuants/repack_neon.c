@@ -1,4 +1,4 @@
-// aarch64 NEON + SDOT kernel for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K layouts
+// aarch64 NEON + SDOT kernel for the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K layouts
 // (cquants.h, "Repacked weights"). A 32-byte chunk of a repacked block holds four bytes of each of
 // the eight rows: two 16-byte registers, rows 0-3 and rows 4-7. SDOT by lane (vdotq_laneq_s32)
 // multiplies each row's four bytes by four activation bytes taken from one 32-bit lane of a 16-byte
@@ -11,6 +11,7 @@
 //   Q5_0 / Q5_1: two quants per byte, the second's top bits inserted by SRI (see cq_rtile_q5_sdot).
 //   Q8_0: signed x signed, no sign trick needed (SDOT sums -128 * -128 exactly too).
 //   Q4_K: nibbles as Q4_1, one sub-block at a time (see cq_rtile_q4_K_sdot).
+//   Q6_K: q - 32 as int8, one 16-element sub-block at a time (see cq_rtile_q6_K_sdot).
 // The float part runs on four rows per vector: d_w (vcvt_f32_f16, exact) times d_x (one FMUL,
 // rounded to float), then one fused multiply-add by the exact block sum converted to float, and for
 // Q4_1 and Q5_1 a fused m_w * s_x into a second accumulator, block after block; y = acc + macc
@@ -48,6 +49,21 @@ static inline float32x4_t cq_load_f16x2(const void *p) {
     return vcvt_f32_f16(vreinterpret_f16_u32(vdup_n_u32(v)));
 }
 
+/// Zeroes a tile's accumulators: T tokens x R halves.
+static inline __attribute__((always_inline)) void cq_rtile_zero(const int T, const int R, float32x4_t acc[4][2]) {
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
+    }
+}
+
+/// Stores a tile's sums: acc[t][h] to token t's rows 4 * (half0 + h) ... + 3.
+static inline __attribute__((always_inline)) void cq_rtile_store(const int T, const int R, const int half0,
+                                                                 float32x4_t acc[4][2], float *y, size_t y_stride) {
+    CQ_UNROLL for (int t = 0; t < T; t++) {
+        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    }
+}
+
 // A tile is R halves of a group (R = 2: rows 0-7; R = 1: rows 4 * half0 ... 4 * half0 + 3) x T
 // tokens. Token t's activation row starts at x + t * x_stride; row r of the group for token t goes
 // to y[t * y_stride + r]. Decode (T = 1) takes both halves in one pass over the block stream and
@@ -64,9 +80,7 @@ cq_rtile_q4_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the high nibbles' accumulator
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     const uint8x16_t flip = vdupq_n_u8(0x88), high = vdupq_n_u8(0xf0);
     for (int64_t b = 0; b < nb; b++, g += 144) {
         int8x16_t xl[4], xh[4];
@@ -100,9 +114,7 @@ cq_rtile_q4_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
-    }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// Q4_1 x Q8_1.
@@ -111,9 +123,8 @@ cq_rtile_q4_1_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the high nibbles' accumulator
     float32x4_t acc[4][2], macc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
+    cq_rtile_zero(T, R, macc);
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int64_t b = 0; b < nb; b++, g += 160) {
         int8x16_t xl[4], xh[4];
@@ -168,9 +179,8 @@ cq_rtile_q5_sdot(const int T, const int R, const int half0, const int M, int64_t
     const size_t block = M ? 192 : 176, head = M ? 32 : 16; // top bits at head, chunks at head + 32
     const size_t xblock = M ? sizeof(cq_block_q8_1) : sizeof(cq_block_q8_0), xqs = M ? 4 : 2;
     float32x4_t acc[4][2], macc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = macc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
+    cq_rtile_zero(T, R, macc);
     const uint8x16_t quant = vdupq_n_u8(0x1f), flip = vdupq_n_u8(0x10), flip_top = vdupq_n_u8(0xaa);
     for (int64_t b = 0; b < nb; b++, g += block) {
         int8x16_t xl[4], xh[4];
@@ -249,9 +259,7 @@ cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1;
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     for (int64_t b = 0; b < nb; b++, g += 272) {
         int8x16_t xl[4], xh[4];
         int32x4_t s[4][2][2]; // [token][half][even chunks, odd chunks when split]
@@ -284,9 +292,7 @@ cq_rtile_q8_0_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
-    }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// The scales (sc) or mins (m) of the four rows of half `hh` of a repacked Q4_K block `g`: byte
@@ -307,9 +313,7 @@ cq_rtile_q4_K_sdot(const int T, const int R, const int half0, int64_t nb, const 
                    size_t x_stride, float *y, size_t y_stride) {
     const int split = T == 1; // index of the odd chunks' accumulator
     float32x4_t acc[4][2];
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) acc[t][h] = vdupq_n_f32(0.0f);
-    }
+    cq_rtile_zero(T, R, acc);
     const uint8x16_t low = vdupq_n_u8(0x0f);
     for (int64_t b = 0; b < nb; b++, g += 1152) {
         int32x4_t scw[2][8]; // [half][sub-block]: the four rows' scales
@@ -386,9 +390,64 @@ cq_rtile_q4_K_sdot(const int T, const int R, const int half0, int64_t nb, const 
             }
         }
     }
-    CQ_UNROLL for (int t = 0; t < T; t++) {
-        CQ_UNROLL for (int h = 0; h < R; h++) vst1q_f32(y + (size_t)t * y_stride + 4 * (half0 + h), acc[t][h]);
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
+}
+
+/// Q6_K x Q8_K. Sub-block j of the rows is quad j of the block: three chunks whose low six bits are
+/// the quants of its elements 4k ... 4k + 3, and whose top two bits SRI gathers into those of
+/// elements 12 ... 15 (repack.c); each minus 32 is an int8, so SDOT by lane against the activation's
+/// 16 quants of the sub-block sums (q - 32) * a exactly, with no bsums. Then times the rows' scales
+/// (MLA) into the block sum: |sum| <= 2^27, exact in int32.
+static inline __attribute__((always_inline)) CQ_DOTPROD void
+cq_rtile_q6_K_sdot(const int T, const int R, const int half0, int64_t nb, const uint8_t *g, const char *x,
+                   size_t x_stride, float *y, size_t y_stride) {
+    const int split = T == 1; // index of the odd chunks' accumulator
+    float32x4_t acc[4][2];
+    cq_rtile_zero(T, R, acc);
+    const uint8x16_t six = vdupq_n_u8(0x3f);
+    const int8x16_t offset = vdupq_n_s8(32);
+    for (int64_t b = 0; b < nb; b++, g += 1680) {
+        int32x4_t sumi[4][2];
+        CQ_UNROLL for (int t = 0; t < T; t++) {
+            CQ_UNROLL for (int h = 0; h < R; h++) sumi[t][h] = vdupq_n_s32(0);
+        }
+        for (int j = 0; j < 16; j++) {
+            const int16x8_t sc16 = vmovl_s8(vld1_s8((const int8_t *)g + 16 + 8 * j)); // the eight rows' sc_j
+            int8x16_t a[4];
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                a[t] = vld1q_s8(((const cq_block_q8_K *)(x + (size_t)t * x_stride) + b)->qs + 16 * j);
+            }
+            const uint8_t *qj = g + 144 + 96 * j;
+            CQ_UNROLL for (int h = 0; h < R; h++) {
+                const int hh = half0 + h;
+                const uint8x16_t r0 = vld1q_u8(qj + 16 * hh), r1 = vld1q_u8(qj + 32 + 16 * hh);
+                const uint8x16_t r2 = vld1q_u8(qj + 64 + 16 * hh);
+                // chunk 0's top bits to bits 4-5 of the fourth quant, chunk 1's to 2-3, chunk 2's to 0-1
+                const uint8x16_t r3 = vshrq_n_u8(vsriq_n_u8(r0, vsriq_n_u8(r1, r2, 2), 2), 2);
+                const int8x16_t q0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(r0, six)), offset);
+                const int8x16_t q1 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(r1, six)), offset);
+                const int8x16_t q2 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(r2, six)), offset);
+                const int8x16_t q3 = vsubq_s8(vreinterpretq_s8_u8(r3), offset);
+                const int32x4_t sc = vmovl_s16(hh ? vget_high_s16(sc16) : vget_low_s16(sc16));
+                CQ_UNROLL for (int t = 0; t < T; t++) {
+                    int32x4_t s[2] = {vdupq_n_s32(0), vdupq_n_s32(0)}; // [even chunks, odd chunks when split]
+                    s[0] = vdotq_laneq_s32(s[0], q0, a[t], 0);
+                    s[split] = vdotq_laneq_s32(s[split], q1, a[t], 1);
+                    s[0] = vdotq_laneq_s32(s[0], q2, a[t], 2);
+                    s[split] = vdotq_laneq_s32(s[split], q3, a[t], 3);
+                    sumi[t][h] = vmlaq_s32(sumi[t][h], split ? vaddq_s32(s[0], s[1]) : s[0], sc);
+                }
+            }
+        }
+        CQ_UNROLL for (int h = 0; h < R; h++) {
+            const float32x4_t dw = cq_load_f16x4(g + 8 * (half0 + h));
+            CQ_UNROLL for (int t = 0; t < T; t++) {
+                const float dx = ((const cq_block_q8_K *)(x + (size_t)t * x_stride) + b)->d;
+                acc[t][h] = vfmaq_f32(acc[t][h], vmulq_n_f32(dw, dx), vcvtq_f32_s32(sumi[t][h]));
+            }
+        }
     }
+    cq_rtile_store(T, R, half0, acc, y, y_stride);
 }
 
 /// One group x T tokens: one tile of both halves for one token, two of one half each for four.
@@ -411,6 +470,7 @@ CQ_RTILE_SDOT_VARIANTS(q5_0)
 CQ_RTILE_SDOT_VARIANTS(q5_1)
 CQ_RTILE_SDOT_VARIANTS(q8_0)
 CQ_RTILE_SDOT_VARIANTS(q4_K)
+CQ_RTILE_SDOT_VARIANTS(q6_K)
 
 /// Groups of rows walked per pass over the token groups, so the rows stay in L1/L2 meanwhile.
 enum { CQ_RTILE_SDOT_GROUPS_CHUNK = 2 };
@@ -427,9 +487,10 @@ CQ_DOTPROD int cq_matmul_repacked_neon_dotprod(int type, const void *w, const vo
     case CQ_TYPE_Q5_1: single = cq_rtile_q5_1_sdot_1, quad = cq_rtile_q5_1_sdot_4, block = 192; break;
     case CQ_TYPE_Q8_0: single = cq_rtile_q8_0_sdot_1, quad = cq_rtile_q8_0_sdot_4, block = 272; break;
     case CQ_TYPE_Q4_K: single = cq_rtile_q4_K_sdot_1, quad = cq_rtile_q4_K_sdot_4, block = 1152; break;
+    case CQ_TYPE_Q6_K: single = cq_rtile_q6_K_sdot_1, quad = cq_rtile_q6_K_sdot_4, block = 1680; break;
     default: return -1;
     }
-    const int64_t qk = type == CQ_TYPE_Q4_K ? CQ_QK_K : CQ_QK;
+    const int64_t qk = type == CQ_TYPE_Q4_K || type == CQ_TYPE_Q6_K ? CQ_QK_K : CQ_QK;
     if (n <= 0 || n % qk != 0 || row_begin < 0 || row_begin > row_end || row_begin % CQ_REPACK_ROWS != 0 ||
         row_end % CQ_REPACK_ROWS != 0)
         return -1;

@@ -1,6 +1,6 @@
-// The tiles of the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K kernels on x86, written once and
-// included by repack_avx2.c once per instruction set (a C "template": the includer defines the
-// three macros below first). Eight rows per register: a block of eight rows takes one unpack and,
+// The tiles of the repacked Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K kernels on x86, written
+// once and included by repack_avx2.c once per instruction set (a C "template": the includer
+// defines the three macros below first). Eight rows per register: a block of eight rows takes one unpack and,
 // per token, byte multiplies whose exact integer sums land in eight int32 lanes, one lane per row,
 // so there is no horizontal sum. Both instruction sets take exactly the steps of
 // cq_matmul_repacked_scalar per (row, token): the integer block sums are exact either way, so their
@@ -453,6 +453,96 @@ CQ_TILE_NAME(cq_rtile_q4_K)(const int T, int64_t nb, const uint8_t *g, const cha
     for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
 }
 
+/// Eight rows x T tokens of Q6_K x Q8_K. Quad j of a block holds sub-block j (16 elements) of the
+/// eight rows: three chunks whose low six bits are the quants of elements 4k ... 4k + 3 and whose
+/// top bits gather into the fourth chunk's (repack.c). The quants q (0...63) go unsigned into the
+/// byte products and the offset of 32 comes off once per block: sum = sum_j sc_j * (sum of q * a
+/// over j) - 32 * sum_j sc_j * bs_j, bs_j the activation sum of sub-block j (bsums): the exact
+/// integer of cq_matmul_repacked_scalar, every partial sum below 2^29. AVX2 sums two chunks in
+/// int16 (four products of at most 63 x 128 per lane: 32256; a whole sub-block could reach 64512)
+/// and madds them by the rows' (sc_j, sc_j) pairs into int32; VNNI sums the sub-block in int32 by
+/// vpdpbusd and multiplies by sc_j with vpmulld. The offset: madd of the rows' (32 sc_2p,
+/// 32 sc_2p+1) pairs (at most 4096: int16) by the token's (bs_2p, bs_2p+1), read from the
+/// activation block. dx: d_x per [block][token].
+static inline __attribute__((always_inline)) CQ_TILE_TARGET void
+CQ_TILE_NAME(cq_rtile_q6_K)(const int T, int64_t nb, const uint8_t *g, const char *x, size_t x_stride,
+                            const float *dx, float *y, size_t y_stride) {
+    __m256 acc[4];
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i six = _mm256_set1_epi8(0x3f), top = _mm256_set1_epi8((char)0xc0);
+#if !CQ_TILE_VNNI
+    // (sc, sc) as int16 from the int32 sc of each row
+    const __m256i dup = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13, 0, 1, 0, 1, 4, 5, 4, 5, 8,
+                                         9, 8, 9, 12, 13, 12, 13);
+#endif
+    // the 16 scale bytes of sub-blocks 2p and 2p + 1 (rows 0-7 each) to (sc_2p, sc_2p+1) per row
+    const __m128i pairs = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    for (int64_t b = 0; b < nb; b++, g += 1680) {
+        _Pragma("GCC unroll 27")
+        for (int k = 0; k < 27; k++) _mm_prefetch((const char *)g + CQ_REPACK_PREFETCH + 64 * k, _MM_HINT_T0);
+        const char *xb = x + (size_t)b * sizeof(cq_block_q8_K);
+        __m256i sumi[4];
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) sumi[t] = _mm256_setzero_si256();
+        // rolled with either compiler: gcc's four-token tile fully unrolled took 1.5-2x the time
+        // (576 x 1536, 32 tokens), and unrolled by two neither build gained measurably
+        _Pragma("GCC unroll 1")
+        for (int j = 0; j < 16; j++) {
+            const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(g + 16 + 8 * j)));
+#if !CQ_TILE_VNNI
+            const __m256i scd = _mm256_shuffle_epi8(sc, dup);
+#endif
+            const uint8_t *qj = g + 144 + 96 * j;
+            const __m256i r0 = _mm256_loadu_si256((const __m256i *)qj);
+            const __m256i r1 = _mm256_loadu_si256((const __m256i *)(qj + 32));
+            const __m256i r2 = _mm256_loadu_si256((const __m256i *)(qj + 64));
+            // the fourth quants: chunk 2's top bits to bits 0-1, chunk 1's to 2-3, chunk 0's to 4-5
+            // (each masked first, so the 16-bit shifts move nothing across bytes)
+            __m256i q3 = _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(r2, top), 2), _mm256_and_si256(r1, top));
+            q3 = _mm256_or_si256(_mm256_srli_epi16(q3, 2), _mm256_and_si256(r0, top));
+            const __m256i q[4] = {_mm256_and_si256(r0, six), _mm256_and_si256(r1, six), _mm256_and_si256(r2, six),
+                                  _mm256_srli_epi16(q3, 2)};
+            CQ_UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *a = ((const cq_block_q8_K *)(xb + (size_t)t * x_stride))->qs + 16 * j;
+#if CQ_TILE_VNNI
+                __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q[0], CQ_TILE_NAME(cq_bcast4)(a));
+                s = _mm256_dpbusd_epi32(s, q[1], CQ_TILE_NAME(cq_bcast4)(a + 4));
+                s = _mm256_dpbusd_epi32(s, q[2], CQ_TILE_NAME(cq_bcast4)(a + 8));
+                s = _mm256_dpbusd_epi32(s, q[3], CQ_TILE_NAME(cq_bcast4)(a + 12));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_mullo_epi32(s, sc));
+#else
+                const __m256i p01 = _mm256_add_epi16(_mm256_maddubs_epi16(q[0], CQ_TILE_NAME(cq_bcast4)(a)),
+                                                     _mm256_maddubs_epi16(q[1], CQ_TILE_NAME(cq_bcast4)(a + 4)));
+                const __m256i p23 = _mm256_add_epi16(_mm256_maddubs_epi16(q[2], CQ_TILE_NAME(cq_bcast4)(a + 8)),
+                                                     _mm256_maddubs_epi16(q[3], CQ_TILE_NAME(cq_bcast4)(a + 12)));
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(p01, scd),
+                                                                     _mm256_madd_epi16(p23, scd)));
+#endif
+            }
+        }
+        CQ_UNROLL
+        for (int p = 0; p < 8; p++) {
+            const __m128i s16 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * p)), pairs);
+            const __m256i sc32 = _mm256_slli_epi16(_mm256_cvtepi8_epi16(s16), 5);
+            CQ_UNROLL
+            for (int t = 0; t < T; t++) {
+                const int8_t *bs = (const int8_t *)(((const cq_block_q8_K *)(xb + (size_t)t * x_stride))->bsums + 2 * p);
+                sumi[t] = _mm256_sub_epi32(sumi[t], _mm256_madd_epi16(sc32, CQ_TILE_NAME(cq_bcast4)(bs)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        CQ_UNROLL
+        for (int t = 0; t < T; t++) {
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(dx + b * T + t)), _mm256_cvtepi32_ps(sumi[t]),
+                                     acc[t]);
+        }
+    }
+    CQ_UNROLL
+    for (int t = 0; t < T; t++) _mm256_storeu_ps(y + (size_t)t * y_stride, acc[t]);
+}
+
 /// The tile for T tokens as a function of its own (the kernels pick one per token group).
 #define CQ_RTILE_VARIANT(kind, T)                                                                                 \
     static CQ_TILE_TARGET void CQ_TILE_NAME(cq_rtile_##kind##_##T)(int64_t nb, const uint8_t *g, const char *x,     \
@@ -472,6 +562,8 @@ CQ_RTILE_VARIANT(q8_0, 1)
 CQ_RTILE_VARIANT(q8_0, 4)
 CQ_RTILE_VARIANT(q4_K, 1)
 CQ_RTILE_VARIANT(q4_K, 4)
+CQ_RTILE_VARIANT(q6_K, 1)
+CQ_RTILE_VARIANT(q6_K, 4)
 #undef CQ_RTILE_VARIANT
 
 /// This instruction set's tiles, for cq_matmul_repacked_tiles.
@@ -488,6 +580,8 @@ static const cq_rtiles CQ_TILE_NAME(cq_rtiles) = {
     .q8_0_quad = CQ_TILE_NAME(cq_rtile_q8_0_4),
     .q4_K_single = CQ_TILE_NAME(cq_rtile_q4_K_1),
     .q4_K_quad = CQ_TILE_NAME(cq_rtile_q4_K_4),
+    .q6_K_single = CQ_TILE_NAME(cq_rtile_q6_K_1),
+    .q6_K_quad = CQ_TILE_NAME(cq_rtile_q6_K_4),
 };
 
 #undef CQ_TILE_TARGET

@@ -4,8 +4,8 @@ import GGUF
 /// A weight matrix: `rows` rows of `columns` elements of one ggml type, each `rowBytes` long.
 /// `y = W x` dots every row with `x`. Used in place from the mapped GGUF file, or, where the
 /// kernel path runs the repacked layout of the type faster (avx2, avx512-vnni and neon-dotprod:
-/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K, see cquants.h), repacked at load time into memory it
-/// owns (eight rows interleaved block by block; the same size), after which the file's pages of
+/// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K, see cquants.h), repacked at load time into memory
+/// it owns (eight rows interleaved block by block; the same size), after which the file's pages of
 /// the tensor are dropped from memory.
 struct WeightMatrix: @unchecked Sendable {
     let name: String

@@ -10,7 +10,7 @@
 //     against cq_attend_f16 once per head, bit for bit,
 //   - cq_matmul (dispatched, and the AVX2 tiles on x86_64) against the scalar dots of every pair,
 //   - the repacked layouts: round trip, and every repacked kernel bit for bit against the reference
-//     (also at the model's Q5_0 / Q5_1 shapes).
+//     (also at the model's Q5_0 / Q5_1 / Q6_K shapes).
 // Prints failures as they happen and ends with one line: "<label>: N passed, M failed".
 #include "cquants.h"
 
@@ -591,6 +591,7 @@ static void test_matmul(void) {
 // ---- repacked weights -------------------------------------------------------------------------------
 
 static void force_activation_min(int atype, void *a, int64_t n);
+static void sanitize_weight_row(int type, void *row, int64_t n);
 
 typedef int (*rm_fn)(int, const void *, const void *, size_t, float *, size_t, int64_t, int64_t, int64_t, int64_t);
 /// The repacked mat-mats under test: the dispatched one and every path's kernel this build has.
@@ -619,6 +620,7 @@ static float plain_scalar_dot(int type, int64_t n, const void *w, const void *a)
     case CQ_TYPE_Q5_0: return cq_vec_dot_q5_0_q8_0_scalar(n, w, a);
     case CQ_TYPE_Q5_1: return cq_vec_dot_q5_1_q8_1_scalar(n, w, a);
     case CQ_TYPE_Q8_0: return cq_vec_dot_q8_0_q8_0_scalar(n, w, a);
+    case CQ_TYPE_Q6_K: return cq_vec_dot_q6_K_q8_K_scalar(n, w, a);
     default: return cq_vec_dot_q4_K_q8_K_scalar(n, w, a);
     }
 }
@@ -661,15 +663,16 @@ static int repacked_matches_reference(size_t im, int type, const uint8_t *wr, co
     return good;
 }
 
-/// cq_repack and the repacked kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K): the layout round-trips
+/// cq_repack and the repacked kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K): the layout round-trips
 /// (every row dequantizes to the same floats as the plain row), the scalar reference is within
 /// bound of the plain scalar dots, and the dispatched kernel and every repacked kernel this CPU
 /// runs (avx2, avx512-vnni, neon-dotprod) equal the reference bit for bit for every token count and
 /// a row range inside the matrix, leaving other rows alone; misaligned ranges and other types are
 /// refused.
 static void test_repack(void) {
-    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q5_0, CQ_TYPE_Q5_1, CQ_TYPE_Q8_0, CQ_TYPE_Q4_K};
-    static const char *names[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K"};
+    static const int types[] = {CQ_TYPE_Q4_0, CQ_TYPE_Q4_1, CQ_TYPE_Q5_0, CQ_TYPE_Q5_1, CQ_TYPE_Q8_0, CQ_TYPE_Q4_K,
+                                CQ_TYPE_Q6_K};
+    static const char *names[] = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K"};
     static const int64_t lengths[] = {32, 96, 576}, k_lengths[] = {256, 768, 2304};
     static const int64_t token_counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
     const int64_t rows = 24, maxt = 13, maxn = 2304;
@@ -681,7 +684,8 @@ static void test_repack(void) {
     for (int t = 0; t < (int)(sizeof types / sizeof types[0]); t++) {
         const int preferred = cq_repack_preferred(types[t]);
         check(preferred == has_repacked, "repack of %s preferred on %s: %d", names[t], cq_kernel_name(), preferred);
-        const int is_k = types[t] == CQ_TYPE_Q4_K, is_q5 = types[t] == CQ_TYPE_Q5_0 || types[t] == CQ_TYPE_Q5_1;
+        const int is_q6 = types[t] == CQ_TYPE_Q6_K, is_k = types[t] == CQ_TYPE_Q4_K || is_q6;
+        const int is_q5 = types[t] == CQ_TYPE_Q5_0 || types[t] == CQ_TYPE_Q5_1;
         for (int li = 0; li < 3; li++) {
             const int64_t n = is_k ? k_lengths[li] : lengths[li];
             const int atype = cq_vec_dot_type(types[t]);
@@ -692,12 +696,29 @@ static void test_repack(void) {
             // rows) or 0 (odd rows), activations all -127 (even tokens) or -128 (odd tokens), where
             // the AVX2 kernel's int16 sums peak. Q4_K (no quantizer here): 0: random bytes, sane d
             // and dmin; 1: every scale, min and quant at its top (0xFF bytes), odd tokens'
-            // activations all -127 (integer sums past 2^24, rounded when converted).
+            // activations all -127 (integer sums past 2^24, rounded when converted). Q6_K (no quantizer
+            // either): 0: random bytes, sane d; 1: every quant 63 and scale -128 (even rows) or every
+            // quant 0 and scale 127 (odd rows), activations all -127 (even tokens) or -128 (odd
+            // tokens): the AVX2 kernel's int16 sums of four products peak at 4 * 63 * -128, and the
+            // sums at -2^27.
             for (int kind = 0; kind < (is_q5 ? 3 : 2); kind++) {
                 const char *kind_name = is_k ? (kind ? "extremes" : "random bytes")
                                              : (kind == 2 ? "extremes" : kind ? "random bytes" : "quantized");
                 uint8_t *w = malloc(rb * rows), *wr = malloc(rb * rows), *a = malloc(ab * maxt);
                 for (int64_t r = 0; r < rows; r++) {
+                    if (is_q6) {
+                        if (kind == 0) {
+                            rnd_bytes(w + r * rb, rb);
+                        } else {
+                            for (int64_t b = 0; b < n / CQ_QK_K; b++) {
+                                uint8_t *blk = w + r * rb + (size_t)b * sizeof(cq_block_q6_K);
+                                memset(blk, r % 2 ? 0x00 : 0xff, 192);      // ql, qh
+                                memset(blk + 192, r % 2 ? 0x7f : 0x80, 16); // scales
+                            }
+                        }
+                        sanitize_weight_row(types[t], w + r * rb, n);
+                        continue;
+                    }
                     if (is_k) {
                         if (kind == 0) rnd_bytes(w + r * rb, rb);
                         else memset(w + r * rb, 0xff, rb);
@@ -723,9 +744,10 @@ static void test_repack(void) {
                 }
                 for (int64_t k = 0; k < maxt; k++) {
                     for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
-                    if ((is_k && kind == 1 && k % 2 == 1) || kind == 2) for (int64_t i = 0; i < n; i++) f[i] = -1.0f;
+                    const int extreme = (is_k && kind == 1 && (is_q6 || k % 2 == 1)) || kind == 2;
+                    if (extreme) for (int64_t i = 0; i < n; i++) f[i] = -1.0f;
                     cq_quantize_row(atype, f, a + k * ab, n);
-                    if (kind == 2 && k % 2 == 1) force_activation_min(atype, a + k * ab, n);
+                    if ((kind == 2 || (is_q6 && kind == 1)) && k % 2 == 1) force_activation_min(atype, a + k * ab, n);
                 }
                 check(cq_repack(types[t], w, rb, wr, n, 0, rows) == 0, "repack %s n=%lld", names[t], (long long)n);
                 int same = 1;
@@ -763,12 +785,16 @@ static void test_repack(void) {
           cq_repacked_size(CQ_TYPE_Q4_0, 12, 32) == 0 && cq_repacked_size(CQ_TYPE_Q8_0, 8, 48) == 0 &&
           cq_repacked_size(CQ_TYPE_Q5_0, 12, 32) == 0 && cq_repacked_size(CQ_TYPE_Q5_1, 8, 48) == 0 &&
           cq_repacked_size(CQ_TYPE_Q4_K, 8, 288) == 0 && cq_repacked_size(CQ_TYPE_Q4_K, 12, 256) == 0 &&
-          !cq_repack_preferred(CQ_TYPE_Q5_K) && !cq_repack_preferred(CQ_TYPE_Q6_K),
-          "repacking refused for Q5_K and Q6_K, rows not a multiple of 8, columns not a multiple of the block");
-    check(cq_repack(CQ_TYPE_Q4_K, f, 144, g, 288, 0, 8) != 0 &&
-          cq_matmul_repacked_scalar(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0 &&
-          cq_matmul_repacked(CQ_TYPE_Q4_K, f, f, 4, y, 1, 288, 0, 8, 1) != 0,
-          "repacked Q4_K refuses rows that are not whole super-blocks");
+          cq_repacked_size(CQ_TYPE_Q6_K, 8, 288) == 0 && cq_repacked_size(CQ_TYPE_Q6_K, 12, 256) == 0 &&
+          !cq_repack_preferred(CQ_TYPE_Q5_K),
+          "repacking refused for Q5_K, rows not a multiple of 8, columns not a multiple of the block");
+    for (int k = 0; k < 2; k++) {
+        const int type = k ? CQ_TYPE_Q6_K : CQ_TYPE_Q4_K;
+        check(cq_repack(type, f, cq_get_type_traits(type)->type_size, g, 288, 0, 8) != 0 &&
+              cq_matmul_repacked_scalar(type, f, f, 4, y, 1, 288, 0, 8, 1) != 0 &&
+              cq_matmul_repacked(type, f, f, 4, y, 1, 288, 0, 8, 1) != 0,
+              "repacked %s refuses rows that are not whole super-blocks", cq_get_type_traits(type)->name);
+    }
     const int before = cq_repack_preferred(CQ_TYPE_Q4_1);
     setenv("OUTPOST_REPACK", "0", 1);
     const int off = cq_repack_preferred(CQ_TYPE_Q4_1);
@@ -783,50 +809,56 @@ static void test_repack(void) {
 }
 
 /// Q5_0 and Q5_1 at the shapes of SmolLM2's Q5 matrices (576 columns x 2048 rows, 1536 columns x
-/// 576 rows): the reference within bound of the plain scalar dots, and every repacked kernel this
-/// CPU runs equal to it bit for bit for 1...9 tokens, over every row and over a range of whole
-/// groups inside the matrix (rows outside it untouched).
+/// 576 rows), and Q6_K at the shapes with whole super-blocks (1536 columns x 576 rows, its
+/// ffn_down; 768 columns x 2048 rows, an odd number of super-blocks): the reference within bound of
+/// the plain scalar dots, and every repacked kernel this CPU runs equal to it bit for bit for
+/// 1...9 tokens, over every row and over a range of whole groups inside the matrix (rows outside
+/// it untouched).
 static void test_repack_model_shapes(void) {
-    static const int types[] = {CQ_TYPE_Q5_0, CQ_TYPE_Q5_1};
-    static const struct { int64_t rows, n; } shapes[] = {{2048, 576}, {576, 1536}};
+    static const struct { int type; int64_t rows, n; } cases[] = {
+        {CQ_TYPE_Q5_0, 2048, 576}, {CQ_TYPE_Q5_1, 2048, 576}, {CQ_TYPE_Q5_0, 576, 1536},
+        {CQ_TYPE_Q5_1, 576, 1536}, {CQ_TYPE_Q6_K, 576, 1536}, {CQ_TYPE_Q6_K, 2048, 768}};
     enum { MAXT = 9 };
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        const int64_t rows = shapes[si].rows, n = shapes[si].n;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t rows = cases[ci].rows, n = cases[ci].n;
         float *f = malloc((size_t)n * 4), *g = malloc((size_t)n * 4);
         float *y = malloc((size_t)(rows * MAXT) * 4), *want = malloc((size_t)(rows * MAXT) * 4);
-        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-            const int type = types[ti], atype = cq_vec_dot_type(type);
-            const char *name = cq_get_type_traits(type)->name;
-            const size_t rb = cq_row_size(type, n), ab = cq_row_size(atype, n);
-            uint8_t *w = malloc(rb * (size_t)rows), *wr = malloc(rb * (size_t)rows), *a = malloc(ab * MAXT);
-            for (int64_t r = 0; r < rows; r++) {
-                for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
-                cq_quantize_row(type, f, w + r * rb, n);
+        const int type = cases[ci].type, atype = cq_vec_dot_type(type);
+        const char *name = cq_get_type_traits(type)->name;
+        const size_t rb = cq_row_size(type, n), ab = cq_row_size(atype, n);
+        uint8_t *w = malloc(rb * (size_t)rows), *wr = malloc(rb * (size_t)rows), *a = malloc(ab * MAXT);
+        for (int64_t r = 0; r < rows; r++) {
+            if (type == CQ_TYPE_Q6_K) { // no quantizer here: random quants and scales, sane d
+                rnd_bytes(w + r * rb, rb);
+                sanitize_weight_row(type, w + r * rb, n);
+                continue;
             }
-            for (int64_t k = 0; k < MAXT; k++) {
-                for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
-                cq_quantize_row(atype, f, a + k * ab, n);
-            }
-            check(cq_repacked_size(type, rows, n) == rb * (size_t)rows && cq_repack(type, w, rb, wr, n, 0, rows) == 0,
-                  "repack %s %lldx%lld", name, (long long)rows, (long long)n);
-            const int ok = cq_matmul_repacked_scalar(type, wr, a, ab, want, (size_t)rows, n, 0, rows, MAXT) == 0;
-            const double worst = ok ? repacked_reference_error(type, w, rb, a, ab, want, rows, n, MAXT, f, g) : 0;
-            check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s %lldx%lld: scalar reference within bound of the "
-                  "plain dots (worst rel err %.3g)", name, (long long)rows, (long long)n, worst);
-            for (size_t im = 0; im < N_REPACKED_IMPLS; im++) {
-                if (!repacked_impl_runs(im)) continue;
-                for (int64_t nt = 1; nt <= MAXT; nt++) {
-                    for (int whole = 0; whole < 2; whole++) {
-                        const int64_t lo = whole ? 0 : 8, hi = whole ? rows : rows - 16;
-                        check(repacked_matches_reference(im, type, wr, a, ab, want, y, rows, n, lo, hi, nt),
-                              "repacked %s %s %lldx%lld tokens=%lld rows [%lld,%lld): equal to the reference "
-                              "bit for bit, other rows untouched", repacked_impls[im].name, name, (long long)rows,
-                              (long long)n, (long long)nt, (long long)lo, (long long)hi);
-                    }
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (float)(1 + (i + r) % 4);
+            cq_quantize_row(type, f, w + r * rb, n);
+        }
+        for (int64_t k = 0; k < MAXT; k++) {
+            for (int64_t i = 0; i < n; i++) f[i] = rnd_unit() * (k % 3 == 0 ? 50.0f : 0.5f);
+            cq_quantize_row(atype, f, a + k * ab, n);
+        }
+        check(cq_repacked_size(type, rows, n) == rb * (size_t)rows && cq_repack(type, w, rb, wr, n, 0, rows) == 0,
+              "repack %s %lldx%lld", name, (long long)rows, (long long)n);
+        const int ok = cq_matmul_repacked_scalar(type, wr, a, ab, want, (size_t)rows, n, 0, rows, MAXT) == 0;
+        const double worst = ok ? repacked_reference_error(type, w, rb, a, ab, want, rows, n, MAXT, f, g) : 0;
+        check(ok && worst <= QUANT_DOT_REL_BOUND, "repacked %s %lldx%lld: scalar reference within bound of the "
+              "plain dots (worst rel err %.3g)", name, (long long)rows, (long long)n, worst);
+        for (size_t im = 0; im < N_REPACKED_IMPLS; im++) {
+            if (!repacked_impl_runs(im)) continue;
+            for (int64_t nt = 1; nt <= MAXT; nt++) {
+                for (int whole = 0; whole < 2; whole++) {
+                    const int64_t lo = whole ? 0 : 8, hi = whole ? rows : rows - 16;
+                    check(repacked_matches_reference(im, type, wr, a, ab, want, y, rows, n, lo, hi, nt),
+                          "repacked %s %s %lldx%lld tokens=%lld rows [%lld,%lld): equal to the reference "
+                          "bit for bit, other rows untouched", repacked_impls[im].name, name, (long long)rows,
+                          (long long)n, (long long)nt, (long long)lo, (long long)hi);
                 }
             }
-            free(w); free(wr); free(a);
         }
+        free(w); free(wr); free(a);
         free(f); free(g); free(y); free(want);
     }
 }

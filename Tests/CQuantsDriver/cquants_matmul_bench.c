@@ -10,14 +10,15 @@
 //   both layouts, passes alternating, and prints both lines and the speed-up of the repacked one)
 //
 // MB is the matrix size in megabytes (2: stays in L2; 100: streamed from memory), TYPE a ggml type
-// id (2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0, 12 Q4_K: random quants, scales and mins, as CQuants
-// has no Q4_K quantizer). Times are the thread's CPU time (best pass), so time slices lost to other
-// processes do not count; benchmarks are still noisy on a shared machine: alternate runs. Gop/s
-// counts a multiply and an add per weight and token. SwiftPM builds CQuants with clang: time clang
-// builds (gcc's code for the tiles differs).
+// id (2 Q4_0, 3 Q4_1, 6 Q5_0, 7 Q5_1, 8 Q8_0; 12 Q4_K and 14 Q6_K: random quants, scales and
+// mins, as CQuants has no K-quant weight quantizer). Times are the thread's CPU time (best pass),
+// so time slices lost to other processes do not count; benchmarks are still noisy on a shared
+// machine: alternate runs. Gop/s counts a multiply and an add per weight and token. SwiftPM builds
+// CQuants with clang: time clang builds (gcc's code for the tiles differs).
 #include "cquants.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ static int report(int repacked, int type, const char *w, const char *wr, size_t 
             case CQ_TYPE_Q5_1: ref = cq_vec_dot_q5_1_q8_1_scalar(cols, w + r * rb, xq + t * xb); break;
             case CQ_TYPE_Q8_0: ref = cq_vec_dot_q8_0_q8_0_scalar(cols, w + r * rb, xq + t * xb); break;
             case CQ_TYPE_Q4_K: ref = cq_vec_dot_q4_K_q8_K_scalar(cols, w + r * rb, xq + t * xb); break;
+            case CQ_TYPE_Q6_K: ref = cq_vec_dot_q6_K_q8_K_scalar(cols, w + r * rb, xq + t * xb); break;
             default: ref = y[t * rows + r]; break;
             }
             const double e = fabs(ref - y[t * rows + r]) / (fabs(ref) + 1e-3);
@@ -96,13 +98,19 @@ int main(int argc, char **argv) {
     float *f = malloc(cols * sizeof(float));
     srand(1);
     for (size_t r = 0; r < rows; r++) {
-        if (type == CQ_TYPE_Q4_K) {
+        if (type == CQ_TYPE_Q4_K || type == CQ_TYPE_Q6_K) {
+            // random bytes, then sane f16 scales: Q4_K's d and dmin first in the block, Q6_K's d last
+            // (its int8 sub-block scales stay random)
+            const int k6 = type == CQ_TYPE_Q6_K;
+            const size_t block = k6 ? sizeof(cq_block_q6_K) : sizeof(cq_block_q4_K);
             for (size_t i = 0; i < rb; i++) w[r * rb + i] = (char)rand();
             for (int b = 0; b < cols / CQ_QK_K; b++) {
-                const cq_f16 d = cq_f32_to_f16(1e-3f * (float)(1 + rand() % 50));
+                char *p = w + r * rb + (size_t)b * block;
+                const cq_f16 d = cq_f32_to_f16((k6 ? 1e-4f : 1e-3f) * (float)(1 + rand() % 50));
+                memcpy(p + (k6 ? offsetof(cq_block_q6_K, d) : 0), &d, 2);
+                if (k6) continue;
                 const cq_f16 dmin = cq_f32_to_f16(1e-3f * (float)(1 + rand() % 50));
-                memcpy(w + r * rb + (size_t)b * sizeof(cq_block_q4_K), &d, 2);
-                memcpy(w + r * rb + (size_t)b * sizeof(cq_block_q4_K) + 2, &dmin, 2);
+                memcpy(p + 2, &dmin, 2);
             }
             continue;
         }

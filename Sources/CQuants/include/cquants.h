@@ -229,7 +229,7 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
               size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 
 // ---- Repacked weights (dispatched) -------------------------------------------------------------
-// A matrix of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K rows can be repacked once, at load time, into
+// A matrix of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K rows can be repacked once, at load time, into
 // groups of CQ_REPACK_ROWS rows interleaved block by block, so one SIMD register holds four
 // elements of each of the eight rows and one pass computes eight rows' sums in eight lanes (as
 // llama.cpp's CPU repacks do).
@@ -251,26 +251,33 @@ int cq_matmul(int type, const void *w, size_t row_bytes, const void *x, size_t x
 //         of those holds the low four bits of sc | those of m << 4, and bits 4 * (j / 4) ... + 3
 //         of byte 64 + i the top two bits of sc, then those of m; then qs[1024]: 32 chunks of 32
 //         bytes, chunk c holding bytes 4c...4c+3 of each row's 128 nibble bytes;      1152 bytes
-// The same bytes as the plain rows, reordered (Q4_K's scales and Q5's quant bits re-packed,
-// losslessly): the repacked matrix has the size of the original.
+//   Q6_K: d[8] (f16), then the int8 scales in 128 bytes, sub-block j (elements 16j...16j+15) of
+//         row r at byte 8j + r; then 16 quads of 96 bytes, quad j three chunks of 32 bytes: byte
+//         4r + i of chunk k (k = 0, 1, 2) holds row r's 6-bit quant (0...63) of element
+//         16j + 4k + i in bits 0-5, and in bits 6-7 bits 4 - 2k and 5 - 2k of that of element
+//         16j + 12 + i (so chunk 0 has its top two bits, chunk 2 its low two);       1680 bytes
+// The same bytes as the plain rows, reordered (Q4_K's scales and the Q5 and Q6_K quant bits
+// re-packed, losslessly): the repacked matrix has the size of the original.
 // Results per (row, token): exact integer block sums (for Q4_0 of (q - 8) * x, for Q5_0 of
 // (q - 16) * x), then acc += (d_w * d_x) * sum and, for Q4_1 and Q5_1, macc += m_w * s_x block
 // after block (fused multiply-adds), y = acc + macc (Q4_0, Q5_0, Q8_0: y = acc). Q4_K, per
 // super-block: the exact sum = sum_j sc_j * (sum of q * a over sub-block j) and
 // nmsum = -sum_j m_j * (bsums of sub-block j), then acc += (d_w * d_x) * sum,
-// acc += (dmin_w * d_x) * nmsum (fused, in that order); y = acc. Every path computes exactly
-// that, whatever the batch or row range, so it is bit for bit reproducible.
+// acc += (dmin_w * d_x) * nmsum (fused, in that order); y = acc. Q6_K, per super-block: the exact
+// sum = sum_j sc_j * (sum of (q - 32) * a over sub-block j), then acc += (d_w * d_x) * sum
+// (fused); y = acc. Every path computes exactly that, whatever the batch or row range, so it is
+// bit for bit reproducible.
 
 #define CQ_REPACK_ROWS 8
 
 /// 1 when the active path has a repacked kernel for weights of `type` (avx2, avx512-vnni and
-/// neon-dotprod: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K), so repacking them is worth it; 0
+/// neon-dotprod: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K), so repacking them is worth it; 0
 /// otherwise (the repacked forms still work there, slower), and 0 when the environment variable
 /// OUTPOST_REPACK is "0" (to compare both layouts).
 int cq_repack_preferred(int type);
 /// Bytes of the repacked form of `rows` rows of `n` elements of `type`: the plain size when the
-/// type is Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 or Q4_K, rows is a multiple of CQ_REPACK_ROWS and n of
-/// the type's block size (CQ_QK, or CQ_QK_K for Q4_K); else 0.
+/// type is Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K or Q6_K, rows is a multiple of CQ_REPACK_ROWS and n
+/// of the type's block size (CQ_QK, or CQ_QK_K for Q4_K and Q6_K); else 0.
 size_t cq_repacked_size(int type, int64_t rows, int64_t n);
 /// Repacks the groups holding rows [row_begin, row_end) (multiples of CQ_REPACK_ROWS) of a plain
 /// matrix `src` (rows `row_bytes` apart) into `dst`, the start of the whole repacked matrix.
@@ -282,7 +289,7 @@ int cq_dequantize_row_repacked(int type, const void *w, int64_t n, int64_t row, 
 /// cq_matmul for a repacked matrix `w`: y[t * y_stride + r] = dot(row r, token t) for r in
 /// [row_begin, row_end) (multiples of CQ_REPACK_ROWS), t in [0, tokens). Activations as for
 /// cq_matmul (Q8_0 for Q4_0 and Q5_0, Q8_1 for Q4_1 and Q5_1, Q8_0 within -127...127 for Q8_0,
-/// Q8_K for Q4_K, bsums the sums of its quants, as cq_quantize_row makes them). Returns 0, or -1
+/// Q8_K for Q4_K and Q6_K, bsums the sums of its quants, as cq_quantize_row makes them). Returns 0, or -1
 /// for an unsupported type, a misaligned range or no memory for scratch.
 int cq_matmul_repacked(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride, int64_t n,
                        int64_t row_begin, int64_t row_end, int64_t tokens);
@@ -362,8 +369,8 @@ void cq_attend_f16_group_avx2(int64_t heads, int64_t head_dim, int64_t length, c
 /// over the AVX2 vec-dots.
 int cq_matmul_avx2(int type, const void *w, size_t row_bytes, const void *x, size_t x_stride, float *y,
                    size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
-/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K (eight rows per register, 1 or 4
-/// tokens per pass).
+/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K (eight rows per register, 1
+/// or 4 tokens per pass).
 int cq_matmul_repacked_avx2(int type, const void *w, const void *x, size_t x_stride, float *y, size_t y_stride,
                             int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 /// The same with VPDPBUSD on 256-bit registers: needs AVX-512 VNNI and VL besides AVX2, FMA and
@@ -408,8 +415,8 @@ float cq_vec_dot_q5_1_q8_1_neon_dotprod(int64_t n, const void *x, const void *y)
 float cq_vec_dot_q4_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q5_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
 float cq_vec_dot_q6_K_q8_K_neon_dotprod(int64_t n, const void *x, const void *y);
-/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q4_K (SDOT by lane: eight rows in two
-/// registers, 1 or 4 tokens per pass). Plain NEON has no repacked kernel, so cq_repack_preferred() is 0 there.
+/// cq_matmul_repacked for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K (SDOT by lane: eight rows in
+/// two registers, 1 or 4 tokens per pass). Plain NEON has no repacked kernel, so cq_repack_preferred() is 0 there.
 int cq_matmul_repacked_neon_dotprod(int type, const void *w, const void *x, size_t x_stride, float *y,
                                     size_t y_stride, int64_t n, int64_t row_begin, int64_t row_end, int64_t tokens);
 #endif
