@@ -36,6 +36,15 @@ public struct Agent: Sendable {
         } catch {
             throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error)")
         }
+        // Before anything in the directory is read or written: a second agent on it is refused
+        // whatever socket it was given.
+        let stateLock: StateDirectoryLock
+        do {
+            stateLock = try StateDirectoryLock(directory: configuration.stateDirectory)
+        } catch {
+            throw StartError(description: "\(error)")
+        }
+        defer { withExtendedLifetime(stateLock) {} }
 
         let loadStart = Date()
         // The fleet config (if any) is applied before anything else loads; its health check may
@@ -73,6 +82,8 @@ public struct Agent: Sendable {
                                    metrics: AgentMetrics(render: renderMetrics), fleetConfig: fleet.applier, logger: logger)
         var apiConfig = LocalAPIServer.Configuration(socketPath: c.socketPath, socketGroup: c.socketGroup)
         apiConfig.idleTimeout = .seconds(c.idleTimeoutSeconds)
+        apiConfig.maxConnections = c.maxConnections
+        apiConfig.reservedConnections = c.reservedConnections
         apiConfig.defaults = c.defaults
         let logger = self.logger
         let api: LocalAPIServer

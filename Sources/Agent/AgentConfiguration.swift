@@ -17,7 +17,14 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxQueuedRequests: Int = 8
     /// Largest `max_tokens` a request may ask for.
     public var maxTokensLimit: Int = 2048
-    public var idleTimeoutSeconds: Int = 30
+    /// A connection to the API socket must send its request head within this many seconds of
+    /// opening (or of its last response); an idle keep-alive connection is closed after it.
+    public var idleTimeoutSeconds: Int = 5
+    /// API connections served in full; at the cap a new one replaces the longest-idle one.
+    public var maxConnections: Int = 256
+    /// API connections beyond the cap, when every connection is busy, that answer only `/health`
+    /// and the admin endpoints.
+    public var reservedConnections: Int = 16
     /// How long a graceful shutdown waits for in-flight requests before cancelling them.
     public var shutdownGraceSeconds: Int = 10
     /// Sampling defaults for fields a request leaves out.

@@ -119,32 +119,56 @@ final class AgentService: AnswerService, @unchecked Sendable {
             await onPiece(answer.text)
             return finish(answer, cached: true, stale: true, key: key)
         case .miss:
-            let leader = TimingsBox()
-            let answer = try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
-                var t = Timings()
-                let a = try await generate(runtime, try prompt(query, runtime), sampling, onPiece: onPiece, timings: &t)
-                leader.set(t)
-                return a
-            }
-            if let t = leader.value {
-                timings = t
+            // A request waiting on another's generation of the same key (a follower) whose leader
+            // was cancelled (its client left) computes the answer itself: it still wants it. A
+            // few times at most, in case leaders keep leaving.
+            var attempt = 0
+            while true {
+                attempt += 1
+                let leader = TimingsBox()
+                // The generation runs in the cache's shared task, which cancelling this request
+                // does not reach: the leader's cancellation comes through this flag instead, so a
+                // client that leaves frees the model within one token and nothing partial is cached.
+                let abandoned = GenerationScheduler.CancelFlag()
+                let answer: Answer
+                do {
+                    answer = try await withTaskCancellationHandler {
+                        try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
+                            var t = Timings()
+                            let a = try await generate(runtime, try prompt(query, runtime), sampling, cancelledBy: abandoned,
+                                                       onPiece: onPiece, timings: &t)
+                            leader.set(t)
+                            return a
+                        }
+                    } onCancel: {
+                        abandoned.set()
+                    }
+                } catch {
+                    if error is CancellationError, !Task.isCancelled, attempt < 3 { continue }
+                    throw error
+                }
+                if let t = leader.value {
+                    timings = t
+                    return finish(answer, cached: false, stale: false, key: key)
+                }
+                // Another request computed it while we waited: hand over the whole text.
+                await onPiece(answer.text)
                 return finish(answer, cached: false, stale: false, key: key)
             }
-            // Another request computed it while we waited: hand over the whole text.
-            await onPiece(answer.text)
-            return finish(answer, cached: false, stale: false, key: key)
         }
     }
 
-    /// Runs the model for `promptIds`, streaming text to `onPiece`.
+    /// Runs the model for `promptIds`, streaming text to `onPiece`. Stops at the next token when
+    /// the calling task is cancelled or `flag` is set, throwing `CancellationError`.
     private func generate(_ runtime: ModelRuntime, _ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
+                          cancelledBy flag: GenerationScheduler.CancelFlag = .init(),
                           onPiece: @escaping @Sendable (String) async -> Void, timings: inout Timings) async throws -> Answer {
         let submitted = DispatchTime.now()
         let (pieces, continuation) = AsyncStream<String>.makeStream(bufferingPolicy: .unbounded)
         let scheduler = self.scheduler
         @Sendable func job() async throws -> (GenerationResult, Double) {
             do {
-                return try await scheduler.run { flag in
+                return try await scheduler.run(cancelledBy: flag) { flag in
                     defer { continuation.finish() }
                     let begun = DispatchTime.now()
                     let r = try runtime.generate(promptIds, sampling: sampling, isCancelled: { flag.isSet }) { piece in
@@ -159,7 +183,14 @@ final class AgentService: AnswerService, @unchecked Sendable {
         }
         async let result = job()
         for await piece in pieces { await onPiece(piece) }
-        let (r, queueMs) = try await result
+        let r: GenerationResult
+        let queueMs: Double
+        do {
+            (r, queueMs) = try await result
+        } catch let e as InferenceError where e.isCancellation {
+            // One error for every way a generation is cancelled (its client left, shutdown).
+            throw CancellationError()
+        }
         timings.queueMs = queueMs
         timings.promptMs = r.promptTokensPerSecond > 0 ? Double(r.promptIds.count) / r.promptTokensPerSecond * 1000 : 0
         timings.generateMs = r.tokensPerSecond > 0 ? Double(r.ids.count) / r.tokensPerSecond * 1000 : 0

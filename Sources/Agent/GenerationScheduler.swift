@@ -35,9 +35,11 @@ final class GenerationScheduler: @unchecked Sendable {
     var depth: Int { lock.withLock { waiting } }
 
     /// Runs `work` when the model is free. Throws `busy` when too many are waiting, and
-    /// `shuttingDown` once `close()` was called.
-    func run<T: Sendable>(_ work: @escaping @Sendable (CancelFlag) throws -> T) async throws -> T {
-        let flag = CancelFlag()
+    /// `shuttingDown` once `close()` was called. The work stops when the calling task is
+    /// cancelled or `flag` is set by someone else: a queued job is then dropped when its turn
+    /// comes, and a running one stops at its next token (it polls `flag`).
+    func run<T: Sendable>(cancelledBy flag: CancelFlag = CancelFlag(),
+                          _ work: @escaping @Sendable (CancelFlag) throws -> T) async throws -> T {
         try lock.withLock {
             if closed { throw ServiceError.shuttingDown() }
             // One running plus `maxQueued` waiting.

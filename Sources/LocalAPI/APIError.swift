@@ -2,6 +2,7 @@ import FoundationEssentials
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import OutpostCore
 
 /// An OpenAI-style error: `{"error":{"type":…,"message":…,"param":…}}` with its HTTP status.
@@ -26,6 +27,12 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         APIError(status: .badRequest, type: "invalid_request_error", message: message, param: param)
     }
 
+    /// A framing error names the part of the framing at fault as its `param`.
+    init(_ error: HTTPFramingError) {
+        self.init(status: error.status, type: error.status == .badRequest ? "invalid_request_error" : "request_too_large",
+                  message: error.message, param: error.framing)
+    }
+
     static func from(_ error: QueryError) -> APIError {
         .invalidRequest(error.message, param: error.field)
     }
@@ -47,6 +54,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case let e as APIError: return e
         case let e as QueryError: return from(e)
         case let e as ServiceError: return from(e)
+        case let e as HTTPFramingError: return APIError(e)
+        case let e as HTTPParserError: return APIError(HTTPFramingError(e))
         case let e as HTTPError:
             switch e.status {
             case .notFound: return APIError(status: .notFound, type: "not_found", message: "no such endpoint")

@@ -20,10 +20,16 @@ public struct LocalAPIServer: Service {
         public var socketPath: String
         /// Group that may use the socket (mode 0660); nil keeps the agent's group.
         public var socketGroup: String?
-        /// Connections idle this long are closed (slow or stuck clients).
-        public var idleTimeout: Duration = .seconds(30)
-        /// Open connections; more wait in the listen backlog.
+        /// A connection must send its request head within this time of opening (or of its last
+        /// response), and one that sits idle this long is closed: slow, stuck or hostile clients
+        /// cannot hold connections (Apache's keep-alive timeout is the same 5 s).
+        public var idleTimeout: Duration = .seconds(5)
+        /// Connections served in full. At the cap a new connection replaces the one idle the
+        /// longest; when none is idle it gets one of `reservedConnections`.
         public var maxConnections = 256
+        /// Connections beyond the cap that answer only `/health` and the admin endpoints, so an
+        /// operator can still reach a saturated agent. Beyond these, connections get 503.
+        public var reservedConnections = 16
         /// Sampling defaults applied to fields a request leaves out.
         public var defaults: SamplingParameters = SamplingParameters()
 
@@ -38,6 +44,7 @@ public struct LocalAPIServer: Service {
     let logger: Logger
     let socketGuard: UnixSocketGuard
     let onReady: @Sendable () async -> Void
+    let connections: ConnectionRegistry
 
     /// Claims the socket path (refusing a live agent's) before anything else starts.
     public init(configuration: Configuration, service: any AnswerService, logger: Logger,
@@ -47,21 +54,30 @@ public struct LocalAPIServer: Service {
         self.logger = logger
         self.socketGuard = try UnixSocketGuard(path: configuration.socketPath)
         self.onReady = onReady
+        self.connections = ConnectionRegistry(limits: .init(maxConnections: max(1, configuration.maxConnections),
+                                                            reservedConnections: max(0, configuration.reservedConnections)))
     }
 
     public func run() async throws {
-        let router = Router()
+        let router = Router(context: APIRequestContext.self)
         router.middlewares.add(ErrorMiddleware())
         addRoutes(to: router)
         let guardRef = socketGuard
         let group = configuration.socketGroup
         let logger = self.logger
         let onReady = self.onReady
+        let registry = connections
+        let idleTimeout = configuration.idleTimeout
+        let maxConnections = max(1, configuration.maxConnections)
         let app = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.idleTimeout.components.seconds)))),
-            configuration: .init(address: .unixDomainSocket(path: configuration.socketPath), serverName: "outpost",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            server: HTTPServerBuilder { responder in
+                APIChannel(responder: responder, registry: registry, idleTimeout: idleTimeout,
+                           maxBodyBytes: Self.maxBodyBytes, maxConnections: maxConnections)
+            },
+            // No `availableConnectionsDelegate`: it stops accepting at the cap, which leaves new
+            // connections (and `/health`) in the listen backlog; the registry decides instead.
+            configuration: .init(address: .unixDomainSocket(path: configuration.socketPath), serverName: "outpost"),
             onServerRunning: { _ in
                 do {
                     try guardRef.setPermissions(mode: 0o660, group: group)
@@ -78,14 +94,17 @@ public struct LocalAPIServer: Service {
         try await app.run()
     }
 
-    func addRoutes(to router: Router<BasicRequestContext>) {
+    func addRoutes(to router: Router<APIRequestContext>) {
         let service = self.service
         let defaults = configuration.defaults
-        router.post("/v1/chat/completions") { request, _ in
-            try await Self.complete(request, kind: .chat, service: service, defaults: service.samplingDefaults ?? defaults)
+        let connections = self.connections
+        router.post("/v1/chat/completions") { request, context in
+            try await Self.complete(request, kind: .chat, service: service, defaults: service.samplingDefaults ?? defaults,
+                                    departure: Departure(registry: connections, channel: context.channel))
         }
-        router.post("/v1/completions") { request, _ in
-            try await Self.complete(request, kind: .completion, service: service, defaults: service.samplingDefaults ?? defaults)
+        router.post("/v1/completions") { request, context in
+            try await Self.complete(request, kind: .completion, service: service, defaults: service.samplingDefaults ?? defaults,
+                                    departure: Departure(registry: connections, channel: context.channel))
         }
         router.get("/v1/models") { _, _ in
             let model: JSONValue = .object(["id": .string(service.modelName), "object": .string("model"), "created": .int(0),
@@ -99,7 +118,7 @@ public struct LocalAPIServer: Service {
                             headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         router.get("/metrics") { _, _ in
-            let text = await service.metricsText()
+            let text = await service.metricsText() + connections.metricsText()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
@@ -145,19 +164,40 @@ public struct LocalAPIServer: Service {
         }
     }
 
+    /// The connection a request came in on, to cancel the request's work when it closes.
+    struct Departure: Sendable {
+        let registry: ConnectionRegistry
+        let channel: any Channel
+
+        /// Cancels `task` as soon as the client goes; the registration is dropped by `remove`.
+        func cancels<T, E>(_ task: Task<T, E>) -> ConnectionRegistry.Departure? {
+            registry.onDeparture(of: channel) { task.cancel() }
+        }
+
+        func remove(_ registration: ConnectionRegistry.Departure?) { registry.remove(registration) }
+    }
+
     static func complete(_ request: Request, kind: CompletionRequest.Kind, service: any AnswerService,
-                         defaults: SamplingParameters) async throws -> Response {
+                         defaults: SamplingParameters, departure: Departure) async throws -> Response {
         let body = try await request.body.collect(upTo: maxBodyBytes)
         let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind, defaults: defaults)
         let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.filter { $0 != "-" }.lowercased()
         let created = Int(Date().timeIntervalSince1970)
         let model = service.modelName
         if !parsed.stream {
-            let answered = try await service.answer(parsed.query) { _ in }
+            // The answer runs in a task of its own that the client's leaving cancels: Hummingbird
+            // does not cancel a handler whose connection closed (it finds out only when it writes
+            // the response), and a generation nobody waits for would hold the model for the rest
+            // of its tokens.
+            let work = Task { try await service.answer(parsed.query) { _ in } }
+            let registration = departure.cancels(work)
+            defer { departure.remove(registration) }
+            let answered = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
             return json(OpenAIResponse.whole(kind, id: id, created: created, model: model, answered: answered))
         }
-        // Streaming: generation runs in its own task feeding a bounded stream; the body writer
-        // drains it. If the client goes away the writer throws and the generation is cancelled.
+        // Streaming: generation runs in its own task feeding a stream that the body writer
+        // drains. The task is cancelled when the client goes: at once by the connection's
+        // departure, or at the latest when a write fails.
         let (pieces, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
         let generation = Task {
             let first = FirstFlag()
@@ -175,8 +215,10 @@ public struct LocalAPIServer: Service {
             continuation.yield(OpenAIResponse.sseDone)
             continuation.finish()
         }
+        let registration = departure.cancels(generation)
         let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { departure.remove(registration) }
             do {
                 for await data in pieces {
                     try await writer.write(ByteBuffer(bytes: data))

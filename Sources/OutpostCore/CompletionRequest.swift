@@ -134,7 +134,8 @@ public struct CompletionRequest: Sendable {
 
         public func double(_ key: String) throws(QueryError) -> Double? {
             guard let v = value(key) else { return nil }
-            guard case .number(let d) = v, d.isFinite else { throw .invalidParameter(key, "must be a number") }
+            guard case .number(let d) = v else { throw .invalidParameter(key, "must be a number") }
+            guard d.isFinite else { throw .invalidParameter(key, "must be a finite number") }
             return d
         }
 

@@ -42,6 +42,11 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             do throws(JSONParser.Failure) {
                 return .success(try parser.parseDocument())
             } catch {
+                // A number out of a Double's range is bad input for one field, not broken JSON:
+                // the error names the member it was given for, as every other bad field does.
+                if let member = error.member {
+                    return .failure(.invalidParameter(member, "is out of range: \(error.reason)"))
+                }
                 return .failure(.malformed("the body is not valid JSON: \(error.reason) at byte \(error.offset)"))
             }
         }
@@ -56,6 +61,9 @@ struct JSONParser {
     struct Failure: Error {
         let reason: String
         let offset: Int
+        /// The object member whose value this failure is about, for a number out of range.
+        var member: String? = nil
+        var isOutOfRange: Bool { reason == JSONParser.outOfRange }
     }
 
     private let bytes: UnsafeBufferPointer<UInt8>
@@ -74,6 +82,8 @@ struct JSONParser {
     }
 
     private func fail(_ reason: String) -> Failure { Failure(reason: reason, offset: i) }
+
+    static let outOfRange = "the number does not fit a 64-bit float"
 
     private mutating func skipWhitespace() {
         while i < bytes.count {
@@ -160,7 +170,14 @@ struct JSONParser {
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':' after a member name") }
             i += 1
             skipWhitespace()
-            let value = try parseValue()
+            let value: JSONValue
+            do throws(Failure) {
+                value = try parseValue()
+            } catch {
+                var failure = error
+                if failure.isOutOfRange, failure.member == nil { failure.member = name }
+                throw failure
+            }
             guard members.updateValue(value, forKey: name) == nil else {
                 throw Failure(reason: "duplicate member \"\(name.prefix(64))\"", offset: nameOffset)
             }
@@ -303,7 +320,7 @@ struct JSONParser {
         guard let d = Double(String(decoding: text, as: UTF8.self)), d.isFinite,
               d != 0 || !mantissa.contains(where: { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") })
         else {
-            throw Failure(reason: "the number does not fit a 64-bit float", offset: start)
+            throw Failure(reason: Self.outOfRange, offset: start)
         }
         return d
     }

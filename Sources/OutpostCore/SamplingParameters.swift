@@ -33,18 +33,29 @@ public struct SamplingParameters: Sendable, Hashable, Codable {
     /// Whether two runs of the same request produce the same answer: greedy, or a fixed seed.
     public var isReproducible: Bool { isGreedy || seed != nil }
 
-    /// Checks the ranges; throws `QueryError` naming the first field out of range.
+    /// Largest temperature accepted: far beyond any useful value, and well inside what the
+    /// engine's 32-bit floats hold (3.5e38 would become infinity there).
+    public static let maxTemperature = 100.0
+    /// Smallest non-zero temperature, top_p and repeat_penalty accepted. The engine samples in
+    /// 32-bit floats: a smaller value (1e-320, a denormal double) becomes 0 there or overflows the
+    /// logits it divides, so it would be silently greedy or a NaN rather than what was asked.
+    public static let minPositive = 1e-6
+    /// Largest repeat_penalty accepted (a logit divided by more is zero in practice).
+    public static let maxRepeatPenalty = 100.0
+
+    /// Checks the ranges; throws `QueryError` naming the first field out of range. Every value
+    /// that passes is one the engine computes with as given.
     public func validate() throws(QueryError) {
-        guard temperature.isFinite, temperature >= 0 else {
-            throw .invalidParameter("temperature", "must be a finite number >= 0, got \(temperature)")
+        guard temperature.isFinite, temperature == 0 || (Self.minPositive...Self.maxTemperature).contains(temperature) else {
+            throw .invalidParameter("temperature", "must be 0 (greedy) or from \(Self.minPositive) to \(Self.maxTemperature), got \(temperature)")
         }
         guard topK >= 0 else { throw .invalidParameter("top_k", "must be >= 0, got \(topK)") }
-        guard topP.isFinite, topP > 0, topP <= 1 else {
-            throw .invalidParameter("top_p", "must be in (0, 1], got \(topP)")
+        guard topP.isFinite, (Self.minPositive...1).contains(topP) else {
+            throw .invalidParameter("top_p", "must be in (0, 1] and at least \(Self.minPositive), got \(topP)")
         }
         guard maxTokens > 0 else { throw .invalidParameter("max_tokens", "must be > 0, got \(maxTokens)") }
-        guard repeatPenalty.isFinite, repeatPenalty > 0 else {
-            throw .invalidParameter("repeat_penalty", "must be a finite number > 0, got \(repeatPenalty)")
+        guard repeatPenalty.isFinite, (Self.minPositive...Self.maxRepeatPenalty).contains(repeatPenalty) else {
+            throw .invalidParameter("repeat_penalty", "must be from \(Self.minPositive) to \(Self.maxRepeatPenalty), got \(repeatPenalty)")
         }
     }
 }
