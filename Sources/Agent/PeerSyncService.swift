@@ -53,6 +53,9 @@ final class PeerSyncService: Service, Sendable {
                             logger.error("the fleet link stopped", metadata: ["error": "\(error)"])
                         }
                     }
+                    group.addTask { [logger] in
+                        for await notice in current.notices { Self.log(notice, root: current.topics.root, logger: logger) }
+                    }
                     defer { group.cancelAll() }
                     while let root = await changes.next() {
                         guard root != current.topics.root else { continue }
@@ -73,4 +76,53 @@ final class PeerSyncService: Service, Sendable {
             }
         }
     }
+
+    /// One line per notice: constant message, the facts (with their counts) in metadata.
+    static func log(_ notice: PeerSync.Notice, root: String, logger: Logger) {
+        switch notice {
+        case .connectionLost(let rc, let losses, let unacknowledged):
+            logger.warning("broker connection lost", metadata: [
+                "reason_code": "\(rc)", "losses": "\(losses)", "unacknowledged_publications": "\(unacknowledged)", "root": "\(root)",
+            ])
+        case .reconnected(let down, let failed, let sessionPresent, let connects):
+            logger.info("broker reconnected", metadata: [
+                "down_ms": "\(down)", "failed_attempts": "\(failed)", "session_present": "\(sessionPresent)",
+                "connects": "\(connects)", "root": "\(root)",
+            ])
+        case .subscribed(let topics, let refused, let reconnect):
+            let metadata: Logger.Metadata = ["topics": "\(topics)", "refused": "\(refused)", "root": "\(root)"]
+            if refused > 0 {
+                logger.error(reconnect ? "resubscribed with refusals" : "subscribed with refusals", metadata: metadata)
+            } else {
+                logger.info(reconnect ? "resubscribed" : "subscribed", metadata: metadata)
+            }
+        case .sessionLost(let losses):
+            logger.warning("broker session lost", metadata: [
+                "reason": "session_not_present", "losses": "\(losses)", "root": "\(root)",
+            ])
+        case .cacheDropped(let reason, let entries, let drops):
+            var metadata: Logger.Metadata = ["reason": "\(reason.word)", "entries": "\(entries.map(String.init) ?? "unknown")",
+                                             "drops": "\(drops)"]
+            switch reason {
+            case .sequenceGap(let origin), .watermarkAhead(let origin): metadata["origin"] = "\(origin)"
+            case .sessionLost: break
+            }
+            logger.warning("answer cache dropped", metadata: metadata)
+        case .replyTopicRefused(let why, let topic, let requestTopic, let suppressed):
+            logger.warning("reply topic refused", metadata: [
+                "reason": "\(why.rawValue)", "reply_topic": "\(topic)", "request_topic": "\(requestTopic)",
+                "suppressed": "\(suppressed)",
+            ])
+        case .requestExpired(let when, let overdue, let suppressed):
+            logger.info("MQTT request expired", metadata: [
+                "stage": "\(when.rawValue)", "overdue_ms": "\(overdue)", "suppressed": "\(suppressed)",
+            ])
+        }
+    }
+}
+
+/// The cache says how many entries a drop for want of proof costs (logged by PeerSync's notice):
+/// those stored on disk (fills still queued are not counted).
+extension AnswerCache: CountingInvalidationTarget {
+    public func entryCount() -> Int? { stats().entries }
 }

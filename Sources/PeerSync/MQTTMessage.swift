@@ -9,15 +9,22 @@ public struct MQTTMessage: Sendable, Equatable {
     public var responseTopic: String?
     /// v5 Correlation Data property.
     public var correlationData: [UInt8]?
+    /// v5 Message Expiry Interval, in seconds: on a received message, what is left of it (the
+    /// broker counts down the time the message waited); on a published one, how long it may wait.
+    public var messageExpiryInterval: UInt32?
+    /// A received Response Topic that was not UTF-8 (then `responseTopic` is nil): the requester
+    /// named a reply address that cannot be used, which is not the same as naming none.
+    public var responseTopicMalformed = false
 
     public init(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false,
-                responseTopic: String? = nil, correlationData: [UInt8]? = nil) {
+                responseTopic: String? = nil, correlationData: [UInt8]? = nil, messageExpiryInterval: UInt32? = nil) {
         self.topic = topic
         self.payload = payload
         self.qos = qos
         self.retain = retain
         self.responseTopic = responseTopic
         self.correlationData = correlationData
+        self.messageExpiryInterval = messageExpiryInterval
     }
 }
 

@@ -126,12 +126,21 @@ public final class MosquittoClient: @unchecked Sendable {
             payload = Array(UnsafeRawBufferPointer(start: p, count: Int(m.payloadlen)))
         }
         var responseTopic: String?
+        var responseTopicMalformed = false
         var correlation: [UInt8]?
+        var expiry: UInt32?
         if let props {
             var value: UnsafeMutablePointer<CChar>?
             if mosquitto_property_read_string(props, Int32(MQTT_PROP_RESPONSE_TOPIC.rawValue), &value, false) != nil, let value {
-                responseTopic = String(cString: value)
+                // Not repaired: a reply address with bad bytes would be another address.
+                let bytes = UnsafeRawBufferPointer(start: value, count: strlen(value)).bindMemory(to: UInt8.self)
+                responseTopic = String(validating: bytes, as: UTF8.self)
+                responseTopicMalformed = responseTopic == nil
                 free(value)
+            }
+            var seconds: UInt32 = 0
+            if mosquitto_property_read_int32(props, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), &seconds, false) != nil {
+                expiry = seconds
             }
             var data: UnsafeMutableRawPointer?
             var length: UInt16 = 0
@@ -140,8 +149,10 @@ public final class MosquittoClient: @unchecked Sendable {
                 free(data)
             }
         }
-        return MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain,
-                           responseTopic: responseTopic, correlationData: correlation)
+        var message = MQTTMessage(topic: topic, payload: payload, qos: m.qos, retain: m.retain,
+                                  responseTopic: responseTopic, correlationData: correlation, messageExpiryInterval: expiry)
+        message.responseTopicMalformed = responseTopicMalformed
+        return message
     }
 
     /// Events dropped because nobody read `events` fast enough (its buffer was full).
@@ -288,6 +299,10 @@ public final class MosquittoClient: @unchecked Sendable {
                     mosquitto_property_add_binary(&props, Int32(MQTT_PROP_CORRELATION_DATA.rawValue), $0.baseAddress, UInt16(clamping: $0.count))
                 }
                 try check(rc, "add correlation data")
+            }
+            if let e = message.messageExpiryInterval {
+                try check(mosquitto_property_add_int32(&props, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), e),
+                          "add message expiry")
             }
         }
         let rc = message.payload.withUnsafeBytes {

@@ -25,6 +25,9 @@ extension PeerSync {
         public var maxWaitingRequests = 256
         /// Largest request payload accepted; larger ones get an error reply.
         public var maxPayloadBytes = 1 << 20
+        /// How long (of time connected to the broker) a request is remembered to recognise a QoS 1
+        /// redelivery of it: the same reply address, correlation data or `id`, and payload.
+        public var redeliveryWindowSeconds: Double = 30
         /// Sampling defaults for requests that do not set them.
         public var samplingDefaults = SamplingParameters()
         /// How often the retained status is refreshed.

@@ -17,16 +17,25 @@ extension PeerSync {
         let log: any InvalidationLog
         /// This gateway's outbox epoch (sequence numbers of its invalidations count within it).
         let epoch: String
-        let counters = Mutex<[String: Int]>([:])
+        let counters = Mutex<[Counter: Int]>([:])
         let startedNanos = DispatchTime.now().uptimeNanoseconds
         private let connectionRef = Mutex<MQTTConnection?>(nil)
-        let state = Mutex(State())
+        let state: Mutex<State>
+        let replyPolicy: ReplyTopicPolicy
+        /// Where notices go (`PeerSync.notices`).
+        let notices: AsyncStream<Notice>.Continuation
         /// Largest invalidation payload read (a valid one is well under 1 KiB).
         static let maxInvalidationBytes = 64 << 10
         static let outboxBatch = 64
+        /// Request identities remembered for recognising redeliveries.
+        static let redeliveryCapacity = 4096
+        /// Rate-limited notices (refused reply topics, expired requests, cache drops): at most this
+        /// many of each kind per `noticeIntervalNanos`.
+        static let noticeBurst = 10
+        static let noticeIntervalNanos: UInt64 = 10_000_000_000
 
         struct State: Sendable {
-            var seenRequests = RecentSet<RequestIdentity>(capacity: 4096)
+            var redeliveries: RedeliveryFilter
             var seenInvalidations = RecentSet<String>(capacity: 8192)
             /// Requests being answered (at most `maxConcurrentRequests`).
             var activeRequests = 0
@@ -44,6 +53,38 @@ extension PeerSync {
             var positions: [String: PeerPosition] = [:]
             /// The outcome of the last fleet config, as the status topic's `config` object.
             var configStatus: JSONValue?
+            var link = Link()
+            var limiter = LogRateLimiter(burst: Core.noticeBurst, intervalNanos: Core.noticeIntervalNanos)
+            var cacheDrops = 0
+
+            init(redeliveryWindowNanos: UInt64) {
+                redeliveries = RedeliveryFilter(windowNanos: redeliveryWindowNanos, capacity: Core.redeliveryCapacity)
+            }
+        }
+
+        /// The broker link as the logs tell it (the reconnect itself is `MQTTConnection`'s).
+        struct Link: Sendable {
+            /// When the current connection's CONNACK came (uptime ns), nil while down.
+            var connectedSince: UInt64?
+            /// Time spent connected before the current connection.
+            var connectedBefore: UInt64 = 0
+            var everConnected = false
+            /// When the last connection was lost, and the failed attempts since.
+            var lostAt: UInt64?
+            var failedAttempts = 0
+            var losses = 0
+            var connects = 0
+            /// SUBSCRIBEs of this connection awaiting their SUBACK, and the tally so far.
+            var pendingSubscriptions: Set<Int32> = []
+            var granted = 0
+            var refused = 0
+            var reconnect = false
+
+            /// Nanoseconds spent connected up to `now`: the clock of the redelivery window, which
+            /// stands still while the broker is away (redeliveries come right after a reconnect).
+            func connectedClock(now: UInt64) -> UInt64 {
+                connectedBefore + (connectedSince.map { now >= $0 ? now - $0 : 0 } ?? 0)
+            }
         }
 
         /// Where a peer's numbered invalidation or watermark stands against what was applied.
@@ -57,20 +98,19 @@ extension PeerSync {
             case gap
         }
 
-        /// What identifies one request across QoS 1 redeliveries.
-        struct RequestIdentity: Hashable, Sendable {
-            let replyTopic: String
-            let correlation: [UInt8]
-        }
-
-            init(configuration: Configuration, topics: FleetTopics, service: any AnswerService,
-             target: any InvalidationTarget, log: any InvalidationLog, epoch: String) {
+        init(configuration: Configuration, topics: FleetTopics, service: any AnswerService,
+             target: any InvalidationTarget, log: any InvalidationLog, epoch: String,
+             notices: AsyncStream<Notice>.Continuation) {
             self.epoch = epoch
             self.configuration = configuration
             self.topics = topics
             self.service = service
             self.target = target
             self.log = log
+            self.notices = notices
+            replyPolicy = ReplyTopicPolicy(topics: topics)
+            let window = configuration.redeliveryWindowSeconds
+            state = Mutex(State(redeliveryWindowNanos: UInt64(max(window.isFinite ? window : 0, 0) * 1e9)))
         }
 
         func attach(_ connection: MQTTConnection) {
@@ -79,8 +119,21 @@ extension PeerSync {
 
         var connection: MQTTConnection? { connectionRef.withLock { $0 } }
 
-        func count(_ name: String, _ n: Int = 1) {
-            counters.withLock { $0[name, default: 0] += n }
+        func count(_ counter: Counter, _ n: Int = 1) {
+            counters.withLock { $0[counter, default: 0] += n }
+        }
+
+        static func nowNanos() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+        /// Puts a notice on `notices`; with `limit`, only if that kind is under its rate limit
+        /// (`build` gets how many of the kind were held back since the last one let through).
+        func notice(limit kind: String? = nil, _ build: (Int) -> Notice) {
+            var held = 0
+            if let kind {
+                guard let h = state.withLock({ $0.limiter.admit(kind, now: Self.nowNanos()) }) else { return }
+                held = h
+            }
+            notices.yield(build(held))
         }
 
         func brokerState() -> String {
@@ -95,7 +148,8 @@ extension PeerSync {
         /// go out after it returns).
         func observe(_ event: MQTTEvent) -> [MQTTEvent] {
             switch event {
-            case .connected(0, _):
+            case .connected(0, let sessionPresent):
+                linkUp(sessionPresent: sessionPresent)
                 subscribe()
                 let record = state.withLock { s -> Bool in
                     s.outboxInFlight.removeAll()
@@ -104,14 +158,26 @@ extension PeerSync {
                     return !s.sessionRecorded
                 }
                 if record {
-                    do { try log.recordSession() } catch { count("log_errors") }
+                    do { try log.recordSession() } catch { count(.logErrors) }
                 }
                 pumpOutbox()
                 return [event]
             case .sessionLost:
                 // The broker lost our session: invalidations sent while we were away may be gone.
                 // Drop everything we cannot vouch for (locally; peers are not told).
-                dropUnvouched("session_losses")
+                count(.sessionLosses)
+                let losses = counters.withLock { $0[.sessionLosses, default: 0] }
+                notice { _ in .sessionLost(losses: losses) }
+                dropUnvouched(.sessionLost)
+                return [event]
+            case .connected, .connectFailed:
+                state.withLock { $0.link.failedAttempts += 1 }
+                return [event]
+            case .disconnected(let rc):
+                linkDown(reasonCode: rc)
+                return [event]
+            case .subscribed(let mid, let granted):
+                subscribed(mid, granted: granted)
                 return [event]
             case .message(let m) where m.topic == topics.invalidations:
                 receiveInvalidation(m)
@@ -129,23 +195,84 @@ extension PeerSync {
 
         private func subscribe() {
             guard let c = connection else { return }
+            var mids: Set<Int32> = []
             do {
                 // Requests and invalidations are events, not state: a retained one is never replayed
                 // (v5; a v3.1.1 session would receive it again on each resubscription, and the
                 // request and invalidation de-duplication absorbs that).
-                try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false)
-                try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false)
-                try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false)
+                mids.insert(try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false))
+                mids.insert(try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false))
+                mids.insert(try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false))
                 // Watermarks are retained: on every (re)subscription each peer's latest arrives.
-                try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true)
+                mids.insert(try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true))
                 // Configs are retained state: the latest of each arrives on every (re)subscription,
                 // and the receiver treats a version it already applied as nothing new.
                 if configuration.onConfig != nil {
-                    try c.client.subscribe(topics.fleetConfig, qos: 1)
-                    try c.client.subscribe(topics.gatewayConfig, qos: 1)
+                    mids.insert(try c.client.subscribe(topics.fleetConfig, qos: 1))
+                    mids.insert(try c.client.subscribe(topics.gatewayConfig, qos: 1))
                 }
             } catch {
-                count("subscribe_errors")
+                count(.subscribeErrors)
+            }
+            // Called on the network thread, which also reads the SUBACKs: none can come before this.
+            state.withLock { $0.link.pendingSubscriptions = mids }
+        }
+
+        // MARK: Link events (network thread), for the logs
+
+        private func linkUp(sessionPresent: Bool) {
+            let now = Self.nowNanos()
+            let back: Notice? = state.withLock { s in
+                defer {
+                    s.link.connectedSince = now
+                    s.link.everConnected = true
+                    s.link.connects += 1
+                    s.link.lostAt = nil
+                    s.link.failedAttempts = 0
+                    s.link.granted = 0
+                    s.link.refused = 0
+                }
+                s.link.reconnect = s.link.everConnected
+                guard s.link.everConnected, let lost = s.link.lostAt else { return nil }
+                return .reconnected(downMillis: (now &- lost) / 1_000_000, failedAttempts: s.link.failedAttempts,
+                                    sessionPresent: sessionPresent, connects: s.link.connects + 1)
+            }
+            if let back { notice { _ in back } }
+        }
+
+        private func linkDown(reasonCode: Int32) {
+            let now = Self.nowNanos()
+            let losses: Int? = state.withLock { s in
+                guard let since = s.link.connectedSince else { return nil }
+                s.link.connectedBefore += now >= since ? now - since : 0
+                s.link.connectedSince = nil
+                s.link.pendingSubscriptions = []
+                // Reason 0: the DISCONNECT we sent (stop, move to another root).
+                guard reasonCode != 0 else { return nil }
+                s.link.lostAt = now
+                s.link.failedAttempts = 0
+                s.link.losses += 1
+                return s.link.losses
+            }
+            guard let losses else { return }
+            count(.connectionLosses)
+            let unacknowledged = connection?.outstanding ?? 0
+            notice { _ in .connectionLost(reasonCode: reasonCode, losses: losses, unacknowledged: unacknowledged) }
+        }
+
+        private func subscribed(_ mid: Int32, granted: [Int32]) {
+            let done: Notice? = state.withLock { s in
+                guard s.link.pendingSubscriptions.remove(mid) != nil else { return nil }
+                // A granted QoS of 0x80 or more is the broker's refusal (v3.1.1: 0x80; v5: reason codes).
+                let refused = granted.filter { $0 < 0 || $0 >= 0x80 }.count
+                s.link.refused += refused
+                s.link.granted += granted.count - refused
+                guard s.link.pendingSubscriptions.isEmpty else { return nil }
+                return .subscribed(topics: s.link.granted, refused: s.link.refused, reconnect: s.link.reconnect)
+            }
+            if let done {
+                if case .subscribed(_, let refused, _) = done, refused > 0 { count(.subscribeErrors, refused) }
+                notice { _ in done }
             }
         }
 
@@ -160,49 +287,49 @@ extension PeerSync {
         func unsubscribe() {
             guard let c = connection else { return }
             for topic in subscriptions {
-                do { try c.client.unsubscribe(topic) } catch { count("subscribe_errors") }
+                do { try c.client.unsubscribe(topic) } catch { count(.subscribeErrors) }
             }
         }
 
         func receiveInvalidation(_ m: MQTTMessage) {
             guard m.payload.count <= Self.maxInvalidationBytes else {
-                count("invalidations_rejected")
+                count(.invalidationsRejected)
                 return
             }
             let message: InvalidationMessage
             do { message = try InvalidationMessage(payload: m.payload) } catch {
-                count("invalidations_rejected")
+                count(.invalidationsRejected)
                 return
             }
             if message.origin == topics.gateway {
-                count("invalidations_own")
+                count(.invalidationsOwn)
                 return
             }
             var verdict = Verdict.baseline
             if let position = message.position {
                 verdict = classify(position, origin: message.origin)
                 if verdict == .seen {
-                    count("invalidations_duplicate")
+                    count(.invalidationsDuplicate)
                     return
                 }
             } else {
                 let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
                 guard state.withLock({ $0.seenInvalidations.insert(identity) }) else {
-                    count("invalidations_duplicate")
+                    count(.invalidationsDuplicate)
                     return
                 }
             }
-            if verdict == .gap { dropUnvouched("gaps") }
+            if verdict == .gap { dropUnvouched(.sequenceGap(origin: message.origin)) }
             do {
                 try target.apply(remote: message.tombstone)
-                count("invalidations_applied")
+                count(.invalidationsApplied)
             } catch {
                 // Not applied (clock drift, disk error): not recorded, so a redelivery is tried again.
                 if message.position == nil {
                     let identity = "\(message.origin)|\(message.tombstone.hlc.rawValue)|\(message.tombstone.scope)"
                     state.withLock { s in s.seenInvalidations = s.seenInvalidations.removing(identity) }
                 }
-                count("invalidations_rejected")
+                count(.invalidationsRejected)
                 return
             }
             if let position = message.position { record(position, origin: message.origin) }
@@ -212,7 +339,7 @@ extension PeerSync {
             guard m.payload.count <= Self.maxInvalidationBytes, let w = try? WatermarkMessage(payload: m.payload),
                   m.topic == "\(topics.root)/cache/watermark/\(w.origin)"
             else {
-                count("watermarks_rejected")
+                count(.watermarksRejected)
                 return
             }
             guard w.origin != topics.gateway else { return }
@@ -223,7 +350,7 @@ extension PeerSync {
                 record(w.position, origin: w.origin)
             case .next, .gap:
                 // The peer's broker-acknowledged outbox is ahead of what reached us: we missed some.
-                dropUnvouched("gaps")
+                dropUnvouched(.watermarkAhead(origin: w.origin))
                 record(w.position, origin: w.origin)
             }
         }
@@ -249,14 +376,21 @@ extension PeerSync {
                 if s.positions.count >= 10_000 { s.positions.removeAll() }
                 s.positions[origin] = p
             }
-            do { try log.recordPeerPosition(p, origin: origin) } catch { count("log_errors") }
+            do { try log.recordPeerPosition(p, origin: origin) } catch { count(.logErrors) }
         }
 
         /// Invalidates everything locally (not announced): this gateway cannot prove it saw every
         /// invalidation of its peers.
-        func dropUnvouched(_ reason: String) {
-            count(reason)
-            do { _ = try target.invalidate(.all) } catch { count("invalidation_errors") }
+        func dropUnvouched(_ reason: CacheDropReason) {
+            if reason != .sessionLost { count(.gaps) }
+            let entries = (target as? any CountingInvalidationTarget)?.entryCount()
+            do { _ = try target.invalidate(.all) } catch { count(.invalidationErrors) }
+            let drops = state.withLock { s -> Int in
+                s.cacheDrops += 1
+                return s.cacheDrops
+            }
+            // Rate-limited: forged gaps could otherwise flood the log (`drops` keeps the count).
+            notice(limit: "cache_dropped") { _ in .cacheDropped(reason: reason, entries: entries, drops: drops) }
         }
 
         // MARK: Outbox
@@ -268,7 +402,7 @@ extension PeerSync {
                 guard s.outboxInFlight.isEmpty, !s.shuttingDown else { return }
                 let batch: [PendingInvalidation]
                 do { batch = try log.pending(limit: Self.outboxBatch) } catch {
-                    counters.withLock { $0["log_errors", default: 0] += 1 }
+                    counters.withLock { $0[.logErrors, default: 0] += 1 }
                     return
                 }
                 for record in batch {
@@ -288,19 +422,19 @@ extension PeerSync {
         private func outboxAcknowledged(_ mid: Int32) {
             let done: Int64? = state.withLock { s in
                 guard s.outboxInFlight.removeValue(forKey: mid) != nil else { return nil }
-                counters.withLock { $0["invalidations_published", default: 0] += 1 }
+                counters.withLock { $0[.invalidationsPublished, default: 0] += 1 }
                 guard s.outboxInFlight.isEmpty, let end = s.outboxBatchEnd else { return nil }
                 s.outboxBatchEnd = nil
                 return end
             }
             guard let done else { return }
-            do { try log.markPublished(through: done) } catch { count("log_errors") }
+            do { try log.markPublished(through: done) } catch { count(.logErrors) }
             // Tell peers how far the broker has taken our outbox (retained: latecomers see it too).
             if let c = connection {
                 let w = WatermarkMessage(origin: topics.gateway, position: PeerPosition(epoch: epoch, sequence: done))
                 if (try? c.publish(MQTTMessage(topic: topics.watermark, payload: w.encoded(), qos: 1, retain: true),
                                    requireConnection: true)) == nil {
-                    count("publish_errors")
+                    count(.publishErrors)
                 }
             }
             pumpOutbox()
@@ -338,9 +472,9 @@ extension PeerSync {
             let payload = await onlineStatus()
             do {
                 try c.publish(MQTTMessage(topic: topics.status, payload: payload, qos: 1, retain: true), requireConnection: true)
-                count("status_published")
+                count(.statusPublished)
             } catch {
-                count("publish_errors")
+                count(.publishErrors)
             }
         }
 
@@ -373,20 +507,20 @@ extension PeerSync {
         func handle(_ event: MQTTEvent, in group: inout DiscardingTaskGroup) {
             switch event {
             case .connected(0, _):
-                count("connects")
+                count(.connects)
                 group.addTask { [self] in await publishStatus() }
             case .connectFailed:
-                count("connect_failures")
+                count(.connectFailures)
             case .message(let m):
                 if topics.isRequest(m.topic) {
                     accept(m, in: &group)
                 } else if let onConfig = configuration.onConfig, m.topic == topics.fleetConfig || m.topic == topics.gatewayConfig {
-                    count("configs_received")
+                    count(.configsReceived)
                     let whole = m.payload.count <= configuration.maxConfigBytes
                     onConfig(ConfigDelivery(source: m.topic == topics.fleetConfig ? .fleet : .gateway, topic: m.topic,
                                             payload: whole ? m.payload : [], byteCount: m.payload.count, retained: m.retain))
                 } else {
-                    count("messages_ignored")
+                    count(.messagesIgnored)
                 }
             default:
                 break

@@ -10,29 +10,44 @@ extension PeerSync.Core {
         let correlation: [UInt8]?
         /// The request's `id` (v3.1.1 clients match replies by it), echoed in every reply.
         let requestID: JSONValue?
-    }
-
-    /// Longest reply topic accepted (an MQTT topic is at most 65535 bytes).
-    static let maxReplyTopicBytes = 4096
-
-    static func validReplyTopic(_ topic: String) -> Bool {
-        !topic.isEmpty && topic.utf8.count <= maxReplyTopicBytes && !topic.hasPrefix("$")
-            && !topic.contains(where: { $0 == "+" || $0 == "#" || $0 == "\u{0}" })
+        /// When the request's v5 Message Expiry runs out (nil: never). Replies carry what is left
+        /// of it as their own expiry, so a reply nobody waits for any more is not kept either.
+        var deadline: ContinuousClock.Instant? = nil
     }
 
     /// Validates a request message and starts answering it, or replies with an error when there
     /// is somewhere to reply. Never throws: every failure is a reply or a counter.
     func accept(_ m: MQTTMessage, in group: inout DiscardingTaskGroup) {
-        count("requests")
-        var replyTopic = m.responseTopic.flatMap { Self.validReplyTopic($0) ? $0 : nil }
+        count(.requests)
+        let received = ContinuousClock.now
+        let deadline = m.messageExpiryInterval.map { received + .seconds(Int64($0)) }
+        // An expiry of 0 left: the broker (or the requester) says nobody waits for it any more.
+        if let deadline, deadline <= received {
+            expired(.beforeStart, overdue: .zero)
+            return
+        }
+        // The v5 Response Topic, when given, is the only reply address considered: one that is
+        // refused does not fall back to the payload's `reply_to`.
+        var replyTopic: String?
+        if m.responseTopic != nil || m.responseTopicMalformed {
+            guard let topic = m.responseTopic else {
+                refuse(.malformed, replyTopic: "", request: m.topic)
+                return
+            }
+            if let why = replyPolicy.check(topic) {
+                refuse(why, replyTopic: topic, request: m.topic)
+                return
+            }
+            replyTopic = topic
+        }
         guard m.payload.count <= configuration.maxPayloadBytes else {
-            count("requests_refused")
+            count(.requestsRefused)
             if let replyTopic {
                 reply(error: "payload_too_large",
                       "the request is \(m.payload.count) bytes; at most \(configuration.maxPayloadBytes) are accepted",
-                      to: ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: nil))
+                      to: ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: nil, deadline: deadline))
             } else {
-                count("requests_unanswerable")
+                count(.requestsUnanswerable)
             }
             return
         }
@@ -43,17 +58,21 @@ extension PeerSync.Core {
             }
             object = o
         } catch {
-            count("requests_refused")
+            count(.requestsRefused)
             if let replyTopic {
                 reply(error: "invalid_request_error", "\(error)",
-                      to: ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: nil))
+                      to: ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: nil, deadline: deadline))
             } else {
-                count("requests_unanswerable")
+                count(.requestsUnanswerable)
             }
             return
         }
         // v3.1.1 clients (and v5 ones without a Response Topic) say where to reply in the payload.
-        if replyTopic == nil, case .string(let r)? = object["reply_to"], Self.validReplyTopic(r) {
+        if replyTopic == nil, case .string(let r)? = object["reply_to"] {
+            if let why = replyPolicy.check(r) {
+                refuse(why, replyTopic: r, request: m.topic)
+                return
+            }
             replyTopic = r
         }
         var requestID: JSONValue?
@@ -63,17 +82,22 @@ extension PeerSync.Core {
         default: requestID = nil
         }
         guard let replyTopic else {
-            count("requests_unanswerable")
+            count(.requestsUnanswerable)
             return
         }
-        let address = ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: requestID)
+        let address = ReplyAddress(topic: replyTopic, correlation: m.correlationData, requestID: requestID, deadline: deadline)
 
-        // A QoS 1 redelivery carries the same reply address and correlation (or id): answer once.
+        // A QoS 1 redelivery carries the same reply address, correlation (or id) and payload, and
+        // comes soon after the first delivery: answer once. A different question under the same
+        // correlation data, or the same one asked again later, is answered.
         if m.correlationData != nil || requestID != nil {
-            let identity = RequestIdentity(
-                replyTopic: replyTopic, correlation: (m.correlationData ?? []) + [0xFF] + (requestID.map { $0.encoded() } ?? []))
-            guard state.withLock({ $0.seenRequests.insert(identity) }) else {
-                count("requests_duplicate")
+            let identity = RedeliveryFilter.Identity(
+                replyTopic: replyTopic,
+                correlation: (m.correlationData ?? []) + [0xFF] + (requestID.map { $0.encoded() } ?? []),
+                payloadDigest: SHA256.hash(m.payload))
+            let now = Self.nowNanos()
+            guard state.withLock({ $0.redeliveries.admit(identity, now: $0.link.connectedClock(now: now)) }) else {
+                count(.requestsDuplicate)
                 return
             }
         }
@@ -82,7 +106,7 @@ extension PeerSync.Core {
         do {
             request = try CompletionRequest.parse(object: object, kind: .chat, defaults: service.samplingDefaults ?? configuration.samplingDefaults)
         } catch {
-            count("requests_refused")
+            count(.requestsRefused)
             reply(error: "invalid_request_error", error.message, param: error.field, to: address)
             return
         }
@@ -94,7 +118,7 @@ extension PeerSync.Core {
             return true
         }
         guard admitted else {
-            count("requests_busy")
+            count(.requestsBusy)
             reply(error: "server_busy", "too many requests in progress; retry shortly", to: address, retryAfter: 1)
             return
         }
@@ -103,6 +127,32 @@ extension PeerSync.Core {
             await serve(request, to: address)
             releaseSlot()
         }
+    }
+
+    /// A request whose reply topic the policy refuses: not answered (an error reply would go to
+    /// the same place), counted, and logged within the rate limit.
+    private func refuse(_ why: ReplyTopicPolicy.Refusal, replyTopic: String, request topic: String) {
+        count(.replyTopicRefused(why))
+        count(.requestsUnanswerable)
+        notice(limit: "reply_topic_refused") { held in
+            .replyTopicRefused(why, topic: Self.printable(replyTopic), requestTopic: Self.printable(topic), suppressed: held)
+        }
+    }
+
+    /// A request whose expiry passed: counted, logged within the rate limit.
+    private func expired(_ when: PeerSync.Counter.RequestExpiry, overdue: Duration) {
+        count(.requestExpired(when))
+        let millis = overdue.components.seconds * 1000 + overdue.components.attoseconds / 1_000_000_000_000_000
+        notice(limit: "request_expired_\(when.rawValue)") { held in .requestExpired(when, overdueMillis: millis, suppressed: held) }
+    }
+
+    /// At most 256 characters of `text`, control characters shown as `?` (it goes into a log line).
+    static func printable(_ text: String) -> String {
+        var out = String(String.UnicodeScalarView(text.unicodeScalars.prefix(256).map {
+            $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0
+        }))
+        if text.unicodeScalars.count > 256 { out += "…" }
+        return out
     }
 
     /// Waits for one of the `maxConcurrentRequests` slots (the caller reserved a place in line).
@@ -131,9 +181,37 @@ extension PeerSync.Core {
         next?.resume()
     }
 
-    /// Answers one request: streamed chunks (numbered from 0) then the final message, or just the
-    /// final message.
+    /// Answers one request, racing its expiry when it has one: if the deadline comes first, the
+    /// answer is cancelled (the service stops generating and caches nothing partial), nothing more
+    /// is published for it, and it is counted as expired once the service has let go.
     func serve(_ request: CompletionRequest, to address: ReplyAddress) async {
+        guard let deadline = address.deadline else {
+            await answer(request, to: address, gate: nil)
+            return
+        }
+        let start = ContinuousClock.now
+        guard start < deadline else {
+            // It waited for a slot past its expiry: dropped before anything was generated.
+            expired(.beforeStart, overdue: start - deadline)
+            return
+        }
+        let gate = ExpiryGate()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in await answer(request, to: address, gate: gate) }
+            group.addTask {
+                do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
+                _ = gate.expire()
+            }
+            _ = await group.next()
+            group.cancelAll()
+        }
+        // Counted after the answer task ended: `overdue` is how long the service took to let go.
+        if gate.isExpired { expired(.whileAnswering, overdue: ContinuousClock.now - deadline) }
+    }
+
+    /// Answers one request: streamed chunks (numbered from 0) then the final message, or just the
+    /// final message. With a `gate`, publishes only while it is open (the request has not expired).
+    private func answer(_ request: CompletionRequest, to address: ReplyAddress, gate: ExpiryGate?) async {
         let completionID = state.withLock { s -> String in
             s.completionCounter += 1
             return "chatcmpl-\(topics.gateway)-\(s.completionCounter)"
@@ -142,7 +220,7 @@ extension PeerSync.Core {
         do {
             let stream = request.stream
             let answered = try await service.answer(request.query) { [self] piece in
-                guard stream else { return }
+                guard stream, gate?.isOpen ?? true else { return }
                 let seq = sequence.withLock { n -> Int in
                     defer { n += 1 }
                     return n
@@ -155,6 +233,7 @@ extension PeerSync.Core {
                     "choices": .array([.object(["index": .number(0), "delta": .object(["content": .string(piece)])])]),
                 ], to: address)
             }
+            guard gate?.close() ?? true else { return }
             let seq = sequence.withLock { $0 }
             var outpost: [String: JSONValue] = [
                 "cached": .bool(answered.cached), "stale": .bool(answered.stale),
@@ -184,20 +263,26 @@ extension PeerSync.Core {
                 ]),
                 "outpost": .object(outpost),
             ], to: address)
-            count("replies")
-        } catch let error as ServiceError {
-            count("requests_failed")
+            count(.replies)
+        } catch {
+            // Expired: the error is the cancellation's echo, and nobody waits for a reply.
+            guard gate?.close() ?? true else { return }
+            failed(error, to: address)
+        }
+    }
+
+    private func failed(_ error: any Error, to address: ReplyAddress) {
+        count(.requestsFailed)
+        switch error {
+        case let error as ServiceError:
             let type = error.isBusy ? "server_busy" : error.isTooLong ? "context_length_exceeded"
                 : error.isShuttingDown ? "server_shutting_down" : "server_error"
             reply(error: type, error.message, to: address, retryAfter: error.retryAfter)
-        } catch let error as QueryError {
-            count("requests_failed")
+        case let error as QueryError:
             reply(error: "invalid_request_error", error.message, param: error.field, to: address)
-        } catch is CancellationError {
-            count("requests_failed")
+        case is CancellationError:
             reply(error: "server_shutting_down", "the gateway is shutting down", to: address)
-        } catch {
-            count("requests_failed")
+        default:
             reply(error: "server_error", "\(error)", to: address)
         }
     }
@@ -207,7 +292,7 @@ extension PeerSync.Core {
         if let param { error["param"] = .string(param) }
         if let retryAfter { error["retry_after"] = .number(Double(retryAfter)) }
         publishReply(["error": .object(error), "done": .bool(true)], to: address)
-        count("error_replies")
+        count(.errorReplies)
     }
 
     /// Publishes a reply (QoS 1), with the request's `id` and Correlation Data copied.
@@ -219,11 +304,46 @@ extension PeerSync.Core {
             body["id"] = id
         }
         guard let c = connection else { return }
+        var message = MQTTMessage(topic: address.topic, payload: JSONValue.object(body).encoded(), qos: 1,
+                                  correlationData: address.correlation)
+        if let deadline = address.deadline {
+            // What is left of the request's expiry, rounded up (v5 counts in whole seconds).
+            let left = deadline - ContinuousClock.now
+            let seconds = max(1, left.components.seconds + (left.components.attoseconds > 0 ? 1 : 0))
+            message.messageExpiryInterval = UInt32(clamping: seconds)
+        }
         do {
-            try c.publish(MQTTMessage(topic: address.topic, payload: JSONValue.object(body).encoded(), qos: 1,
-                                      correlationData: address.correlation))
+            try c.publish(message)
         } catch {
-            count("publish_errors")
+            count(.publishErrors)
+        }
+    }
+}
+
+/// Whether an answer may still be published: open until the request expires (then nothing more
+/// goes out) or its final reply or error is about to go out (then expiry comes too late to matter).
+final class ExpiryGate: Sendable {
+    private enum State { case open, expired, closed }
+    private let state = Mutex(State.open)
+
+    var isOpen: Bool { state.withLock { $0 == .open } }
+    var isExpired: Bool { state.withLock { $0 == .expired } }
+
+    /// The deadline passed: true if nothing final had gone out.
+    func expire() -> Bool {
+        state.withLock { s in
+            guard s == .open else { return false }
+            s = .expired
+            return true
+        }
+    }
+
+    /// The final reply is about to go out: false if the request expired first.
+    func close() -> Bool {
+        state.withLock { s in
+            guard s == .open else { return false }
+            s = .closed
+            return true
         }
     }
 }

@@ -11,7 +11,12 @@ import Synchronization
 ///   invalidations through the cache's durable path before libmosquitto acknowledges them;
 /// - on a lost session, invalidates everything locally, since it cannot vouch for what it missed;
 /// - keeps a retained status (online, model, kernel, config version, cache counts, uptime), with
-///   a Last Will that marks the gateway offline.
+///   a Last Will that marks the gateway offline;
+/// - reports what an operator should see (connection lost and back, session lost, cache dropped,
+///   refused reply topics, expired requests) as `notices`, for the caller to log.
+///
+/// Replies go only where `ReplyTopicPolicy` allows (never into the fleet's own topics), and a
+/// v5 request whose Message Expiry passes before it is answered is dropped, its answer cancelled.
 ///
 /// `run()` runs until cancelled, then publishes the offline status and disconnects cleanly.
 public final class PeerSync: Sendable {
@@ -19,17 +24,25 @@ public final class PeerSync: Sendable {
     public let topics: FleetTopics
     let core: Core
     let connection: MQTTConnection
+    /// What an operator should see, one log line each (`Notice`). Read by one consumer; the newest
+    /// 256 are kept when nobody reads. Finishes when `run()` returns.
+    public let notices: AsyncStream<Notice>
 
     public init(configuration: Configuration, service: any AnswerService, target: any InvalidationTarget,
                 log: any InvalidationLog) throws {
         guard configuration.maxConcurrentRequests > 0, configuration.maxWaitingRequests >= 0, configuration.maxPayloadBytes > 0 else {
             throw PeerSyncError.invalidConfiguration("request limits must be positive")
         }
+        guard configuration.redeliveryWindowSeconds >= 0, configuration.redeliveryWindowSeconds <= 3600 else {
+            throw PeerSyncError.invalidConfiguration("the redelivery window must be 0 to 3600 seconds")
+        }
         let topics = try FleetTopics(fleet: configuration.fleet, gateway: configuration.gatewayID, root: configuration.topicRoot)
         self.configuration = configuration
         self.topics = topics
+        let (notices, noticeContinuation) = AsyncStream<Notice>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        self.notices = notices
         let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log,
-                        epoch: try log.epoch())
+                        epoch: try log.epoch(), notices: noticeContinuation)
         self.core = core
         var options = MQTTConnection.Options(url: configuration.broker, clientID: "outpost-\(configuration.fleet)-\(configuration.gatewayID)")
         options.protocolVersion = configuration.protocolVersion
@@ -76,6 +89,7 @@ public final class PeerSync: Sendable {
         }
         core.shutDown()
         connection.stop()
+        core.notices.finish()
     }
 
     /// Makes a local invalidation durable in the outbox and publishes it (now if connected, else
@@ -113,11 +127,23 @@ public final class PeerSync: Sendable {
     /// `connected`, `connecting` or `disconnected`, for `/health`.
     public var brokerState: String { core.brokerState() }
 
-    /// Counters (`requests`, `replies`, `requests_refused`, `invalidations_applied`, …).
+    /// Counters by name (`requests`, `replies`, `requests_refused`, `reply_topics_refused_fleet_topic`,
+    /// `invalidations_applied`, …; see `Counter.name`), the totals of the refusal and expiry
+    /// families (`reply_topics_refused`, `requests_expired`), and two gauges (`events_dropped`,
+    /// `publications_unacknowledged`). Counters still at zero are left out.
     public func statistics() -> [String: Int] {
-        var counters = core.counters.withLock { $0 }
-        counters["events_dropped"] = connection.client.droppedEvents
-        counters["publications_unacknowledged"] = connection.outstanding
-        return counters
+        var out: [String: Int] = [:]
+        for (counter, n) in core.counters.withLock({ $0 }) {
+            out[counter.name, default: 0] += n
+            if let total = counter.total { out[total, default: 0] += n }
+        }
+        out["events_dropped"] = connection.client.droppedEvents
+        out["publications_unacknowledged"] = connection.outstanding
+        return out
+    }
+
+    /// One counter.
+    public func count(of counter: Counter) -> Int {
+        core.counters.withLock { $0[counter] ?? 0 }
     }
 }
