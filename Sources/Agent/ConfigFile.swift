@@ -9,7 +9,8 @@ import OutpostCore
 ///  "state_dir": "...", "gateway_id": "gw-1",
 ///  "socket": {"path": "...", "group": "outpost"},
 ///  "generation": {"temperature": 0, "top_k": 40, "top_p": 0.95, "max_tokens": 256, "max_tokens_limit": 2048},
-///  "limits": {"max_queued_requests": 8, "idle_timeout_s": 30, "shutdown_grace_s": 10},
+///  "limits": {"max_queued_requests": 8, "idle_timeout_s": 5, "max_connections": 256,
+///             "reserved_connections": 16, "shutdown_grace_s": 10},
 ///  "cache": {"memory_budget_mb": 64, "disk_budget_mb": 1024, "ttl_s": 86400, "stale_while_revalidate_s": 3600,
 ///            "flush_interval_ms": 100, "batch_size": 512, "queue_capacity": 65536},
 ///  "mqtt": {"url": "mqtts://broker:8883", "fleet": "site-a", "user": "gw-1", "password_file": "...",
@@ -23,7 +24,7 @@ struct ConfigFile {
         "model": ["path", "threads", "context_length"],
         "socket": ["path", "group"],
         "generation": ["temperature", "top_k", "top_p", "max_tokens", "max_tokens_limit", "repeat_penalty"],
-        "limits": ["max_queued_requests", "idle_timeout_s", "shutdown_grace_s"],
+        "limits": ["max_queued_requests", "idle_timeout_s", "max_connections", "reserved_connections", "shutdown_grace_s"],
         "mqtt": ["url", "fleet", "user", "password_file", "ca", "cert", "key"],
         "cache": ["memory_budget_mb", "disk_budget_mb", "ttl_s", "stale_while_revalidate_s", "flush_interval_ms",
                   "batch_size", "queue_capacity"],
@@ -89,6 +90,8 @@ struct ConfigFile {
         try wrap("limits") {
             if let v = try limits.int("max_queued_requests") { c.maxQueuedRequests = v }
             if let v = try limits.int("idle_timeout_s") { c.idleTimeoutSeconds = v }
+            if let v = try limits.int("max_connections") { c.maxConnections = v }
+            if let v = try limits.int("reserved_connections") { c.reservedConnections = v }
             if let v = try limits.int("shutdown_grace_s") { c.shutdownGraceSeconds = v }
         }
         let cache = section("cache")
@@ -121,12 +124,16 @@ struct ConfigFile {
         for (name, v) in [("model.threads", c.threads), ("model.context_length", c.contextLength),
                           ("generation.max_tokens_limit", c.maxTokensLimit),
                           ("cache.batch_size", c.cache.batchSize), ("cache.queue_capacity", c.cache.queueCapacity),
-                          ("cache.flush_interval_ms", c.cache.flushIntervalMillis), ("limits.idle_timeout_s", c.idleTimeoutSeconds)]
+                          ("cache.flush_interval_ms", c.cache.flushIntervalMillis), ("limits.idle_timeout_s", c.idleTimeoutSeconds),
+                          ("limits.max_connections", c.maxConnections)]
             where v <= 0 {
             throw AgentConfiguration.Error("config file \(path): \(name) must be positive, is \(v)")
         }
         if c.maxQueuedRequests < 0 {
             throw AgentConfiguration.Error("config file \(path): limits.max_queued_requests must be 0 or more")
+        }
+        if c.reservedConnections < 0 {
+            throw AgentConfiguration.Error("config file \(path): limits.reserved_connections must be 0 or more")
         }
     }
 }
