@@ -73,6 +73,7 @@ let package = Package(
                 "OutpostCore",
                 "Inference",
                 "Agent",
+                "PeerSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

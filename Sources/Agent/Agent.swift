@@ -114,6 +114,13 @@ public struct Agent: Sendable {
                 pc.certFile = m.certFile
                 pc.keyFile = m.keyFile
                 pc.samplingDefaults = c.defaults
+                do {
+                    pc.identity = try MemberIdentity.loadOrCreate(stateDirectory: c.stateDirectory, gateway: c.gatewayID, fleet: m.fleet)
+                } catch {
+                    throw StartError(description: "member key: \(error)")
+                }
+                pc.membership = fleet.membership
+                Self.logInvalidationAuth(pc, logger: logger)
                 let outbox = try InvalidationOutbox(cache: cache)
                 let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
                 service.attach(peer, outbox: outbox)

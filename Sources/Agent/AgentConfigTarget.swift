@@ -16,7 +16,8 @@ import PeerSync
 /// All live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
 /// `cache.stale_while_revalidate_s` (read per fill), `cache.memory_budget_mb`, `disk_budget_mb`,
 /// `flush_interval_ms`, `batch_size`, `queue_capacity` (`AnswerCache.reconfigure`), `model.path`
-/// (at the health check). `mqtt.topic_root` moves the MQTT link
+/// (at the health check), `members` (the keys peers' invalidations are checked against).
+/// `mqtt.topic_root` moves the MQTT link
 /// (`PeerSyncService.requestTopicRoot`) once the config is switched to. `restartRequired` lists
 /// settings that would only take effect at the next start: none at present.
 final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
@@ -31,8 +32,12 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     private var peerService: PeerSyncService?
     private var root: String?
 
-    init(base: AgentConfiguration, deadline: Duration = .seconds(60)) {
+    /// Whose invalidations are accepted; its member list follows the live config (nil: open fleet).
+    let membership: Membership?
+
+    init(base: AgentConfiguration, membership: Membership? = nil, deadline: Duration = .seconds(60)) {
         self.base = base
+        self.membership = membership
         self.deadline = deadline
         current = base
     }
@@ -75,6 +80,8 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
                 throw .invalidPayload("mqtt.topic_root: \(error)")
             }
         }
+        // Members change at once, before the model check: a rollback switches them back.
+        membership?.setMembers(next.members)
         guard let service = lock.withLock({ service }) else {
             lock.withLock { current = next }
             return

@@ -30,6 +30,7 @@ extension AgentConfiguration {
         if let v = int("cache", "batch_size") { c.cache.batchSize = v }
         if let v = int("cache", "queue_capacity") { c.cache.queueCapacity = v }
         if case .string(let root)? = settings["mqtt", "topic_root"], c.mqtt != nil { c.mqtt?.topicRoot = root }
+        c.members = settings.members
         do { try c.cacheSettings.validate() } catch { throw .invalidPayload("cache: \(error.message)") }
         do { try c.defaults.validate() } catch { throw .invalidPayload("generation: \(error.message)") }
         guard c.defaults.maxTokens <= c.maxTokensLimit else {

@@ -66,6 +66,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var trustedKeyFiles: [String] = []
     /// A signed fleet config to apply at start (`--fleet-config`).
     public var fleetConfigFile: String?
+    /// Member keys of the live fleet config (`members`): peers whose signed invalidations are accepted.
+    public var members: [String: Ed25519.PublicKey] = [:]
 
     public var cacheFile: String { Paths.join(stateDirectory, "cache.sqlite") }
 

@@ -117,6 +117,10 @@ final class PeerSyncService: Service, Sendable {
             logger.info("MQTT request expired", metadata: [
                 "stage": "\(when.rawValue)", "overdue_ms": "\(overdue)", "suppressed": "\(suppressed)",
             ])
+        case .messageRefused(let why, let origin, let watermark, let refused, let suppressed):
+            logger.warning(watermark ? "watermark refused" : "invalidation refused", metadata: [
+                "reason": "\(why.rawValue)", "origin": "\(origin)", "refused": "\(refused)", "suppressed": "\(suppressed)",
+            ])
         }
     }
 }

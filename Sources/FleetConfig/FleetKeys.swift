@@ -25,7 +25,7 @@ public struct TrustedKey: Sendable {
     }
 
     public static func load(path: String) throws(FleetConfigError) -> TrustedKey {
-        let (keyID, raw) = try KeyFile.read(path: path, header: header)
+        let (keyID, raw) = try KeyFile.load(path: path, header: header)
         do { return TrustedKey(keyID: keyID, publicKey: try .init(rawRepresentation: raw)) } catch {
             throw .keyFile(path, "not an Ed25519 public key")
         }
@@ -53,7 +53,7 @@ public struct SigningKey: Sendable {
     }
 
     public static func load(path: String) throws(FleetConfigError) -> SigningKey {
-        let (keyID, raw) = try KeyFile.read(path: path, header: header)
+        let (keyID, raw) = try KeyFile.load(path: path, header: header)
         do { return SigningKey(keyID: keyID, privateKey: try .init(rawRepresentation: raw)) } catch {
             throw .keyFile(path, "not an Ed25519 private key")
         }
@@ -74,30 +74,11 @@ public struct SigningKey: Sendable {
     }
 }
 
-enum KeyFile {
-    static func text(header: String, keyID: String, raw: [UInt8]) -> String {
-        "\(header)\nkey_id: \(keyID)\ned25519: \(Data(raw).base64EncodedString())\n"
-    }
-
-    static func read(path: String, header: String) throws(FleetConfigError) -> (String, Data) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw .keyFile(path, "cannot be read") }
-        guard data.count < 4096, let text = String(data: data, encoding: .utf8) else { throw .keyFile(path, "not a key file") }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }
-        guard lines.first == header else { throw .keyFile(path, "the first line must be \"\(header)\"") }
-        var keyID: String?
-        var raw: Data?
-        for line in lines.dropFirst() where !line.isEmpty {
-            if line.hasPrefix("key_id:") {
-                keyID = line.dropFirst(7).trimmingWhitespace()
-            } else if line.hasPrefix("ed25519:") {
-                raw = Data(base64Encoded: line.dropFirst(8).trimmingWhitespace())
-                if raw == nil { throw .keyFile(path, "the ed25519 line is not base64") }
-            } else {
-                throw .keyFile(path, "unexpected line \"\(line.prefix(40))\"")
-            }
+extension KeyFile {
+    /// `read(path:header:)` with the error as a `FleetConfigError`.
+    static func load(path: String, header: String) throws(FleetConfigError) -> (keyID: String, raw: Data) {
+        do throws(KeyFile.Error) { return try KeyFile.read(path: path, header: header) } catch {
+            throw .keyFile(error.path, error.what)
         }
-        guard let keyID, !keyID.isEmpty else { throw .keyFile(path, "no key_id line") }
-        guard let raw, raw.count == 32 else { throw .keyFile(path, "the ed25519 line must hold 32 bytes") }
-        return (keyID, raw)
     }
 }

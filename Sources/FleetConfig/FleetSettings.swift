@@ -11,8 +11,13 @@ import OutpostCore
 ///  "cache": {"memory_budget_mb": 64, "disk_budget_mb": 1024, "ttl_s": 86400, "stale_while_revalidate_s": 3600,
 ///            "flush_interval_ms": 100, "batch_size": 512, "queue_capacity": 65536},
 ///  "mqtt": {"topic_root": "outpost/site-a"},
-///  "invalidate": {"tags": ["kb-v7"], "namespaces": ["faq"]}}
+///  "invalidate": {"tags": ["kb-v7"], "namespaces": ["faq"]},
+///  "members": {"gw-1": "<base64 of gw-1's Ed25519 public key>", "gw-2": "…"}}
 /// ```
+///
+/// `members` is the one section whose field names are not fixed: gateway ids, each with the
+/// member key (`outpost member key`) whose signatures on invalidations peers accept as that
+/// gateway's.
 public struct FleetSettings: Sendable, Equatable {
     enum Kind { case nonEmptyString, number, positiveInteger, nonNegativeInteger, stringList }
 
@@ -37,6 +42,10 @@ public struct FleetSettings: Sendable, Equatable {
         guard case .object(let root) = value else { throw .invalidPayload("must be a JSON object") }
         var sections: [String: [String: JSONValue]] = [:]
         for key in root.keys.sorted() {
+            if key == "members" {
+                sections[key] = try Self.checkMembers(root[key]!)
+                continue
+            }
             guard let fields = Self.schema[key] else { throw .unknownKey(key) }
             guard case .object(let section) = root[key]! else { throw .invalidPayload("\"\(key)\" must be an object") }
             for field in section.keys.sorted() {
@@ -66,6 +75,32 @@ public struct FleetSettings: Sendable, Equatable {
         let value: JSONValue
         do { value = try JSONValue.parse(Data(payload)) } catch { throw .invalidPayload(error.message) }
         try self.init(json: value)
+    }
+
+    /// `members`: gateway id → base64 of a 32-byte Ed25519 public key.
+    private static func checkMembers(_ v: JSONValue) throws(FleetConfigError) -> [String: JSONValue] {
+        guard case .object(let o) = v else { throw .invalidPayload("\"members\" must be an object") }
+        guard o.count <= 10_000 else { throw .invalidPayload("members: at most 10000 gateways") }
+        for id in o.keys.sorted() {
+            guard !id.isEmpty, id.utf8.count <= 128,
+                  !id.contains(where: { "/+#$".contains($0) || $0.isWhitespace || $0.isNewline })
+            else { throw .invalidPayload("members: \"\(id.prefix(40))\" is not a gateway id (1 to 128 bytes, no /, +, #, $ or spaces)") }
+            guard case .string(let b64)? = o[id], let raw = Data(base64Encoded: b64),
+                  (try? Ed25519.PublicKey(rawRepresentation: raw)) != nil
+            else { throw .invalidPayload("members.\(id) must be an Ed25519 public key in base64 (outpost member key)") }
+        }
+        return o
+    }
+
+    /// The member keys the config lists (`members`), by gateway id.
+    public var members: [String: Ed25519.PublicKey] {
+        var out: [String: Ed25519.PublicKey] = [:]
+        for (id, v) in sections["members"] ?? [:] {
+            if case .string(let b64) = v, let raw = Data(base64Encoded: b64), let key = try? Ed25519.PublicKey(rawRepresentation: raw) {
+                out[id] = key
+            }
+        }
+        return out
     }
 
     private static func check(_ v: JSONValue, _ kind: Kind, name: String) throws(FleetConfigError) {

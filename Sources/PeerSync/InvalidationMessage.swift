@@ -6,16 +6,59 @@ import OutpostCore
 /// The clock reading travels as the string `wallMillis.logical`, since a 64-bit reading does not
 /// fit a JSON number exactly. `scope` holds exactly one of `key` (64 hex digits), `tag`,
 /// `namespace` (strings) or `all` (`true`). Optional `epoch` and `seq` place it in the origin's
-/// outbox, so a receiver can tell a gap (something missed) from a duplicate.
+/// outbox, so a receiver can tell a gap (something missed) from a duplicate. Optional `auth`
+/// (`MessageSignature`) signs `signedMessage(fleet:)`: a gateway's member key or a fleet key.
 public struct InvalidationMessage: Sendable, Hashable {
+    public static let domain = "outpost-invalidation-v1"
     public let origin: String
     public let tombstone: Tombstone
     public let position: PeerPosition?
+    public var signature: MessageSignature?
 
-    public init(origin: String, tombstone: Tombstone, position: PeerPosition? = nil) {
+    public init(origin: String, tombstone: Tombstone, position: PeerPosition? = nil, signature: MessageSignature? = nil) {
         self.origin = origin
         self.tombstone = tombstone
         self.position = position
+        self.signature = signature
+    }
+
+    /// The bytes a signature covers: `"outpost-invalidation-v1" 0x00 | fleet | origin | u64 hlc |
+    /// u8 scope kind (0 key, 1 tag, 2 namespace, 3 all) | scope value | u8 has position, epoch, u64 seq`
+    /// (strings u32-length-prefixed, integers big-endian). The fleet is in it, so a message signed
+    /// for one fleet is refused by another.
+    public func signedMessage(fleet: String) -> [UInt8] {
+        var m = SignedBytes(domain: Self.domain)
+        m.string(fleet)
+        m.string(origin)
+        m.u64(tombstone.hlc.rawValue)
+        switch tombstone.scope {
+        case .key(let k): m.u8(0); m.string(k.hex)
+        case .tag(let t): m.u8(1); m.string(t)
+        case .namespace(let n): m.u8(2); m.string(n)
+        case .all: m.u8(3); m.string("")
+        }
+        if let position {
+            m.u8(1)
+            m.string(position.epoch)
+            m.u64(UInt64(position.sequence))
+        } else {
+            m.u8(0)
+        }
+        return m.bytes
+    }
+
+    /// This message signed by a gateway's member key.
+    public func signed(by identity: MemberIdentity, fleet: String) -> InvalidationMessage {
+        var copy = self
+        copy.signature = identity.sign(signedMessage(fleet: fleet))
+        return copy
+    }
+
+    /// This message signed by a fleet key (an operator's invalidation).
+    public func signed(byFleetKey key: Ed25519.PrivateKey, keyID: String, fleet: String) throws(Ed25519.KeyError) -> InvalidationMessage {
+        var copy = self
+        copy.signature = .fleet(keyID: keyID, signature: try key.signature(for: signedMessage(fleet: fleet)))
+        return copy
     }
 
     public func encoded() -> [UInt8] {
@@ -33,6 +76,7 @@ public struct InvalidationMessage: Sendable, Hashable {
             o["epoch"] = .string(position.epoch)
             o["seq"] = .number(Double(position.sequence))
         }
+        if let signature { o["auth"] = signature.json }
         return JSONValue.object(o).encoded()
     }
 
@@ -67,6 +111,7 @@ public struct InvalidationMessage: Sendable, Hashable {
         self.origin = origin
         tombstone = Tombstone(scope: scope, hlc: hlc)
         position = try Self.position(o)
+        signature = try o["auth"].map { v throws(QueryError) in try MessageSignature(json: v) }
     }
 
     /// `epoch` and `seq`, both or neither.
@@ -91,18 +136,39 @@ public struct InvalidationMessage: Sendable, Hashable {
 /// outbox that the broker acknowledged, `{"origin":"gw-1","epoch":"…","seq":42}`. A peer that
 /// applied less from that epoch missed something and drops what it cannot vouch for.
 public struct WatermarkMessage: Sendable, Hashable {
+    public static let domain = "outpost-watermark-v1"
     public let origin: String
     public let position: PeerPosition
+    public var signature: MessageSignature?
 
-    public init(origin: String, position: PeerPosition) {
+    public init(origin: String, position: PeerPosition, signature: MessageSignature? = nil) {
         self.origin = origin
         self.position = position
+        self.signature = signature
+    }
+
+    /// The bytes a signature covers: `"outpost-watermark-v1" 0x00 | fleet | origin | epoch | u64 seq`.
+    public func signedMessage(fleet: String) -> [UInt8] {
+        var m = SignedBytes(domain: Self.domain)
+        m.string(fleet)
+        m.string(origin)
+        m.string(position.epoch)
+        m.u64(UInt64(position.sequence))
+        return m.bytes
+    }
+
+    public func signed(by identity: MemberIdentity, fleet: String) -> WatermarkMessage {
+        var copy = self
+        copy.signature = identity.sign(signedMessage(fleet: fleet))
+        return copy
     }
 
     public func encoded() -> [UInt8] {
-        JSONValue.object([
+        var o: [String: JSONValue] = [
             "origin": .string(origin), "epoch": .string(position.epoch), "seq": .number(Double(position.sequence)),
-        ]).encoded()
+        ]
+        if let signature { o["auth"] = signature.json }
+        return JSONValue.object(o).encoded()
     }
 
     public init(payload: [UInt8]) throws(QueryError) {
@@ -117,5 +183,6 @@ public struct WatermarkMessage: Sendable, Hashable {
         }
         self.origin = origin
         self.position = position
+        signature = try o["auth"].map { v throws(QueryError) in try MessageSignature(json: v) }
     }
 }

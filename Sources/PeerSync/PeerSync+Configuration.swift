@@ -42,6 +42,13 @@ extension PeerSync {
         /// return at once (verifying and applying happen elsewhere). Without it the config topics
         /// are not subscribed.
         public var onConfig: (@Sendable (ConfigDelivery) -> Void)?
+        /// This gateway's member key: what it publishes on the invalidate and watermark topics is
+        /// signed with it. Unsigned when nil (peers that require signatures then refuse them).
+        public var identity: MemberIdentity?
+        /// Whose invalidations and watermarks are accepted. nil: anyone's, signed or not (a fleet
+        /// with no trusted fleet key has nothing to check signatures against; the broker's ACL is
+        /// then the only guard). Given: only those a member or fleet key it admits has signed.
+        public var membership: Membership?
         /// Largest config message handed over whole; a larger one arrives with an empty payload
         /// and its size, to be refused as oversized without holding it.
         public var maxConfigBytes = 256 * 1024

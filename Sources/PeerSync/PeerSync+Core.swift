@@ -301,6 +301,24 @@ extension PeerSync {
                 count(.invalidationsRejected)
                 return
             }
+            // Before anything is compared or recorded: a forged message must not move a peer's
+            // sequence, drop the cache or leave a trace in the dedup set.
+            var signer = Membership.Signer.member
+            if let membership = configuration.membership {
+                switch membership.authenticate(origin: message.origin, fleet: topics.fleet, signature: message.signature,
+                                               message: message.signedMessage(fleet: topics.fleet)) {
+                case .failure(let why):
+                    refuse(why, origin: message.origin, watermark: false)
+                    return
+                case .success(let s):
+                    signer = s
+                }
+                // An operator has no outbox: a sequence under a fleet key is not theirs to give.
+                if case .fleet = signer, message.position != nil {
+                    refuse(.notAllowed, origin: message.origin, watermark: false)
+                    return
+                }
+            }
             if message.origin == topics.gateway {
                 count(.invalidationsOwn)
                 return
@@ -323,6 +341,7 @@ extension PeerSync {
             do {
                 try target.apply(remote: message.tombstone)
                 count(.invalidationsApplied)
+                if case .fleet = signer { count(.invalidationsOperator) }
             } catch {
                 // Not applied (clock drift, disk error): not recorded, so a redelivery is tried again.
                 if message.position == nil {
@@ -342,6 +361,20 @@ extension PeerSync {
                 count(.watermarksRejected)
                 return
             }
+            if let membership = configuration.membership {
+                switch membership.authenticate(origin: w.origin, fleet: topics.fleet, signature: w.signature,
+                                               message: w.signedMessage(fleet: topics.fleet)) {
+                case .failure(let why):
+                    refuse(why, origin: w.origin, watermark: true)
+                    return
+                case .success(.fleet):
+                    // Watermarks are a gateway's account of its own outbox.
+                    refuse(.notAllowed, origin: w.origin, watermark: true)
+                    return
+                case .success(.member):
+                    break
+                }
+            }
             guard w.origin != topics.gateway else { return }
             switch classify(w.position, origin: w.origin) {
             case .seen:
@@ -352,6 +385,22 @@ extension PeerSync {
                 // The peer's broker-acknowledged outbox is ahead of what reached us: we missed some.
                 dropUnvouched(.watermarkAhead(origin: w.origin))
                 record(w.position, origin: w.origin)
+            }
+        }
+
+        /// Counts (and logs, rate-limited) a message that failed authentication.
+        private func refuse(_ why: Membership.Refusal, origin: String, watermark: Bool) {
+            count(watermark ? .watermarksRefused(why) : .invalidationsRefused(why))
+            let refused = counters.withLock { c in
+                c.reduce(0) { n, e in
+                    switch e.key {
+                    case .invalidationsRefused, .watermarksRefused: n + e.value
+                    default: n
+                    }
+                }
+            }
+            notice(limit: "message_refused") { held in
+                .messageRefused(why, origin: origin, watermark: watermark, refused: refused, suppressed: held)
             }
         }
 
@@ -406,11 +455,10 @@ extension PeerSync {
                     return
                 }
                 for record in batch {
-                    let message = MQTTMessage(
-                        topic: topics.invalidations,
-                        payload: InvalidationMessage(origin: topics.gateway, tombstone: record.tombstone,
-                                                     position: PeerPosition(epoch: epoch, sequence: record.sequence)).encoded(),
-                        qos: 1)
+                    var invalidation = InvalidationMessage(origin: topics.gateway, tombstone: record.tombstone,
+                                                           position: PeerPosition(epoch: epoch, sequence: record.sequence))
+                    if let identity = configuration.identity { invalidation = invalidation.signed(by: identity, fleet: topics.fleet) }
+                    let message = MQTTMessage(topic: topics.invalidations, payload: invalidation.encoded(), qos: 1)
                     // Held under the state lock so a fast PUBACK cannot arrive before the id is recorded.
                     guard let mid = try? c.publish(message, requireConnection: true) else { break }
                     s.outboxInFlight[mid] = record.sequence
@@ -431,7 +479,8 @@ extension PeerSync {
             do { try log.markPublished(through: done) } catch { count(.logErrors) }
             // Tell peers how far the broker has taken our outbox (retained: latecomers see it too).
             if let c = connection {
-                let w = WatermarkMessage(origin: topics.gateway, position: PeerPosition(epoch: epoch, sequence: done))
+                var w = WatermarkMessage(origin: topics.gateway, position: PeerPosition(epoch: epoch, sequence: done))
+                if let identity = configuration.identity { w = w.signed(by: identity, fleet: topics.fleet) }
                 if (try? c.publish(MQTTMessage(topic: topics.watermark, payload: w.encoded(), qos: 1, retain: true),
                                    requireConnection: true)) == nil {
                     count(.publishErrors)
@@ -452,7 +501,17 @@ extension PeerSync {
             var cacheObject: [String: JSONValue] = [:]
             for (k, v) in cache { cacheObject[k] = .number(Double(v)) }
             let uptime = Double(DispatchTime.now().uptimeNanoseconds - startedNanos) / 1e9
+            var member: JSONValue = .null
+            if let identity = configuration.identity {
+                var m: [String: JSONValue] = ["key": .string(Data(identity.publicKey.rawRepresentation).base64EncodedString())]
+                if let c = identity.certificate {
+                    m["cert"] = .object(["key_id": .string(c.keyID), "sig": .string(Data(c.signature).base64EncodedString())])
+                }
+                member = .object(m)
+            }
             return JSONValue.object([
+                "member": member,
+                "invalidation_auth": .string(configuration.membership == nil ? "open" : "signed"),
                 "state": .string("online"),
                 "gateway": .string(topics.gateway),
                 "fleet": .string(topics.fleet),

@@ -30,11 +30,16 @@ extension PeerSync {
         case messagesIgnored
         case invalidationsApplied
         case invalidationsRejected
+        /// Refused by authentication (`Membership.Refusal`): nothing was changed.
+        case invalidationsRefused(Membership.Refusal)
+        /// Applied, signed by a fleet key (an operator's), also counted as applied.
+        case invalidationsOperator
         case invalidationsOwn
         case invalidationsDuplicate
         case invalidationsPublished
         case invalidationErrors
         case watermarksRejected
+        case watermarksRefused(Membership.Refusal)
         case statusPublished
         case subscribeErrors
         case logErrors
@@ -69,11 +74,14 @@ extension PeerSync {
             case .messagesIgnored: "messages_ignored"
             case .invalidationsApplied: "invalidations_applied"
             case .invalidationsRejected: "invalidations_rejected"
+            case .invalidationsRefused(let why): "invalidations_refused_\(why.rawValue)"
+            case .invalidationsOperator: "invalidations_operator"
             case .invalidationsOwn: "invalidations_own"
             case .invalidationsDuplicate: "invalidations_duplicate"
             case .invalidationsPublished: "invalidations_published"
             case .invalidationErrors: "invalidation_errors"
             case .watermarksRejected: "watermarks_rejected"
+            case .watermarksRefused(let why): "watermarks_refused_\(why.rawValue)"
             case .statusPublished: "status_published"
             case .subscribeErrors: "subscribe_errors"
             case .logErrors: "log_errors"
@@ -85,6 +93,8 @@ extension PeerSync {
             switch self {
             case .replyTopicRefused: "reply_topics_refused"
             case .requestExpired: "requests_expired"
+            case .invalidationsRefused: "invalidations_refused"
+            case .watermarksRefused: "watermarks_refused"
             default: nil
             }
         }

@@ -24,6 +24,9 @@ extension PeerSync {
         /// A request's Message Expiry passed before it was answered; it was dropped (and its
         /// generation cancelled when it had started).
         case requestExpired(Counter.RequestExpiry, overdueMillis: Int64, suppressed: Int)
+        /// An invalidation or watermark (`watermark`) failed authentication and changed nothing;
+        /// `refused` such messages so far.
+        case messageRefused(Membership.Refusal, origin: String, watermark: Bool, refused: Int, suppressed: Int)
     }
 
     /// Why the cache was dropped.

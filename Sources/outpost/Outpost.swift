@@ -11,7 +11,7 @@ struct Outpost: AsyncParsableCommand {
         commandName: "outpost",
         abstract: "A local LLM agent for edge gateways.",
         subcommands: [Run.self, Ask.self, Model.self, Tokenize.self, Detokenize.self, Generate.self, Logits.self,
-                      PerplexityCommand.self, Bench.self, Cache.self, Config.self]
+                      PerplexityCommand.self, Bench.self, Cache.self, Config.self, Member.self]
     )
 
     /// Errors the commands raise are printed as one line on stderr with exit status 1; argument

@@ -6,7 +6,9 @@ import FoundationEssentials
 import Glibc
 #endif
 import OutpostCore
+import FleetConfig
 import Logging
+import PeerSync
 import Prometheus
 
 /// Flags that say where the agent is (shared by `run` and the socket clients).
@@ -173,19 +175,84 @@ struct CacheStats: AsyncParsableCommand {
 
 /// `outpost cache invalidate` over the socket: durable on the agent before it returns.
 struct CacheInvalidate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "invalidate", abstract: "Invalidate cached answers on the running agent.")
+    static let configuration = CommandConfiguration(
+        commandName: "invalidate", abstract: "Invalidate cached answers on the running agent, or fleet-wide with a fleet key.",
+        discussion: """
+            Without --fleet-key: through the local agent's socket; the agent drops the answers and tells its peers \
+            (signed with its member key). With --fleet-key, --mqtt and --fleet: signed with the fleet key and published \
+            to every gateway of the fleet at once; gateways that trust that key (--trust-key) apply it.
+            """)
     @OptionGroup var location: AgentLocationOptions
     @Option(name: .long, help: "One cache key (64 hex digits).") var key: String?
     @Option(name: .long, help: "Every answer with this tag.") var tag: String?
     @Option(name: .long, help: "Every answer in this namespace.") var namespace: String?
     @Flag(name: .long, help: "Everything.") var all = false
+    @Option(name: .long, help: "Fleet private key (fleet.key): sign and publish to the whole fleet over MQTT.") var fleetKey: String?
+    @Option(name: .long, help: "MQTT broker, with --fleet-key: mqtt://host[:1883] or mqtts://host[:8883].") var mqtt: String?
+    @Option(name: .long, help: "Fleet name, with --fleet-key.") var fleet: String?
+    @Option(name: .long, help: "Topic root, with --fleet-key (default outpost/<fleet>).") var topicRoot: String?
+    @Option(name: .long, help: "Origin named in the message, with --fleet-key.") var origin = "operator"
+    @Option(name: .long, help: "MQTT user name.") var mqttUser: String?
+    @Option(name: .long, help: "File holding the MQTT password.") var mqttPasswordFile: String?
+    @Option(name: .long, help: "CA file to verify the broker (mqtts://).") var mqttCa: String?
+    @Option(name: .long, help: "Client certificate for the broker (mqtts://).") var mqttCert: String?
+    @Option(name: .long, help: "Client key for the broker (mqtts://).") var mqttKey: String?
 
     func validate() throws {
         let given = [key != nil, tag != nil, namespace != nil, all].filter { $0 }.count
         guard given == 1 else { throw ValidationError("give exactly one of --key, --tag, --namespace, --all") }
+        if fleetKey != nil, mqtt == nil || fleet == nil {
+            throw ValidationError("--fleet-key needs --mqtt and --fleet")
+        }
+    }
+
+    private func scope() throws -> InvalidationScope {
+        if let key {
+            do { return .key(try CacheKey(hex: key)) } catch { throw CLIError("--key: \(error.message)") }
+        }
+        if let tag { return .tag(tag) }
+        if let namespace { return .namespace(namespace) }
+        return .all
+    }
+
+    /// Signs with the fleet key and publishes to the fleet; prints what was sent.
+    private func publishFleetWide(keyPath: String, mqtt: String, fleet: String) async throws {
+        let signing: SigningKey
+        do { signing = try SigningKey.load(path: keyPath) } catch { throw CLIError(error.message) }
+        do {
+            let topics = try FleetTopics(fleet: fleet, gateway: origin, root: topicRoot)
+            var connection = OperatorInvalidation.Connection(broker: try BrokerURL(mqtt))
+            connection.username = mqttUser
+            if let file = mqttPasswordFile {
+                guard let data = FileManager.default.contents(atPath: file), var text = String(data: data, encoding: .utf8) else {
+                    throw CLIError("cannot read the MQTT password file \(file)")
+                }
+                while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+                connection.password = text
+            }
+            connection.caFile = mqttCa
+            connection.certFile = mqttCert
+            connection.keyFile = mqttKey
+            let message = try OperatorInvalidation.message(
+                scope: try scope(), origin: origin, fleet: fleet, keyID: signing.keyID, key: signing.privateKey,
+                nowMillis: UInt64(Date().timeIntervalSince1970 * 1000))
+            try await OperatorInvalidation.publish(message, topics: topics, over: connection)
+            StandardStreams.out(Data(JSONValue.object([
+                "published": .string(topics.invalidations), "key_id": .string(signing.keyID),
+                "hlc": .string(message.tombstone.hlc.description), "origin": .string(origin),
+            ]).encoded()) + Data("\n".utf8))
+        } catch let e as CLIError {
+            throw e
+        } catch {
+            throw CLIError("fleet invalidation: \(error)")
+        }
     }
 
     func run() async throws {
+        if let fleetKey, let mqtt, let fleet {
+            try await publishFleetWide(keyPath: fleetKey, mqtt: mqtt, fleet: fleet)
+            return
+        }
         var body: [String: JSONValue] = [:]
         if let key { body["key"] = .string(key) }
         if let tag { body["tag"] = .string(tag) }

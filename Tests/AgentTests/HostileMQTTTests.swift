@@ -88,8 +88,8 @@ import Testing
     }
 
     /// An agent in fleet `site` as gw-a, connected and subscribed.
-    static func agent(_ broker: MosquittoBroker) throws -> AgentProcess {
-        let agent = try AgentProcess(extraArguments: ["--mqtt", broker.url, "--fleet", "site", "--id", gateway])
+    static func agent(_ broker: MosquittoBroker, extra: [String] = []) throws -> AgentProcess {
+        let agent = try AgentProcess(extraArguments: ["--mqtt", broker.url, "--fleet", "site", "--id", gateway] + extra)
         try waitUntil("connected", timeout: 20) { (try agent.curl(["/health"]).json?["broker"] as? String) == "connected" }
         // The SUBACKs follow the CONNACK that /health reports: the agent logs them.
         let deadline = Date().addingTimeInterval(5)
@@ -244,5 +244,114 @@ import Testing
         #expect(try agent.curl(["/v1/cache/stats"]).json?["entries"] as? Int == 0)
         try Self.waitUntil("connected again", timeout: 10) { (try agent.curl(["/health"]).json?["broker"] as? String) == "connected" }
         #expect(agent.stop() == 0)
+    }
+
+    /// Attack 1 as the issue ran it, against an agent that trusts a fleet key: an anonymous
+    /// `scope: all`, a forged sequence gap and a forged watermark change nothing (and are logged);
+    /// the operator's invalidation, signed with the fleet key by `outpost cache invalidate
+    /// --fleet-key`, is applied. The status and `outpost member key` show the same member key.
+    @Test func forgedInvalidationsAreRefusedAndTheOperatorsInvalidationIsApplied() throws {
+        let broker = try MosquittoBroker()
+        let keys = try TemporaryDirectory(prefix: "outpost-fleet-keys")
+        let keygen = try OutpostBinary.run(["config", "keygen", "--out", keys.path, "--key-id", "ops"])
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let p = try Probe(broker, subscribe: ["\(Self.root)/gw/\(Self.gateway)/status", "replies/x"])
+        let agent = try Self.agent(broker, extra: ["--trust-key", keys.file("fleet.pub").path])
+        try Self.waitUntil("status announced") {
+            p.json(on: "\(Self.root)/gw/\(Self.gateway)/status").last?["invalidation_auth"] as? String == "signed"
+        }
+        let announced = (p.json(on: "\(Self.root)/gw/\(Self.gateway)/status").last?["member"] as? [String: Any])?["key"] as? String
+        let shown = try OutpostBinary.run(["member", "key", "--state-dir", agent.stateDirectory, "--id", Self.gateway, "--json"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(announced != nil && Probe.json(Array(shown.stdout.utf8))?["key"] as? String == announced)
+        #expect(!Self.logLines(agent, "invalidations authenticated").isEmpty)
+
+        for (i, q) in ["What is the capital of France?", "What is the capital of Italy?"].enumerated() {
+            try p.publish("\(Self.root)/req", Self.chat(q, maxTokens: 4), responseTopic: "replies/x", correlation: [UInt8(i)])
+        }
+        try Self.waitUntil("answered") { p.received(on: "replies/x").count == 2 }
+        try Self.waitUntil("stored", timeout: 10) { (try agent.curl(["/v1/cache/stats"]).json?["entries"] as? Int) == 2 }
+
+        let now = UInt64(Date().timeIntervalSince1970 * 1000)
+        try p.publish("\(Self.root)/cache/invalidate", #"{"origin":"nobody","hlc":"\#(now).0","scope":{"all":true}}"#)
+        try p.publish("\(Self.root)/cache/invalidate", #"{"origin":"gw-b","hlc":"\#(now).1","scope":{"all":true},"epoch":"e","seq":1}"#)
+        try p.publish("\(Self.root)/cache/invalidate", #"{"origin":"gw-b","hlc":"\#(now).2","scope":{"all":true},"epoch":"e","seq":500}"#)
+        try p.publish("\(Self.root)/cache/watermark/gw-b", #"{"origin":"gw-b","epoch":"e","seq":900}"#)
+        try Self.waitUntil("refused", timeout: 10) {
+            try Self.metric(agent, "outpost_mqtt_invalidations_refused") == 3 && Self.metric(agent, "outpost_mqtt_watermarks_refused") == 1
+        }
+        #expect(try agent.curl(["/v1/cache/stats"]).json?["entries"] as? Int == 2)
+        #expect(Self.logLines(agent, "answer cache dropped").isEmpty)
+        let refusals = Self.logLines(agent, "invalidation refused")
+        #expect(!refusals.isEmpty && refusals[0].contains("reason=unsigned") && refusals[0].contains("origin=nobody"), "\(refusals)")
+
+        let op = try OutpostBinary.run(["cache", "invalidate", "--fleet-key", keys.file("fleet.key").path, "--mqtt", broker.url,
+                                        "--fleet", "site", "--all"])
+        #expect(op.status == 0, "\(op.stderr)")
+        try Self.waitUntil("operator's applied", timeout: 10) { (try agent.curl(["/v1/cache/stats"]).json?["entries"] as? Int) == 0 }
+        try Self.waitUntil("counted", timeout: 5) { try Self.metric(agent, "outpost_mqtt_invalidations_operator") == 1 }
+        // Signed with a key the gateways do not trust: refused by the gateway, though the broker took it.
+        let stranger = try TemporaryDirectory(prefix: "outpost-stranger-keys")
+        #expect(try OutpostBinary.run(["config", "keygen", "--out", stranger.path, "--key-id", "ops"]).status == 0)
+        let forged = try OutpostBinary.run(["cache", "invalidate", "--fleet-key", stranger.file("fleet.key").path, "--mqtt", broker.url,
+                                            "--fleet", "site", "--tag", "x"])
+        #expect(forged.status == 0, "\(forged.stderr)")
+        try Self.waitUntil("stranger refused", timeout: 10) {
+            try Self.metric(agent, "outpost_mqtt_invalidations_refused_bad_signature") == 1
+        }
+        #expect(agent.stop() == 0)
+    }
+
+    /// Members admitted by the signed fleet config (`members`): gw-a's invalidation made through
+    /// its admin API reaches gw-b signed with gw-a's member key; gw-c, not listed, is refused.
+    @Test func membersListedInTheSignedFleetConfigExchangeInvalidations() throws {
+        let broker = try MosquittoBroker()
+        let keys = try TemporaryDirectory(prefix: "outpost-fleet-keys")
+        #expect(try OutpostBinary.run(["config", "keygen", "--out", keys.path, "--key-id", "ops"]).status == 0)
+        var dirs: [String: TemporaryDirectory] = [:]
+        var memberKeys: [String: String] = [:]
+        for id in ["gw-a", "gw-b", "gw-c"] {
+            let dir = try TemporaryDirectory(prefix: "outpost-\(id)")
+            let r = try OutpostBinary.run(["member", "key", "--state-dir", dir.file("state").path, "--id", id, "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            memberKeys[id] = try #require(Probe.json(Array(r.stdout.utf8))?["key"] as? String)
+            dirs[id] = dir
+        }
+        let payload = #"{"members":{"gw-a":"\#(memberKeys["gw-a"]!)","gw-b":"\#(memberKeys["gw-b"]!)"}}"#
+        try payload.write(toFile: keys.file("members.json").path, atomically: true, encoding: .utf8)
+        let signed = try OutpostBinary.run(["config", "sign", "--key", keys.file("fleet.key").path, "--version", "1",
+                                            "--in", keys.file("members.json").path, "--out", keys.file("members.signed").path])
+        #expect(signed.status == 0, "\(signed.stderr)")
+        var agents: [String: AgentProcess] = [:]
+        for id in ["gw-a", "gw-b", "gw-c"] {
+            let agent = try AgentProcess(extraArguments: ["--mqtt", broker.url, "--fleet", "site", "--id", id,
+                                                          "--trust-key", keys.file("fleet.pub").path,
+                                                          "--fleet-config", keys.file("members.signed").path],
+                                         directory: dirs[id]!, waitReady: false)
+            try agent.waitReady(timeout: 120)
+            try Self.waitUntil("\(id) connected", timeout: 20) { (try agent.curl(["/health"]).json?["broker"] as? String) == "connected" }
+            agents[id] = agent
+        }
+        let b = agents["gw-b"]!
+        #expect(Self.logLines(b, "invalidations authenticated").first?.contains("members_listed=2") == true,
+                "\(Self.logLines(b, "invalidations authenticated"))")
+        func ask(_ agent: AgentProcess, _ q: String, tag: String) throws {
+            let r = try agent.post("/v1/chat/completions", json: #"{"messages":[{"role":"user","content":"\#(q)"}],"max_tokens":3,"cache_tags":["\#(tag)"]}"#)
+            #expect(r.status == 200, "\(r.body)")
+        }
+        try ask(b, "What is the capital of France?", tag: "geo")
+        try ask(b, "What is the capital of Spain?", tag: "other")
+        try Self.waitUntil("stored", timeout: 10) { (try b.curl(["/v1/cache/stats"]).json?["entries"] as? Int) == 2 }
+
+        // gw-c (a member key nobody listed) invalidates everything through its admin API: refused at gw-b.
+        #expect(try agents["gw-c"]!.post("/v1/cache/invalidate", json: #"{"all":true}"#).status == 200)
+        try Self.waitUntil("gw-c refused", timeout: 10) { try Self.metric(b, "outpost_mqtt_invalidations_refused_unknown_member") == 1 }
+        #expect(try b.curl(["/v1/cache/stats"]).json?["entries"] as? Int == 2)
+
+        // gw-a (listed) invalidates a tag: applied at gw-b.
+        #expect(try agents["gw-a"]!.post("/v1/cache/invalidate", json: #"{"tag":"geo"}"#).status == 200)
+        try Self.waitUntil("gw-a applied", timeout: 10) { try Self.metric(b, "outpost_mqtt_invalidations_applied") == 1 }
+        try Self.waitUntil("entry gone", timeout: 10) { (try b.curl(["/v1/cache/stats"]).json?["entries"] as? Int) == 1 }
+        for agent in agents.values { #expect(agent.stop() == 0) }
     }
 }
