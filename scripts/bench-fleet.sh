@@ -3,7 +3,8 @@
 # port. Prints JSON with the MQTT cache-hit round trip and the invalidation-visible-at-every-peer
 # time, p50/p99/max in milliseconds. Targets: round trip p99 <= 5 ms, invalidation p99 <= 100 ms.
 #
-#   scripts/bench-fleet.sh [--gateways N] [--requests R] [--invalidations I]
+#   scripts/bench-fleet.sh [--gateways N] [--requests R] [--invalidations I] [--signed]
+#   (--signed: invalidations signed with member keys and verified by every peer, as in a fleet with --trust-key)
 #   CONFIG=debug scripts/bench-fleet.sh      # skip the (slow) release build
 #   BROKER=mqtt://host:1883 scripts/bench-fleet.sh   # an existing broker instead of a local one
 set -euo pipefail

@@ -15,6 +15,8 @@ struct Options {
     var requests = 2000
     var invalidations = 300
     var fleet = "bench"
+    /// Gateways sign their invalidations and verify their peers' (member keys listed for all).
+    var signed = false
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -31,7 +33,8 @@ struct Options {
             case "--requests": o.requests = Int(value()) ?? 0
             case "--invalidations": o.invalidations = Int(value()) ?? 0
             case "--fleet": o.fleet = value()
-            default: fail("unknown argument \(args[i]); usage: FleetBench --broker URL [--gateways N] [--requests R] [--invalidations I]")
+            case "--signed": o.signed = true
+            default: fail("unknown argument \(args[i]); usage: FleetBench --broker URL [--gateways N] [--requests R] [--invalidations I] [--signed]")
             }
             i += 1
         }
@@ -85,6 +88,9 @@ enum FleetBench {
 
         let arrivals = Arrivals()
         var gateways: [Gateway] = []
+        // With --signed, every gateway has a member key and lists every other's (as a signed fleet config would).
+        let identities = (0..<options.gateways).map { MemberIdentity(gateway: "gw\($0)", privateKey: Ed25519.PrivateKey()) }
+        let members = Dictionary(uniqueKeysWithValues: identities.map { ($0.gateway, $0.publicKey) })
         for i in 0..<options.gateways {
             let id = "gw\(i)"
             var config = AnswerCache.Configuration(path: root.appendingPathComponent("\(id).sqlite").path)
@@ -95,6 +101,10 @@ enum FleetBench {
                 let outbox = try InvalidationOutbox(cache: cache)
                 var pc = PeerSync.Configuration(broker: broker, fleet: options.fleet, gatewayID: id)
                 pc.statusIntervalSeconds = 30
+                if options.signed {
+                    pc.identity = identities[i]
+                    pc.membership = Membership(fleetKeys: [:], members: members)
+                }
                 let peer = try PeerSync(configuration: pc, service: CacheOnlyService(cache: cache, gateway: id), target: cache, log: outbox)
                 let task = Task { try await peer.run() }
                 gateways.append(Gateway(id: id, cache: cache, outbox: outbox, peer: peer, task: task))
@@ -176,6 +186,9 @@ enum FleetBench {
             "cache_hit_misses": misses,
             "invalidation_visible_everywhere_ms": summary(visibleSamples),
             "invalidation_timeouts": timeouts,
+            "signed": options.signed,
+            "invalidations_refused": gateways.reduce(0) { $0 + ($1.peer.statistics()["invalidations_refused"] ?? 0) },
+            "invalidations_applied": gateways.reduce(0) { $0 + ($1.peer.statistics()["invalidations_applied"] ?? 0) },
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: json, as: UTF8.self))

@@ -124,6 +124,12 @@ public final class PeerSync: Sendable {
         await core.publishStatus()
     }
 
+    /// Whether the broker acknowledged every subscription of the current connection (requests
+    /// published before that may find nobody subscribed).
+    public var isSubscribed: Bool {
+        core.state.withLock { $0.link.connectedSince != nil && $0.link.pendingSubscriptions.isEmpty && $0.link.granted > 0 }
+    }
+
     /// `connected`, `connecting` or `disconnected`, for `/health`.
     public var brokerState: String { core.brokerState() }
 

@@ -93,7 +93,7 @@ final class TestGateway: @unchecked Sendable {
         task = Task { try await peer.run() }
         if waitConnected {
             do {
-                try await eventually("\(id) connected") { peer.brokerState == "connected" }
+                try await eventually("\(id) connected and subscribed") { peer.brokerState == "connected" && peer.isSubscribed }
             } catch {
                 Issue.record("last connect error: \(peer.connection.lastError ?? "none")")
                 throw error
