@@ -6,13 +6,18 @@
 #   scripts/bench-fleet.sh [--gateways N] [--requests R] [--invalidations I] [--signed]
 #   (--signed: invalidations signed with member keys and verified by every peer, as in a fleet with --trust-key)
 #   CONFIG=debug scripts/bench-fleet.sh      # skip the (slow) release build
+#   FLEETBENCH_BIN=.build/release/FleetBench scripts/bench-fleet.sh   # no build at all
 #   BROKER=mqtt://host:1883 scripts/bench-fleet.sh   # an existing broker instead of a local one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONFIG="${CONFIG:-release}"
-swift build -c "$CONFIG" --product FleetBench >&2
-BIN="$(swift build -c "$CONFIG" --show-bin-path)/FleetBench"
+if [ -n "${FLEETBENCH_BIN:-}" ]; then
+  BIN="$FLEETBENCH_BIN"   # an existing build (e.g. the test build's .build/release/FleetBench)
+else
+  swift build -c "$CONFIG" --product FleetBench >&2
+  BIN="$(swift build -c "$CONFIG" --show-bin-path)/FleetBench"
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/outpost-bench-fleet.XXXXXX")
 broker_pid=""

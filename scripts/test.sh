@@ -27,6 +27,10 @@ swift build --build-tests "${flags[@]}"
 # the CLI) and wait on them; the second the in-process ones (gateways, caches, the engine), which
 # live on the test process's cooperative threads. On a 2-core machine that pool has two threads:
 # run together, a test blocked waiting on a child would starve an in-process gateway under test.
+# Suites of those modules that are in-process themselves (they need the cooperative threads) run
+# with the second group.
 process_suites='AgentTests|OutpostCLITests'
-swift test --skip-build "${flags[@]}" --filter "$process_suites"
+in_process_there='AgentTests.GenerationSchedulerTests'
+swift test --skip-build "${flags[@]}" --filter "$process_suites" --skip "$in_process_there"
 swift test --skip-build "${flags[@]}" --skip "$process_suites"
+swift test --skip-build "${flags[@]}" --filter "$in_process_there"
