@@ -34,7 +34,10 @@ let package = Package(
 
         // Leaf modules.
         .target(name: "GGUF"),
-        .target(name: "PeerSync", dependencies: ["OutpostCore", "CMosquitto"]),
+        // The MQTT transport: libmosquitto client, connection with its reconnect state machine, broker URL.
+        .target(name: "MQTT", dependencies: ["OutpostCore", "CMosquitto"]),
+        // Invalidation sync, watermarks, status and the MQTT request door, over MQTT.
+        .target(name: "PeerSync", dependencies: ["OutpostCore", "MQTT"]),
         .target(
             name: "LocalAPI",
             dependencies: [
@@ -63,7 +66,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "OutpostCore", "PeerSync",
+                "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "MQTT", "OutpostCore", "PeerSync",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,6 +85,7 @@ let package = Package(
                 "OutpostCore",
                 "Inference",
                 "Agent",
+                "MQTT",
                 "PeerSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -91,19 +95,24 @@ let package = Package(
         ),
 
         // The fleet benchmark (scripts/bench-fleet.sh): N gateways on one broker, in one process.
-        .executableTarget(name: "FleetBench", dependencies: ["PeerSync", "AnswerCache", "OutpostCore"]),
+        .executableTarget(name: "FleetBench", dependencies: ["MQTT", "PeerSync", "AnswerCache", "OutpostCore"]),
 
         // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
-        .testTarget(name: "PeerSyncTests", dependencies: ["PeerSync", "OutpostCore", "AnswerCache", "OutpostTesting"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["MQTT", "PeerSync", "OutpostCore", "AnswerCache", "Inference", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "LocalAPI", "OutpostCore", "PeerSync", "outpost", "OutpostTesting"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "Inference", "LocalAPI", "OutpostCore", "MQTT", "PeerSync", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore", "OutpostTesting"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
+        // The API in-process on a Unix socket, in front of a scripted service (no model, no agent).
+        .testTarget(
+            name: "LocalAPITests",
+            dependencies: ["LocalAPI", "OutpostCore", "OutpostTesting", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6],

@@ -9,6 +9,7 @@ import Logging
 import OutpostCore
 import PeerSync
 import ServiceLifecycle
+import MQTT
 
 /// The composition root: loads the model, opens the answer cache, serves the local API, and
 /// runs them in one service group until SIGTERM/SIGINT, then drains.
@@ -27,23 +28,11 @@ public struct Agent: Sendable {
         public let description: String
     }
 
+    /// Starts every part bottom-up (state directory, fleet config, model, cache, service, API,
+    /// fleet link) and runs them in one service group until SIGTERM/SIGINT, then drains.
     public func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let notifier = SystemdNotifier(environment: environment)
-        do {
-            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o750])
-        } catch {
-            throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error)")
-        }
-        // Before anything in the directory is read or written: a second agent on it is refused
-        // whatever socket it was given.
-        let stateLock: StateDirectoryLock
-        do {
-            stateLock = try StateDirectoryLock(directory: configuration.stateDirectory)
-        } catch {
-            throw StartError(description: "\(error)")
-        }
+        let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
+        let stateLock = try lockStateDirectory()
         defer { withExtendedLifetime(stateLock) {} }
 
         let loadStart = Date()
@@ -51,91 +40,21 @@ public struct Agent: Sendable {
         // already have loaded the model it names.
         let fleet = try await startFleetConfig()
         let c = fleet.target.configuration
-        let runtime: ModelRuntime
-        do {
-            runtime = try fleet.target.takeRuntime() ?? ModelRuntime(path: c.modelPath, threads: c.threads, contextLength: c.contextLength)
-        } catch {
-            throw StartError(description: "cannot load the model \(c.modelPath): \(error)")
-        }
-        logger.info("model loaded", metadata: [
-            "model": "\(c.modelPath)", "fingerprint": "\(runtime.fingerprint.prefix(16))",
-            "context": "\(runtime.contextLength)", "threads": "\(c.threads)",
-            "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))",
-        ])
-
-        var cacheConfig = AnswerCache.Configuration(path: c.cacheFile)
-        cacheConfig.memoryBudgetBytes = c.cache.memoryBudgetBytes
-        cacheConfig.diskBudgetBytes = c.cache.diskBudgetBytes
-        cacheConfig.batchSize = c.cache.batchSize
-        cacheConfig.queueCapacity = c.cache.queueCapacity
-        cacheConfig.flushIntervalMillis = UInt64(c.cache.flushIntervalMillis)
-        cacheConfig.defaultTTLMillis = UInt64(c.cache.ttlSeconds) * 1000
-        cacheConfig.defaultStaleWhileRevalidateMillis = UInt64(c.cache.staleWhileRevalidateSeconds) * 1000
-        let cache: AnswerCache
-        do {
-            cache = try AnswerCache(configuration: cacheConfig)
-        } catch {
-            throw StartError(description: "cannot open the answer cache \(c.cacheFile): \(error)")
-        }
-
+        let runtime = try loadModel(c, fleet: fleet, since: loadStart)
+        let cache = try openCache(c)
         let service = AgentService(configuration: c, runtime: runtime, cache: cache,
                                    metrics: AgentMetrics(render: renderMetrics), fleetConfig: fleet.applier, logger: logger)
-        var apiConfig = LocalAPIServer.Configuration(socketPath: c.socketPath, socketGroup: c.socketGroup)
-        apiConfig.idleTimeout = .seconds(c.idleTimeoutSeconds)
-        apiConfig.maxConnections = c.maxConnections
-        apiConfig.reservedConnections = c.reservedConnections
-        apiConfig.defaults = c.defaults
-        let logger = self.logger
         let api: LocalAPIServer
-        do {
-            api = try LocalAPIServer(configuration: apiConfig, service: service, logger: logger) {
-                service.markReady()
-                notifier.notify("READY=1\nSTATUS=answering on \(c.socketPath)")
-                logger.info("agent ready", metadata: ["socket": "\(c.socketPath)", "kernel": "\(service.kernel)",
-                                                      "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))"])
-            }
-        } catch {
+        do { api = try makeAPI(c, service: service, notifier: notifier, since: loadStart) } catch {
             cache.close()
-            throw StartError(description: "\(error)")
+            throw error
         }
-
         fleet.target.attach(service)
         let configService = FleetConfigService(applier: fleet.applier, target: fleet.target, service: service, logger: logger)
-        var peerService: PeerSyncService?
-        if let m = c.mqtt {
-            do {
-                var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
-                pc.topicRoot = m.topicRoot
-                pc.onConfig = { configService.receive($0) }
-                pc.maxConfigBytes = fleet.applier.verifier.maxEnvelopeBytes
-                pc.username = m.user
-                pc.passwordFile = m.passwordFile
-                pc.caFile = m.caFile
-                pc.certFile = m.certFile
-                pc.keyFile = m.keyFile
-                pc.samplingDefaults = c.defaults
-                do {
-                    pc.identity = try MemberIdentity.loadOrCreate(stateDirectory: c.stateDirectory, gateway: c.gatewayID, fleet: m.fleet)
-                } catch {
-                    throw StartError(description: "member key: \(error)")
-                }
-                pc.membership = fleet.membership
-                Self.logInvalidationAuth(pc, logger: logger)
-                let outbox = try InvalidationOutbox(cache: cache)
-                let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
-                service.attach(peer, outbox: outbox)
-                let joined = pc
-                let ps = PeerSyncService(peer: peer, logger: logger, make: { root in
-                    var moved = joined
-                    moved.topicRoot = root
-                    return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
-                }, install: { service.attach($0, outbox: outbox) })
-                fleet.target.attach(peerService: ps, root: peer.topics.root)
-                peerService = ps
-            } catch {
-                cache.close()
-                throw StartError(description: "cannot join the fleet over MQTT: \(error)")
-            }
+        let peerService: PeerSyncService?
+        do { peerService = try joinFleet(c, fleet: fleet, service: service, cache: cache, configService: configService) } catch {
+            cache.close()
+            throw error
         }
 
         // Shutdown runs in reverse order: the API stops accepting and finishes its requests
@@ -159,16 +78,116 @@ public struct Agent: Sendable {
         if let pending = fleet.pendingInvalidation {
             await FleetConfigService.invalidate(pending, service: service, logger: logger)
         }
-        var groupConfig = ServiceGroupConfiguration(
-            services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger
-        )
+        var groupConfig = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfig.maximumGracefulShutdownDuration = .seconds(c.shutdownGraceSeconds)
         groupConfig.maximumCancellationDuration = .seconds(5)
-        let group = ServiceGroup(configuration: groupConfig)
-        try await group.run()
+        try await ServiceGroup(configuration: groupConfig).run()
         logger.info("agent stopped")
+    }
+
+    /// Creates the state directory and locks it: a second agent on it is refused whatever socket
+    /// it was given, before anything in it is read or written.
+    private func lockStateDirectory() throws -> StateDirectoryLock {
+        do {
+            try FileManager.default.createDirectory(atPath: configuration.stateDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o750])
+        } catch {
+            throw StartError(description: "cannot create the state directory \(configuration.stateDirectory): \(error)")
+        }
+        do { return try StateDirectoryLock(directory: configuration.stateDirectory) } catch {
+            throw StartError(description: "\(error)")
+        }
+    }
+
+    /// The model the fleet config's health check loaded, or `c.modelPath`.
+    private func loadModel(_ c: AgentConfiguration, fleet: FleetStart, since loadStart: Date) throws -> ModelRuntime {
+        let runtime: ModelRuntime
+        do {
+            runtime = try fleet.target.takeRuntime() ?? ModelRuntime(path: c.modelPath, threads: c.threads, contextLength: c.contextLength)
+        } catch {
+            throw StartError(description: "cannot load the model \(c.modelPath): \(error)")
+        }
+        logger.info("model loaded", metadata: [
+            "model": "\(c.modelPath)", "fingerprint": "\(runtime.fingerprint.prefix(16))",
+            "context": "\(runtime.contextLength)", "threads": "\(c.threads)",
+            "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))",
+        ])
+        return runtime
+    }
+
+    private func openCache(_ c: AgentConfiguration) throws -> AnswerCache {
+        var cacheConfig = AnswerCache.Configuration(path: c.cacheFile)
+        cacheConfig.memoryBudgetBytes = c.cache.memoryBudgetBytes
+        cacheConfig.diskBudgetBytes = c.cache.diskBudgetBytes
+        cacheConfig.batchSize = c.cache.batchSize
+        cacheConfig.queueCapacity = c.cache.queueCapacity
+        cacheConfig.flushIntervalMillis = UInt64(c.cache.flushIntervalMillis)
+        cacheConfig.defaultTTLMillis = UInt64(c.cache.ttlSeconds) * 1000
+        cacheConfig.defaultStaleWhileRevalidateMillis = UInt64(c.cache.staleWhileRevalidateSeconds) * 1000
+        do { return try AnswerCache(configuration: cacheConfig) } catch {
+            throw StartError(description: "cannot open the answer cache \(c.cacheFile): \(error)")
+        }
+    }
+
+    /// The local API on its Unix socket; ready (systemd READY=1) once it listens.
+    private func makeAPI(_ c: AgentConfiguration, service: AgentService, notifier: SystemdNotifier,
+                         since loadStart: Date) throws -> LocalAPIServer {
+        var apiConfig = LocalAPIServer.Configuration(socketPath: c.socketPath, socketGroup: c.socketGroup)
+        apiConfig.idleTimeout = .seconds(c.idleTimeoutSeconds)
+        apiConfig.maxConnections = c.maxConnections
+        apiConfig.reservedConnections = c.reservedConnections
+        apiConfig.defaults = c.defaults
+        let logger = self.logger
+        do {
+            return try LocalAPIServer(configuration: apiConfig, service: service, logger: logger) {
+                service.markReady()
+                notifier.notify("READY=1\nSTATUS=answering on \(c.socketPath)")
+                logger.info("agent ready", metadata: ["socket": "\(c.socketPath)", "kernel": "\(service.kernel)",
+                                                      "seconds": "\(String(printf: "%.3f", Date().timeIntervalSince(loadStart)))"])
+            }
+        } catch {
+            throw StartError(description: "\(error)")
+        }
+    }
+
+    /// The MQTT link (requests, invalidation sync, configs, status) when `c.mqtt` is set.
+    private func joinFleet(_ c: AgentConfiguration, fleet: FleetStart, service: AgentService, cache: AnswerCache,
+                           configService: FleetConfigService) throws -> PeerSyncService? {
+        guard let m = c.mqtt else { return nil }
+        do {
+            var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
+            pc.topicRoot = m.topicRoot
+            pc.onConfig = { configService.receive($0) }
+            pc.maxConfigBytes = fleet.applier.verifier.maxEnvelopeBytes
+            pc.username = m.user
+            pc.passwordFile = m.passwordFile
+            pc.caFile = m.caFile
+            pc.certFile = m.certFile
+            pc.keyFile = m.keyFile
+            pc.samplingDefaults = c.defaults
+            do {
+                pc.identity = try MemberIdentity.loadOrCreate(stateDirectory: c.stateDirectory, gateway: c.gatewayID, fleet: m.fleet)
+            } catch {
+                throw StartError(description: "member key: \(error)")
+            }
+            pc.membership = fleet.membership
+            Self.logInvalidationAuth(pc, logger: logger)
+            let outbox = try InvalidationOutbox(cache: cache)
+            let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
+            service.attach(peer, outbox: outbox)
+            let joined = pc
+            let ps = PeerSyncService(peer: peer, logger: logger, make: { root in
+                var moved = joined
+                moved.topicRoot = root
+                return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
+            }, install: { service.attach($0, outbox: outbox) })
+            fleet.target.attach(peerService: ps, root: peer.topics.root)
+            return ps
+        } catch let e as StartError {
+            throw e
+        } catch {
+            throw StartError(description: "cannot join the fleet over MQTT: \(error)")
+        }
     }
 }
 

@@ -9,27 +9,11 @@ extension AgentConfiguration {
     /// config carrying it is applied (`FleetConfigService`), and changes nothing here.
     func applying(_ settings: FleetSettings) throws(FleetConfigError) -> AgentConfiguration {
         var c = self
-        func int(_ s: String, _ f: String) -> Int? {
-            if case .number(let d)? = settings[s, f] { Int(d) } else { nil }
+        // Every setting of the table a fleet config may carry, through the one mapping.
+        for setting in Settings.all where setting.sources.contains(.fleet) {
+            guard let section = setting.section, let value = settings[section, setting.field] else { continue }
+            c.set(setting, value)
         }
-        func double(_ s: String, _ f: String) -> Double? {
-            if case .number(let d)? = settings[s, f] { d } else { nil }
-        }
-        if let path = settings.modelPath { c.modelPath = path }
-        if let v = double("generation", "temperature") { c.defaults.temperature = v }
-        if let v = int("generation", "top_k") { c.defaults.topK = v }
-        if let v = double("generation", "top_p") { c.defaults.topP = v }
-        if let v = int("generation", "max_tokens") { c.defaults.maxTokens = v }
-        if let v = double("generation", "repeat_penalty") { c.defaults.repeatPenalty = v }
-        if let v = int("generation", "max_tokens_limit") { c.maxTokensLimit = v }
-        if let v = int("cache", "memory_budget_mb") { c.cache.memoryBudgetBytes = v << 20 }
-        if let v = int("cache", "disk_budget_mb") { c.cache.diskBudgetBytes = v << 20 }
-        if let v = int("cache", "ttl_s") { c.cache.ttlSeconds = v }
-        if let v = int("cache", "stale_while_revalidate_s") { c.cache.staleWhileRevalidateSeconds = v }
-        if let v = int("cache", "flush_interval_ms") { c.cache.flushIntervalMillis = v }
-        if let v = int("cache", "batch_size") { c.cache.batchSize = v }
-        if let v = int("cache", "queue_capacity") { c.cache.queueCapacity = v }
-        if case .string(let root)? = settings["mqtt", "topic_root"], c.mqtt != nil { c.mqtt?.topicRoot = root }
         c.members = settings.members
         do { try c.cacheSettings.validate() } catch { throw .invalidPayload("cache: \(error.message)") }
         do { try c.defaults.validate() } catch { throw .invalidPayload("generation: \(error.message)") }

@@ -125,27 +125,36 @@ public struct AgentConfiguration: Sendable, Equatable {
             try file.apply(to: &c, socket: &socketFromFile)
         }
 
-        // Environment.
-        if let v = env["OUTPOST_MODEL"] { c.modelPath = v }
-        if let v = env["OUTPOST_STATE_DIR"] { c.stateDirectory = v }
-        if let v = env["OUTPOST_SOCKET"] { socketFromFile = v }
-        if let v = env["OUTPOST_SOCKET_GROUP"] { c.socketGroup = v }
-        if let v = env["OUTPOST_GATEWAY_ID"] { c.gatewayID = v }
-        if let v = env["OUTPOST_THREADS"] { c.threads = try positive(Int(v), "OUTPOST_THREADS=\(v)") }
-        if let v = env["OUTPOST_CTX"] { c.contextLength = try positive(Int(v), "OUTPOST_CTX=\(v)") }
+        // Environment: the table's variables (the mqtt ones join the flags below: a link needs a URL).
+        func envValue(_ key: String) -> String? { Settings.named(key)?.environment.flatMap { env[$0] } }
+        for setting in Settings.all where setting.section != "mqtt" {
+            guard let name = setting.environment, let text = env[name] else { continue }
+            let value: JSONValue
+            do throws(SettingError) { value = try setting.parse(environment: text) } catch { throw Error(error.message) }
+            if setting.key == "socket.path" { socketFromFile = text } else { c.set(setting, value) }
+        }
         var mqttURL = c.mqtt?.url
         var fleet = c.mqtt?.fleet
-        if let v = env["OUTPOST_MQTT"] { mqttURL = v }
-        if let v = env["OUTPOST_FLEET"] { fleet = v }
+        if let v = envValue("mqtt.url") { mqttURL = v }
+        if let v = envValue("mqtt.fleet") { fleet = v }
 
-        // Flags.
-        if let v = flags.modelPath { c.modelPath = v }
-        if let v = flags.stateDirectory { c.stateDirectory = v }
+        // Flags, through the same table.
+        let flagged: [(flag: String, key: String, value: JSONValue?)] = [
+            ("--model", "model.path", flags.modelPath.map(JSONValue.string)),
+            ("--state-dir", "state_dir", flags.stateDirectory.map(JSONValue.string)),
+            ("--socket-group", "socket.group", flags.socketGroup.map(JSONValue.string)),
+            ("--id", "gateway_id", flags.gatewayID.map(JSONValue.string)),
+            ("--threads", "model.threads", flags.threads.map { .number(Double($0)) }),
+            ("--ctx", "model.context_length", flags.contextLength.map { .number(Double($0)) }),
+        ]
+        for (flag, key, value) in flagged {
+            guard let value, let setting = Settings.named(key) else { continue }
+            do { c.set(setting, try setting.check(value)) } catch {
+                let shown = if case .number(let d) = value { "\(Int(d))" } else if case .string(let t) = value { t } else { "" }
+                throw Error("\(flag) \(shown): must be \(setting.kind.expected)")
+            }
+        }
         if let v = flags.socketPath { socketFromFile = v }
-        if let v = flags.socketGroup { c.socketGroup = v }
-        if let v = flags.gatewayID { c.gatewayID = v }
-        if let v = flags.threads { c.threads = try positive(v, "--threads \(v)") }
-        if let v = flags.contextLength { c.contextLength = try positive(v, "--ctx \(v)") }
         if let v = flags.mqttURL { mqttURL = v }
         if let v = flags.fleet { fleet = v }
         if let url = mqttURL {
@@ -153,8 +162,8 @@ public struct AgentConfiguration: Sendable, Equatable {
             var m = c.mqtt ?? MQTT(url: url, fleet: fleet)
             m.url = url
             m.fleet = fleet
-            if let v = env["OUTPOST_MQTT_USER"] { m.user = v }
-            if let v = env["OUTPOST_MQTT_PASSWORD_FILE"] { m.passwordFile = v }
+            if let v = envValue("mqtt.user") { m.user = v }
+            if let v = envValue("mqtt.password_file") { m.passwordFile = v }
             if let v = flags.mqttUser { m.user = v }
             if let v = flags.mqttPasswordFile { m.passwordFile = v }
             if let v = flags.mqttCA { m.caFile = v }
@@ -184,8 +193,4 @@ public struct AgentConfiguration: Sendable, Equatable {
         return Paths.join(stateDirectory, "outpost.sock")
     }
 
-    static func positive(_ v: Int?, _ what: String) throws -> Int {
-        guard let v, v > 0 else { throw Error("\(what): must be a positive integer") }
-        return v
-    }
 }

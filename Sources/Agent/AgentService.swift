@@ -10,7 +10,7 @@ import PeerSync
 import Synchronization
 
 /// The agent's `AnswerService`: every door's queries go through the answer cache to the model.
-final class AgentService: AnswerService, @unchecked Sendable {
+final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
     // @unchecked: every stored property is immutable or itself thread-safe.
     /// The configuration and model in use; a fleet config switches both at once (`switchLive`).
     /// A request takes one snapshot at its start and runs on it to the end.
@@ -53,7 +53,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
     var configuration: AgentConfiguration { live.withLock { $0.configuration } }
     var runtime: ModelRuntime { live.withLock { $0.runtime } }
     var modelName: String { runtime.name }
-    var samplingDefaults: OutpostCore.SamplingParameters? { configuration.defaults }
+    var samplingDefaults: SamplingParameters? { configuration.defaults }
 
     /// Switches the live configuration, and the model when `runtime` is given (requests already
     /// running finish on the old one, which is freed after them).
@@ -67,7 +67,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
     /// The prompt's tokens, checked against the context. Only a generation needs them: a cache
     /// hit is answered without tokenizing.
     private func prompt(_ query: Query, _ runtime: ModelRuntime) throws -> [Int32] {
-        let ids = runtime.promptTokens(query)
+        let ids = try runtime.promptTokens(query)
         let maxTokens = query.sampling.maxTokens
         guard ids.count + maxTokens <= runtime.contextLength else {
             throw ServiceError.tooLong("the prompt (\(ids.count) tokens) plus max_tokens (\(maxTokens)) "
@@ -160,7 +160,7 @@ final class AgentService: AnswerService, @unchecked Sendable {
 
     /// Runs the model for `promptIds`, streaming text to `onPiece`. Stops at the next token when
     /// the calling task is cancelled or `flag` is set, throwing `CancellationError`.
-    private func generate(_ runtime: ModelRuntime, _ promptIds: [Int32], _ sampling: OutpostCore.SamplingParameters,
+    private func generate(_ runtime: ModelRuntime, _ promptIds: [Int32], _ sampling: SamplingParameters,
                           cancelledBy flag: GenerationScheduler.CancelFlag = .init(),
                           onPiece: @escaping @Sendable (String) async -> Void, timings: inout Timings) async throws -> Answer {
         let submitted = DispatchTime.now()

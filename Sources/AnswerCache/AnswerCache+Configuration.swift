@@ -4,8 +4,8 @@ extension AnswerCache {
     public struct Configuration: Sendable {
         /// The SQLite file (created if absent).
         public var path: String
-        public var memoryBudgetBytes: Int = 64 << 20
-        public var diskBudgetBytes: Int = 1 << 30
+        public var memoryBudgetBytes: Int = EvictionPolicy.defaultMemoryBudgetBytes
+        public var diskBudgetBytes: Int = EvictionPolicy.defaultDiskBudgetBytes
         /// Most fills waiting to be written; beyond it fills are dropped and counted.
         public var queueCapacity: Int = 65_536
         /// Fills waiting that trigger a flush before the interval is up.

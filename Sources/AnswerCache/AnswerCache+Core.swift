@@ -35,7 +35,7 @@ extension AnswerCache {
                 maxBatchSize: configuration.maxBatchSize,
                 flushIntervalNanos: Settings.nanos(millis: configuration.flushIntervalMillis))
             for tombstone in tombstones { _ = queue.invalidate(tombstone) }
-            state = Mutex(State(memory: MemoryTier(budgetBytes: configuration.memoryBudgetBytes), queue: queue,
+            state = Mutex(State(memory: MemoryTier(policy: EvictionPolicy(Settings(configuration))), queue: queue,
                                 settings: Settings(configuration)))
             self.store = store
             self.configuration = configuration

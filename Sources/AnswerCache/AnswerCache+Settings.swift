@@ -55,19 +55,19 @@ extension AnswerCache {
     public var settings: Settings { core.state.withLock { $0.settings } }
 
     /// Changes the limits while the cache runs (the flusher keeps running):
-    /// - the memory budget at once, evicting least recently used entries when it shrinks;
-    /// - the disk budget at the flusher's next run (its next flush, or now when idle), evicting by
-    ///   last access;
+    /// - the budgets as `EvictionPolicy` says: the memory budget at once, the disk budget at the
+    ///   flusher's next run (its next flush, or now when idle);
     /// - the flush interval, batch size and queue capacity for the flusher's next decision. A
     ///   capacity below what is queued keeps every queued fill; new fills are dropped (and
     ///   counted) until the queue is below it.
     public func reconfigure(_ settings: Settings) throws(AnswerCacheError) {
         try settings.validate()
-        core.store.setDiskBudget(settings.diskBudgetBytes)
+        let policy = EvictionPolicy(settings)
+        core.store.apply(policy)
         let wake = core.state.withLock { s -> Bool in
-            let shrinksDisk = settings.diskBudgetBytes < s.settings.diskBudgetBytes
+            let shrinksDisk = policy.shrinksDisk(from: EvictionPolicy(s.settings))
             s.settings = settings
-            s.memory.setBudget(settings.memoryBudgetBytes)
+            s.memory.apply(policy)
             let sooner = s.queue.reconfigure(capacity: settings.queueCapacity, batchSize: settings.batchSize,
                                              flushIntervalNanos: Settings.nanos(millis: settings.flushIntervalMillis))
             if shrinksDisk { s.diskBudgetCheck = true }

@@ -4,14 +4,15 @@ import OutpostCore
 import Synchronization
 
 /// The SQLite tier: one file in WAL mode with `synchronous=NORMAL`, a versioned schema, prepared
-/// statements, answers zstd-compressed above a size threshold, a disk budget enforced by evicting
-/// the least recently accessed entries, and tombstones that upserts respect.
+/// statements, answers zstd-compressed above a size threshold, a disk budget enforced as
+/// `EvictionPolicy` says (least recently accessed first), and tombstones that upserts respect.
 ///
 /// Two connections: the writer (flushes, invalidations, maintenance) and a reader (lookups), each
 /// behind its own lock, so lookups never wait for a flush to commit.
 final class AnswerStore: Sendable {
     struct Options: Sendable {
         var path: String
+        /// The disk budget the store opens with (`EvictionPolicy.diskBudgetBytes`).
         var diskBudgetBytes: Int
         var compressionThreshold: Int
         var compressionLevel: Int32
@@ -29,8 +30,9 @@ final class AnswerStore: Sendable {
     static let schemaVersion: Int64 = 2
 
     let options: Options
-    /// The disk budget in force: `options.diskBudgetBytes` until changed (`setDiskBudget`).
-    private let diskBudget: Atomic<Int>
+    /// The policy in force, of which the store uses the disk half: `options.diskBudgetBytes`
+    /// until changed (`apply`).
+    private let eviction: Mutex<EvictionPolicy>
     /// Used by the flusher thread only (one flush at a time), to encode before taking the write lock.
     private let compressor: Mutex<Zstd.Compressor>
     private let writer: Mutex<Writer>
@@ -38,7 +40,7 @@ final class AnswerStore: Sendable {
 
     init(options: Options) throws(AnswerCacheError) {
         self.options = options
-        diskBudget = Atomic(options.diskBudgetBytes)
+        eviction = Mutex(EvictionPolicy(diskBudgetBytes: options.diskBudgetBytes))
         compressor = Mutex(try Zstd.Compressor(level: options.compressionLevel))
         let db = try Self.openValidated(path: options.path)
         writer = Mutex(try Writer(db: db))
@@ -155,6 +157,7 @@ final class AnswerStore: Sendable {
         let deleteTag: SQLiteStatement
         let deleteNamespace: SQLiteStatement
         let deleteAll: SQLiteStatement
+        /// `EvictionPolicy.diskEvictionSQL`.
         let evict: SQLiteStatement
         let outboxInsert: SQLiteStatement
         let pageSize: Int64
@@ -195,8 +198,7 @@ final class AnswerStore: Sendable {
                 "DELETE FROM entries WHERE instr(tags, char(31) || ?1 || char(31)) > 0 AND hlc <= ?2", persistent: true)
             deleteNamespace = try db.prepare("DELETE FROM entries WHERE namespace = ?1 AND hlc <= ?2", persistent: true)
             deleteAll = try db.prepare("DELETE FROM entries WHERE hlc <= ?2", persistent: true)
-            evict = try db.prepare(
-                "DELETE FROM entries WHERE id IN (SELECT id FROM entries ORDER BY last_access_ms LIMIT ?1)", persistent: true)
+            evict = try db.prepare(EvictionPolicy.diskEvictionSQL, persistent: true)
             outboxInsert = try db.prepare(InvalidationOutbox.insertSQL, persistent: true)
             pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
         }
@@ -239,7 +241,7 @@ final class AnswerStore: Sendable {
         return Encoded(rows: rows, refused: refused)
     }
 
-    /// Writes one batch in one transaction, then evicts by last access if over the disk budget.
+    /// Writes one batch in one transaction, then evicts if over the disk budget (`EvictionPolicy`).
     func write(_ batch: WriteBehindQueue.Batch) throws(AnswerCacheError) -> WriteReport {
         var report = WriteReport()
         let fills = batch.fills
@@ -251,7 +253,7 @@ final class AnswerStore: Sendable {
         // the next one is encoded on another thread, so compression overlaps with SQLite.
         var current: Encoded = starts.isEmpty ? Encoded(rows: [], refused: 0)
             : compressor.withLock { Self.encode(fills[range(0)], compressor: $0, options: options) }
-        let budget = Int64(diskBudget.load(ordering: .relaxed))
+        let policy = eviction.withLock { $0 }
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> WriteReport in
             try w.db.transaction { () throws(AnswerCacheError) in
                 for index in starts.indices {
@@ -270,9 +272,7 @@ final class AnswerStore: Sendable {
                     try w.touch.step()
                 }
             }
-            if try w.usedBytes() > budget {
-                report.evicted = try evict(&w, toBytes: budget * 9 / 10)
-            }
+            report.evicted = try evictIfOverBudget(&w, policy: policy)
             return report
         }
     }
@@ -335,28 +335,28 @@ final class AnswerStore: Sendable {
         return w.db.changes > 0
     }
 
-    var diskBudgetBytes: Int { diskBudget.load(ordering: .relaxed) }
-
-    /// Changes the disk budget; the next write (or `enforceDiskBudget`) evicts down to it.
-    func setDiskBudget(_ bytes: Int) {
-        diskBudget.store(bytes, ordering: .relaxed)
+    /// Changes the policy; the next write (or `enforceDiskBudget`) evicts down to its disk budget.
+    func apply(_ policy: EvictionPolicy) {
+        eviction.withLock { $0 = policy }
     }
 
-    /// Evicts by last access when the file is over the disk budget, as a write does; returns how
-    /// many entries went.
+    /// Evicts when the file is over the disk budget, as a write does; returns how many entries went.
     func enforceDiskBudget() throws(AnswerCacheError) -> Int {
-        let budget = Int64(diskBudget.load(ordering: .relaxed))
+        let policy = eviction.withLock { $0 }
         return try writer.withLock { (w: inout Writer) throws(AnswerCacheError) -> Int in
-            try w.usedBytes() > budget ? try evict(&w, toBytes: budget * 9 / 10) : 0
+            try evictIfOverBudget(&w, policy: policy)
         }
     }
 
-    private func evict(_ w: inout Writer, toBytes target: Int64) throws(AnswerCacheError) -> Int {
+    /// Over the disk budget, deletes the least recently accessed entries, a batch per
+    /// transaction, down to the policy's target; returns how many went.
+    private func evictIfOverBudget(_ w: inout Writer, policy: EvictionPolicy) throws(AnswerCacheError) -> Int {
+        guard policy.diskIsOverBudget(try w.usedBytes()) else { return 0 }
         var evicted = 0
-        while try w.usedBytes() > target {
+        while try w.usedBytes() > policy.diskTargetBytes {
             let total = try w.db.scalarInt("SELECT count(*) FROM entries") ?? 0
             guard total > 0 else { break }
-            let chunk = max(32, total / 16)
+            let chunk = EvictionPolicy.diskEvictionBatch(storedEntries: total)
             try w.db.transaction { () throws(AnswerCacheError) in
                 defer { w.evict.reset() }
                 try w.evict.bind(1, chunk)

@@ -20,11 +20,8 @@ struct CachedEntry: Sendable {
         return .expired
     }
 
-    /// What the memory tier charges for the entry: the text, the labels and a fixed overhead for
-    /// the node, the dictionary slot and the strings' headers.
-    var memoryCost: Int {
-        128 + answer.text.utf8.count + namespace.utf8.count + tags.reduce(0) { $0 + $1.utf8.count + 16 }
-    }
+    /// What the memory tier charges for the entry (`EvictionPolicy.memoryCost(of:)`).
+    var memoryCost: Int { EvictionPolicy.memoryCost(of: self) }
 
     /// Tags in their stored form: `\u{1F}a\u{1F}b\u{1F}`, or empty. Tags never hold control
     /// characters (Query.validateLabel), so the separator cannot occur inside one.

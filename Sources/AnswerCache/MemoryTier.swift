@@ -1,8 +1,8 @@
 import OutpostCore
 
-/// The memory tier: an LRU of entries bounded by a byte budget (`CachedEntry.memoryCost`).
-/// A plain value; the cache keeps it behind its lock. Nodes live in one array linked by index,
-/// so a hit costs one dictionary lookup and a few index moves.
+/// The memory tier: entries in order of use, evicted as `EvictionPolicy` says (least recently used
+/// first, within its memory budget). A plain value; the cache keeps it behind its lock. Nodes live
+/// in one array linked by index, so a hit costs one dictionary lookup and a few index moves.
 struct MemoryTier: Sendable {
     private struct Node: Sendable {
         var entry: CachedEntry?
@@ -11,7 +11,7 @@ struct MemoryTier: Sendable {
         var next: Int
     }
 
-    private(set) var budgetBytes: Int
+    private(set) var policy: EvictionPolicy
     private var nodes: [Node] = []
     private var index: [CacheKey: Int] = [:]
     private var free: [Int] = []
@@ -21,15 +21,22 @@ struct MemoryTier: Sendable {
     private(set) var bytes = 0
     private(set) var evictions = 0
 
-    init(budgetBytes: Int) {
-        self.budgetBytes = max(0, budgetBytes)
+    init(policy: EvictionPolicy) {
+        self.policy = policy
     }
+
+    /// A tier with `budgetBytes` of memory.
+    init(budgetBytes: Int) {
+        self.init(policy: EvictionPolicy(memoryBudgetBytes: budgetBytes))
+    }
+
+    var budgetBytes: Int { policy.memoryBudgetBytes }
 
     var count: Int { index.count }
 
-    /// Changes the byte budget; when it shrinks, least recently used entries are evicted at once.
-    mutating func setBudget(_ bytes: Int) {
-        budgetBytes = max(0, bytes)
+    /// Changes the policy; when the budget shrinks, least recently used entries are evicted at once.
+    mutating func apply(_ policy: EvictionPolicy) {
+        self.policy = policy
         evictOverBudget()
     }
 
@@ -49,7 +56,7 @@ struct MemoryTier: Sendable {
     mutating func insert(_ entry: CachedEntry) {
         let cost = entry.memoryCost
         if let i = index[entry.key] {
-            if cost > budgetBytes {
+            if !policy.keepsInMemory(cost: cost) {
                 remove(entry.key)
                 return
             }
@@ -58,7 +65,7 @@ struct MemoryTier: Sendable {
             nodes[i].cost = cost
             moveToFront(i)
         } else {
-            guard cost <= budgetBytes else { return }
+            guard policy.keepsInMemory(cost: cost) else { return }
             let node = Node(entry: entry, cost: cost, previous: -1, next: -1)
             let i: Int
             if let reused = free.popLast() {
@@ -76,7 +83,7 @@ struct MemoryTier: Sendable {
     }
 
     private mutating func evictOverBudget() {
-        while bytes > budgetBytes, tail != -1 {
+        while policy.memoryIsOverBudget(bytes), tail != -1 {
             evictions += 1
             removeNode(tail)
         }

@@ -8,6 +8,7 @@ import Foundation
 import OutpostCore
 import PeerSync
 import Synchronization
+import MQTT
 
 struct Options {
     var broker = "mqtt://127.0.0.1:1883"

@@ -19,20 +19,11 @@ import OutpostCore
 /// member key (`outpost member key`) whose signatures on invalidations peers accept as that
 /// gateway's.
 public struct FleetSettings: Sendable, Equatable {
-    enum Kind { case nonEmptyString, number, positiveInteger, nonNegativeInteger, stringList }
+    /// The fleet's actions, beside the settings a fleet config may set (`Settings.all` with the
+    /// `.fleet` source): what to invalidate once applied, and the member keys.
+    static let actions: Set<String> = ["invalidate", "members"]
 
-    static let schema: [String: [String: Kind]] = [
-        "model": ["path": .nonEmptyString],
-        "generation": ["temperature": .number, "top_k": .nonNegativeInteger, "top_p": .number,
-                       "max_tokens": .positiveInteger, "max_tokens_limit": .positiveInteger, "repeat_penalty": .number],
-        "cache": ["memory_budget_mb": .nonNegativeInteger, "disk_budget_mb": .nonNegativeInteger,
-                  "ttl_s": .nonNegativeInteger, "stale_while_revalidate_s": .nonNegativeInteger,
-                  "flush_interval_ms": .positiveInteger, "batch_size": .positiveInteger, "queue_capacity": .positiveInteger],
-        "mqtt": ["topic_root": .nonEmptyString],
-        "invalidate": ["tags": .stringList, "namespaces": .stringList],
-    ]
-
-    /// Section → field → value; only keys from the schema.
+    /// Section → field → value; only keys from the settings table and the actions.
     public private(set) var sections: [String: [String: JSONValue]]
 
     public init() { sections = [:] }
@@ -41,19 +32,15 @@ public struct FleetSettings: Sendable, Equatable {
     public init(json value: JSONValue) throws(FleetConfigError) {
         guard case .object(let root) = value else { throw .invalidPayload("must be a JSON object") }
         var sections: [String: [String: JSONValue]] = [:]
-        for key in root.keys.sorted() {
-            if key == "members" {
-                sections[key] = try Self.checkMembers(root[key]!)
-                continue
+        do {
+            for (setting, v) in try Settings.read(root, from: .fleet, extraSections: Self.actions) {
+                sections[setting.section ?? "", default: [:]][setting.field] = v
             }
-            guard let fields = Self.schema[key] else { throw .unknownKey(key) }
-            guard case .object(let section) = root[key]! else { throw .invalidPayload("\"\(key)\" must be an object") }
-            for field in section.keys.sorted() {
-                guard let kind = fields[field] else { throw .unknownKey("\(key).\(field)") }
-                try Self.check(section[field]!, kind, name: "\(key).\(field)")
-            }
-            sections[key] = section
+        } catch {
+            throw error.isUnknownKey ? .unknownKey(error.key) : .invalidPayload(error.message)
         }
+        if let members = root["members"] { sections["members"] = try Self.checkMembers(members) }
+        if let invalidate = root["invalidate"] { sections["invalidate"] = try Self.checkInvalidate(invalidate) }
         if case .number(let t)? = sections["generation"]?["temperature"], t < 0 || t > 2 {
             throw .invalidPayload("generation.temperature must be between 0 and 2")
         }
@@ -68,6 +55,18 @@ public struct FleetSettings: Sendable, Equatable {
             throw .invalidPayload("generation.max_tokens must not exceed generation.max_tokens_limit")
         }
         self.sections = sections
+    }
+
+    /// `invalidate`: `tags` and `namespaces`, lists of non-empty strings.
+    private static func checkInvalidate(_ v: JSONValue) throws(FleetConfigError) -> [String: JSONValue] {
+        guard case .object(let o) = v else { throw .invalidPayload("\"invalidate\" must be an object") }
+        for field in o.keys.sorted() {
+            guard field == "tags" || field == "namespaces" else { throw .unknownKey("invalidate.\(field)") }
+            guard case .array(let a) = o[field]!, a.allSatisfy({ if case .string(let s) = $0 { !s.isEmpty } else { false } }) else {
+                throw .invalidPayload("invalidate.\(field) must be a list of non-empty strings")
+            }
+        }
+        return o
     }
 
     /// Parses and validates payload bytes (JSON).
@@ -101,25 +100,6 @@ public struct FleetSettings: Sendable, Equatable {
             }
         }
         return out
-    }
-
-    private static func check(_ v: JSONValue, _ kind: Kind, name: String) throws(FleetConfigError) {
-        switch (kind, v) {
-        case (.nonEmptyString, .string(let s)) where !s.isEmpty: return
-        case (.number, .number(let d)) where d.isFinite: return
-        case (.positiveInteger, .number(let d)) where d == d.rounded() && d >= 1 && d <= 1e15: return
-        case (.nonNegativeInteger, .number(let d)) where d == d.rounded() && d >= 0 && d <= 1e15: return
-        case (.stringList, .array(let a)) where a.allSatisfy({ if case .string(let s) = $0 { !s.isEmpty } else { false } }): return
-        default: break
-        }
-        let expected = switch kind {
-        case .nonEmptyString: "a non-empty string"
-        case .number: "a number"
-        case .positiveInteger: "a positive integer"
-        case .nonNegativeInteger: "an integer, 0 or more"
-        case .stringList: "a list of non-empty strings"
-        }
-        throw .invalidPayload("\(name) must be \(expected)")
     }
 
     /// `override` laid over `self` field by field: a field the override sets wins; every other field

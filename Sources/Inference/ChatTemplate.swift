@@ -1,14 +1,3 @@
-/// One message of a conversation.
-public struct ChatMessage: Sendable, Equatable {
-    public var role: String
-    public var content: String
-
-    public init(role: String, content: String) {
-        self.role = role
-        self.content = content
-    }
-}
-
 /// A chat prompt format, recognised from the model's `tokenizer.chat_template` by marker
 /// substrings as llama.cpp's `llm_chat_detect_template` does, and rendered as llama.cpp renders it.
 public struct ChatTemplate: Sendable, Equatable {
@@ -108,7 +97,7 @@ public struct ChatTemplate: Sendable, Equatable {
 
     /// The prompt text for `messages`, ending with the assistant's turn opener when
     /// `addGenerationPrompt` is set. Special-token text is left in place for the tokenizer.
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) -> String {
+    public func render(_ messages: [ChatTurn], addGenerationPrompt: Bool = true) -> String {
         var out = ""
         func trim(_ s: String) -> String {
             var sub = Substring(s)

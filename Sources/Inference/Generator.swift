@@ -8,11 +8,11 @@ import Darwin
 /// What a generation is asked to do.
 public struct GenerationOptions: Sendable, Equatable {
     public var maxTokens: Int
-    public var sampling: SamplingParameters
+    public var sampling: SamplerSettings
     /// Generation stops before any of these strings; they are not part of the text.
     public var stopStrings: [String]
 
-    public init(maxTokens: Int = 256, sampling: SamplingParameters = .greedy, stopStrings: [String] = []) {
+    public init(maxTokens: Int = 256, sampling: SamplerSettings = .greedy, stopStrings: [String] = []) {
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopStrings = stopStrings

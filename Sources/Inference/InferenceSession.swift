@@ -25,6 +25,8 @@ public final class InferenceSession {
 
     /// Tokens evaluated per forward step of a batch.
     static let maxBatch = 32
+    /// Tokens the cache holds when not told (or the model's context length, if shorter).
+    public static let defaultContextLength = 2048
 
     private let pool: ThreadPool
     private let config: ModelConfig
@@ -67,12 +69,13 @@ public final class InferenceSession {
     private var logitsRows: Int
 
     /// - Parameters:
-    ///   - contextLength: tokens to make room for; capped at the model's own context length.
+    ///   - contextLength: tokens to make room for (default: `defaultContextLength`); capped at the
+    ///     model's own context length.
     ///   - threads: forward-pass threads, the caller included (default: the online CPUs, at most 8).
     public init(model: LanguageModel, contextLength: Int? = nil, threads: Int? = nil) throws {
         self.model = model
         self.config = model.config
-        let ctx = min(contextLength ?? min(config.contextLength, 2048), config.contextLength)
+        let ctx = min(contextLength ?? Self.defaultContextLength, config.contextLength)
         guard ctx > 0 else { throw InferenceError.invalidArgument("contextLength", "must be positive") }
         self.contextLength = ctx
         let t = threads ?? min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))

@@ -1,5 +1,5 @@
-/// How the next token is chosen from the logits.
-public struct SamplingParameters: Sendable, Equatable, Hashable {
+/// How the sampler chooses the next token from the logits.
+public struct SamplerSettings: Sendable, Equatable, Hashable {
     /// 0 (or less) picks the most likely token (ties go to the lowest id).
     public var temperature: Float
     /// Keep only the k most likely tokens (0 keeps all).
@@ -26,7 +26,7 @@ public struct SamplingParameters: Sendable, Equatable, Hashable {
         self.seed = seed
     }
 
-    public static let greedy = SamplingParameters()
+    public static let greedy = SamplerSettings()
 
     public var isGreedy: Bool { temperature <= 0 }
 
@@ -44,20 +44,20 @@ public struct SamplingParameters: Sendable, Equatable, Hashable {
 /// Picks tokens from logits: repetition penalty, then greedy, or top-k → top-p → min-p on the
 /// softmax, temperature, and a seeded draw (the order of llama.cpp's default sampler chain).
 public struct Sampler {
-    public let parameters: SamplingParameters
+    public let settings: SamplerSettings
     private var rng: SplitMix64
     private var candidates: [(id: Int32, logit: Float)] = []
 
-    public init(_ parameters: SamplingParameters) throws {
-        try parameters.validate()
-        self.parameters = parameters
-        self.rng = SplitMix64(seed: parameters.seed)
+    public init(_ settings: SamplerSettings) throws {
+        try settings.validate()
+        self.settings = settings
+        self.rng = SplitMix64(seed: settings.seed)
     }
 
     /// The next token after `history` (the ids so far, for the repetition penalty).
     @_optimize(speed)
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, history: [Int32] = []) -> Int32 {
-        let p = parameters
+        let p = settings
         var penalised: [Int32: Float] = [:]
         if p.repetitionPenalty != 1 && p.repetitionWindow > 0 {
             for id in history.suffix(p.repetitionWindow) where id >= 0 && Int(id) < logits.count {
@@ -129,25 +129,5 @@ public struct Sampler {
         let sum = out.reduce(0, +)
         for i in out.indices { out[i] /= sum }
         return out
-    }
-}
-
-/// SplitMix64: small, fast and the same on every platform.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    mutating func nextUnitDouble() -> Double {
-        Double(next() >> 11) * 0x1p-53
     }
 }

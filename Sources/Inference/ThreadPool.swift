@@ -8,10 +8,11 @@ import Synchronization
 /// A fixed set of worker threads started once and reused for every parallel step of the forward
 /// pass. `run` hands the same job to every participant (the caller is participant 0) and returns
 /// when all have finished. Workers spin briefly between jobs (a decode step issues a few hundred
-/// of them) and then sleep on a condition variable, so an idle engine costs no CPU.
-final class ThreadPool: @unchecked Sendable {
+/// of them) and then sleep on a condition variable, so an idle engine costs no CPU. The forward
+/// pass and the kernel benchmark (`outpost bench --kernels`) both run on it.
+public final class ThreadPool: @unchecked Sendable {
     /// Participants, the calling thread included.
-    let count: Int
+    public let count: Int
 
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
@@ -27,7 +28,7 @@ final class ThreadPool: @unchecked Sendable {
     /// Spin iterations before a worker goes to sleep (roughly 50–200 µs).
     private static let spinLimit = 20_000
 
-    init(threads: Int) {
+    public init(threads: Int) {
         count = max(1, threads)
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
@@ -63,10 +64,10 @@ final class ThreadPool: @unchecked Sendable {
     }
 
     /// Participants that actually run jobs (fewer than `count` if a thread could not start).
-    var activeCount: Int { threads.count + 1 }
+    public var activeCount: Int { threads.count + 1 }
 
     /// Runs `body(i)` for i in 0..<activeCount, i = 0 on the calling thread; returns when all are done.
-    func run(_ body: @escaping (Int) -> Void) {
+    public func run(_ body: @escaping (Int) -> Void) {
         let workers = threads.count
         if workers == 0 {
             body(0)
@@ -91,7 +92,7 @@ final class ThreadPool: @unchecked Sendable {
 
     /// Splits `0..<total` into `parts` near-equal contiguous ranges; returns range `index`.
     @inline(__always)
-    static func chunk(_ total: Int, parts: Int, index: Int) -> Range<Int> {
+    public static func chunk(_ total: Int, parts: Int, index: Int) -> Range<Int> {
         let base = total / parts, extra = total % parts
         let start = index * base + min(index, extra)
         return start..<(start + base + (index < extra ? 1 : 0))

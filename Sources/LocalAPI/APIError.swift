@@ -12,6 +12,8 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     public let message: String
     public let param: String?
     public let retryAfter: Int?
+    /// The method a 405 names in its `Allow` header.
+    var allow: HTTPRequest.Method?
 
     public init(status: HTTPResponse.Status, type: String, message: String, param: String? = nil, retryAfter: Int? = nil) {
         self.status = status
@@ -31,6 +33,14 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     init(_ error: HTTPFramingError) {
         self.init(status: error.status, type: error.status == .badRequest ? "invalid_request_error" : "request_too_large",
                   message: error.message, param: error.framing)
+    }
+
+    /// A known path asked with a method it does not answer.
+    static func methodNotAllowed(_ endpoint: APIEndpoint, asked: HTTPRequest.Method) -> APIError {
+        var e = APIError(status: .methodNotAllowed, type: "method_not_allowed",
+                         message: "\(endpoint.path) answers \(endpoint.method.rawValue) only, not \(asked.rawValue)")
+        e.allow = endpoint.method
+        return e
     }
 
     static func from(_ error: QueryError) -> APIError {
@@ -88,15 +98,22 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     func response() -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let allow { headers[.allow] = allow.rawValue }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 
-/// Turns every error, including the router's 404, into an OpenAI-style JSON response.
+/// Turns every error, including the router's 404, into an OpenAI-style JSON response; a 404 for
+/// a known path asked with another method becomes a 405 (the router does not tell them apart).
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            if let endpoint = APIEndpoint(rawValue: request.uri.path), endpoint.method != request.method {
+                return APIError.methodNotAllowed(endpoint, asked: request.method).response()
+            }
+            return APIError.from(any: error).response()
         } catch {
             return APIError.from(any: error).response()
         }

@@ -24,9 +24,8 @@ final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Paths answered on a reserved connection: health and the admin endpoints, cheap and what an
-    /// operator needs on a saturated agent.
-    static let reservedPaths: Set<String> = ["/health", "/metrics", "/v1/models", "/v1/cache/stats", "/v1/cache/invalidate"]
+    /// Paths answered on a reserved connection (`APIEndpoint.isServedOnReserve`).
+    static let reservedPaths = Set(APIEndpoint.allCases.filter(\.isServedOnReserve).map(\.path))
 
     /// A request passed on whose response has not ended, and how that response must end.
     private struct Exchange {

@@ -11,8 +11,9 @@ import OutpostCore
 import ServiceLifecycle
 
 /// The HTTP/1.1 API on the agent's Unix socket: OpenAI-compatible completions, models, health,
-/// metrics and the cache admin endpoints. A thin door: it parses and validates, then hands the
-/// query to the `AnswerService`.
+/// metrics and the cache admin endpoints. A thin door: it parses and validates, then hands
+/// queries to the service's `QueryAnswering` side and the admin endpoints to its `AdminService`
+/// side.
 public struct LocalAPIServer: Service {
     public static let maxBodyBytes = 1 << 20
 
@@ -40,7 +41,8 @@ public struct LocalAPIServer: Service {
     }
 
     let configuration: Configuration
-    let service: any AnswerService
+    let answering: any QueryAnswering
+    let admin: any AdminService
     let logger: Logger
     let socketGuard: UnixSocketGuard
     let onReady: @Sendable () async -> Void
@@ -50,7 +52,8 @@ public struct LocalAPIServer: Service {
     public init(configuration: Configuration, service: any AnswerService, logger: Logger,
                 onReady: @escaping @Sendable () async -> Void = {}) throws {
         self.configuration = configuration
-        self.service = service
+        self.answering = service
+        self.admin = service
         self.logger = logger
         self.socketGuard = try UnixSocketGuard(path: configuration.socketPath)
         self.onReady = onReady
@@ -95,41 +98,55 @@ public struct LocalAPIServer: Service {
     }
 
     func addRoutes(to router: Router<APIRequestContext>) {
-        let service = self.service
+        let answering = self.answering
+        let admin = self.admin
         let defaults = configuration.defaults
         let connections = self.connections
-        router.post("/v1/chat/completions") { request, context in
-            try await Self.complete(request, kind: .chat, service: service, defaults: service.samplingDefaults ?? defaults,
-                                    departure: Departure(registry: connections, channel: context.channel))
+        func on(_ endpoint: APIEndpoint,
+                _ handler: @escaping @Sendable (Request, APIRequestContext) async throws -> Response) {
+            router.on(RouterPath(endpoint.path), method: endpoint.method, use: handler)
         }
-        router.post("/v1/completions") { request, context in
-            try await Self.complete(request, kind: .completion, service: service, defaults: service.samplingDefaults ?? defaults,
-                                    departure: Departure(registry: connections, channel: context.channel))
-        }
-        router.get("/v1/models") { _, _ in
-            let model: JSONValue = .object(["id": .string(service.modelName), "object": .string("model"), "created": .int(0),
-                                            "owned_by": .string("outpost")])
-            return Self.json(.object(["object": .string("list"), "data": .array([model])]))
-        }
-        router.get("/health") { _, _ in
-            let report = await service.health()
-            let data = (try? JSONEncoder().encode(report)) ?? Data()
-            return Response(status: report.ready ? .ok : .serviceUnavailable,
-                            headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
-        router.get("/metrics") { _, _ in
-            let text = await service.metricsText() + connections.metricsText()
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(string: text)))
-        }
-        router.get("/v1/cache/stats") { _, _ in
-            Self.json(.object(await service.cacheStatistics().mapValues { .int($0) }))
-        }
-        router.post("/v1/cache/invalidate") { request, _ in
-            let body = try await request.body.collect(upTo: Self.maxBodyBytes)
-            let scope = try Self.invalidationScope(Data(buffer: body))
-            let receipt = try await service.invalidate(scope)
-            return Self.json(.object(["invalidated": .string(receipt.scope), "hlc": .string(receipt.hlc), "durable": .bool(true)]))
+        for endpoint in APIEndpoint.allCases {
+            switch endpoint {
+            case .chatCompletions, .completions:
+                let kind: CompletionRequest.Kind = endpoint == .chatCompletions ? .chat : .completion
+                on(endpoint) { request, context in
+                    try await Self.complete(request, kind: kind, answering: answering,
+                                            defaults: answering.samplingDefaults ?? defaults,
+                                            departure: Departure(registry: connections, channel: context.channel))
+                }
+            case .models:
+                on(endpoint) { _, _ in
+                    let model: JSONValue = .object(["id": .string(answering.modelName), "object": .string("model"),
+                                                    "created": .int(0), "owned_by": .string("outpost")])
+                    return Self.json(.object(["object": .string("list"), "data": .array([model])]))
+                }
+            case .health:
+                on(endpoint) { _, _ in
+                    let report = await admin.health()
+                    let data = (try? JSONEncoder().encode(report)) ?? Data()
+                    return Response(status: report.ready ? .ok : .serviceUnavailable,
+                                    headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                }
+            case .metrics:
+                on(endpoint) { _, _ in
+                    let text = await admin.metricsText() + connections.metricsText()
+                    return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                                    body: .init(byteBuffer: ByteBuffer(string: text)))
+                }
+            case .cacheStatistics:
+                on(endpoint) { _, _ in
+                    Self.json(.object(await admin.cacheStatistics().mapValues { .int($0) }))
+                }
+            case .cacheInvalidate:
+                on(endpoint) { request, _ in
+                    let body = try await request.body.collect(upTo: Self.maxBodyBytes)
+                    let scope = try Self.invalidationScope(Data(buffer: body))
+                    let receipt = try await admin.invalidate(scope)
+                    return Self.json(.object(["invalidated": .string(receipt.scope), "hlc": .string(receipt.hlc),
+                                              "durable": .bool(true)]))
+                }
+            }
         }
     }
 
@@ -177,19 +194,19 @@ public struct LocalAPIServer: Service {
         func remove(_ registration: ConnectionRegistry.Departure?) { registry.remove(registration) }
     }
 
-    static func complete(_ request: Request, kind: CompletionRequest.Kind, service: any AnswerService,
+    static func complete(_ request: Request, kind: CompletionRequest.Kind, answering: any QueryAnswering,
                          defaults: SamplingParameters, departure: Departure) async throws -> Response {
         let body = try await request.body.collect(upTo: maxBodyBytes)
         let parsed = try CompletionRequest.parse(Data(buffer: body), kind: kind, defaults: defaults)
         let id = (kind == .chat ? "chatcmpl-" : "cmpl-") + UUID().uuidString.filter { $0 != "-" }.lowercased()
         let created = Int(Date().timeIntervalSince1970)
-        let model = service.modelName
+        let model = answering.modelName
         if !parsed.stream {
             // The answer runs in a task of its own that the client's leaving cancels: Hummingbird
             // does not cancel a handler whose connection closed (it finds out only when it writes
             // the response), and a generation nobody waits for would hold the model for the rest
             // of its tokens.
-            let work = Task { try await service.answer(parsed.query) { _ in } }
+            let work = Task { try await answering.answer(parsed.query) { _ in } }
             let registration = departure.cancels(work)
             defer { departure.remove(registration) }
             let answered = try await withTaskCancellationHandler { try await work.value } onCancel: { work.cancel() }
@@ -202,7 +219,7 @@ public struct LocalAPIServer: Service {
         let generation = Task {
             let first = FirstFlag()
             do {
-                let answered = try await service.answer(parsed.query) { piece in
+                let answered = try await answering.answer(parsed.query) { piece in
                     continuation.yield(OpenAIResponse.sse(OpenAIResponse.chunk(kind, id: id, created: created, model: model,
                                                                                piece: piece, first: first.take())))
                 }

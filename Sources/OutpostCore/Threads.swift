@@ -5,7 +5,9 @@ import Darwin
 #endif
 
 // Threads and a lock on POSIX directly: Foundation's `Thread` and `NSLock` are not in
-// FoundationEssentials, and the agent does not load full Foundation.
+// FoundationEssentials, and the agent does not load full Foundation. These are for long-running
+// service threads (the cache flusher, the MQTT loop); the forward pass's fork-join pool is
+// Inference's `ThreadPool` (Inference stands alone, so it does not use this module).
 
 /// A mutual-exclusion lock (a pthread mutex), for state shared with threads outside Swift concurrency.
 public final class Lock: @unchecked Sendable {

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import OutpostCore
+import MQTT
 
 /// An operator's invalidation sent to a whole fleet without going through a gateway
 /// (`outpost cache invalidate --fleet-key`): signed with a fleet key that the gateways trust,

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import OutpostCore
+import MQTT
 
 extension PeerSync {
     /// How a gateway joins its fleet over MQTT (`outpost run --mqtt URL --fleet F --id ID …`).

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import OutpostCore
 import Synchronization
+import MQTT
 
 extension PeerSync {
     /// The state shared by the network thread (invalidations, outbox acknowledgements, session

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import OutpostCore
 import Synchronization
+import MQTT
 
 extension PeerSync.Core {
     /// Where and how to answer one request.

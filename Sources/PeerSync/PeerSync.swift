@@ -2,6 +2,7 @@ import Dispatch
 import FoundationEssentials
 import OutpostCore
 import Synchronization
+import MQTT
 
 /// A gateway's presence in its fleet over MQTT (DESIGN.md, "MQTT"):
 /// - answers requests from `…/req` (shared subscription) and `…/gw/<id>/req` through an

@@ -1,70 +1,30 @@
-import CMosquitto
-import FoundationEssentials
-import OutpostCore
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A failure of the MQTT client. Carries libmosquitto's return code and what was being done.
+/// A PeerSync setting that cannot work (topic names, limits, files). Failures of the transport
+/// itself are `MQTTError`s.
 public struct PeerSyncError: Error, CustomStringConvertible, Sendable {
     private enum Code: Sendable {
-        case library
-        case invalidURL
-        case notConnected
-        case queueFull
         case invalidConfiguration
         case unreadableFile
     }
 
     private let code: Code
-    /// libmosquitto's return code (`MOSQ_ERR_*`), when the error came from it.
-    public let returnCode: Int32?
     public let operation: String
     public let detail: String
 
-    private init(_ code: Code, returnCode: Int32?, operation: String, detail: String) {
+    private init(_ code: Code, operation: String, detail: String) {
         self.code = code
-        self.returnCode = returnCode
         self.operation = operation
         self.detail = detail
     }
 
     public var description: String { "\(operation): \(detail)" }
 
-    static func mosquitto(_ rc: Int32, _ operation: String) -> PeerSyncError {
-        let message: String
-        if rc == Int32(MOSQ_ERR_ERRNO.rawValue), let s = strerror(errno) {
-            message = String(cString: s)
-        } else {
-            message = String(cString: mosquitto_strerror(rc))
-        }
-        return PeerSyncError(.library, returnCode: rc, operation: operation, detail: "\(message) (rc \(rc))")
-    }
-
-    static func notConnected(_ operation: String) -> PeerSyncError {
-        PeerSyncError(.notConnected, returnCode: nil, operation: operation,
-                      detail: "not connected to the broker; it is retried after the reconnect")
-    }
-
-    static func queueFull(_ operation: String, limit: Int) -> PeerSyncError {
-        PeerSyncError(.queueFull, returnCode: nil, operation: operation,
-                      detail: "\(limit) messages already await the broker's acknowledgement; try again later")
-    }
-
     static func invalidConfiguration(_ detail: String) -> PeerSyncError {
-        PeerSyncError(.invalidConfiguration, returnCode: nil, operation: "configure MQTT", detail: detail)
+        PeerSyncError(.invalidConfiguration, operation: "configure MQTT", detail: detail)
     }
 
     static func unreadableFile(_ path: String, _ why: String) -> PeerSyncError {
-        PeerSyncError(.unreadableFile, returnCode: nil, operation: "read \(path)", detail: why)
+        PeerSyncError(.unreadableFile, operation: "read \(path)", detail: why)
     }
 
-    public var isNotConnected: Bool { code == .notConnected }
-    public var isQueueFull: Bool { code == .queueFull }
-    public var isInvalidURL: Bool { code == .invalidURL }
     public var isInvalidConfiguration: Bool { code == .invalidConfiguration }
-
-    static func invalidURL(_ url: String, _ why: String) -> PeerSyncError {
-        PeerSyncError(.invalidURL, returnCode: nil, operation: "parse broker URL \"\(url)\"", detail: why)
-    }
 }

@@ -1,4 +1,5 @@
 import CQuants
+import Inference
 
 /// 64-byte-aligned memory for the benchmark. Fill it before timing anything: filling writes every
 /// page, so measurements never take page faults.
@@ -14,7 +15,7 @@ final class AlignedBuffer: @unchecked Sendable {
     deinit { base.deallocate() }
 
     func fillRandom(mask: UInt64 = .max) {
-        var rng = SplitMix(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let words = base.bindMemory(to: UInt64.self, capacity: bytes / 8)
         for i in 0..<bytes / 8 { words[i] = rng.next() & mask }
     }

@@ -97,7 +97,7 @@ struct Bench: AsyncParsableCommand {
             genTokens: genTokens, reps: reps,
             log: { StandardStreams.err("bench: \($0)\n") })
         if sharedPrefix {
-            let r = try EngineLoading.engine { try benchmark.runSharedPrefix() }
+            let r = try CLIError.catching { try benchmark.runSharedPrefix() }
             if json {
                 try JSONOutput.print(r)
             } else {
@@ -112,7 +112,7 @@ struct Bench: AsyncParsableCommand {
             }
             return
         }
-        let report = try EngineLoading.engine { try benchmark.run() }
+        let report = try CLIError.catching { try benchmark.run() }
         if json {
             try JSONOutput.print(report)
         } else {

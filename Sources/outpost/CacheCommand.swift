@@ -4,6 +4,7 @@ import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
+import Inference
 import OutpostCore
 import Synchronization
 
@@ -96,7 +97,7 @@ extension Cache {
             // it over the compression threshold.
             let words = ["the", "gateway", "answers", "questions", "with", "a", "local", "model", "and", "keeps",
                          "them", "in", "cache", "temperature", "sensor", "reading", "is", "normal", "pump", "valve"]
-            var rng = SplitMix(seed: 42)
+            var rng = SplitMix64(seed: 42)
             let keys = (0..<entries).map(syntheticKey)
             let answers: [Answer] = (0..<min(entries, 1024)).map { _ in
                 let count = 20 + Int(rng.next() % 280)

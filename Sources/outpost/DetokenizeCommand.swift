@@ -10,9 +10,9 @@ struct Detokenize: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout (the only output format).") var json = false
 
     func run() async throws {
-        let tokens = try EngineLoading.ids(ids, source: "--ids")
-        let tokenizer = try EngineLoading.tokenizer(model)
-        let text = try EngineLoading.engine { try tokenizer.decodeText(tokens) }
+        let tokens = try CommandInput.ids(ids, source: "--ids")
+        let tokenizer = try CommandInput.tokenizer(model)
+        let text = try CLIError.catching { try tokenizer.decodeText(tokens) }
         try JSONOutput.print(object: ["text": text])
     }
 }

@@ -28,29 +28,26 @@ struct Generate: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout (the only output format).") var json = false
 
     func run() async throws {
-        let input = try EngineLoading.text(inline: prompt, file: promptFile, name: "prompt")
-        let model = try EngineLoading.model(self.model)
-        let promptIds: [Int32] = try EngineLoading.engine {
+        let input = try CommandInput.text(inline: prompt, file: promptFile, name: "prompt")
+        let engine = try CommandInput.engine(model, threads: threads, chatTemplate: template)
+        let promptIds: [Int32] = try CLIError.catching {
             if chat {
-                let template = try model.chatTemplate(named: template)
-                var messages: [Inference.ChatMessage] = []
-                if let system { messages.append(Inference.ChatMessage(role: "system", content: system)) }
-                messages.append(Inference.ChatMessage(role: "user", content: input))
-                return model.tokenizer.encode(template.render(messages), addSpecial: true, parseSpecial: true)
+                var turns: [ChatTurn] = []
+                if let system { turns.append(ChatTurn(role: "system", content: system)) }
+                turns.append(ChatTurn(role: "user", content: input))
+                return try engine.promptTokens(for: turns)
             }
-            return model.tokenizer.encode(input, addSpecial: true, parseSpecial: true)
+            return engine.tokenizer.encode(input, addSpecial: true, parseSpecial: true)
         }
         guard maxTokens >= 0 else { throw CLIError("--max-tokens must be 0 or more") }
-        let context = try EngineLoading.positive(ctx, "ctx") ?? min(promptIds.count + max(maxTokens, 1), model.config.contextLength)
+        let context = try CommandInput.positive(ctx, "ctx") ?? min(promptIds.count + max(maxTokens, 1), engine.model.config.contextLength)
         let options = GenerationOptions(
             maxTokens: maxTokens,
-            sampling: SamplingParameters(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                         repetitionPenalty: repeatPenalty, seed: seed),
+            sampling: SamplerSettings(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                      repetitionPenalty: repeatPenalty, seed: seed),
             stopStrings: stops)
-        let result = try EngineLoading.engine {
-            let session = try InferenceSession(model: model, contextLength: context,
-                                               threads: try EngineLoading.positive(threads, "threads"))
-            return try Generator(session: session).generate(promptIds: promptIds, options: options, onText: { piece in
+        let result = try CLIError.catching {
+            try engine.makeGenerator(contextLength: context).generate(promptIds: promptIds, options: options, onText: { piece in
                 if stream { StandardStreams.err(piece) }
             })
         }

@@ -3,6 +3,7 @@ import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
+import Inference
 import OutpostCore
 
 /// Mat-vec throughput of the CQuants kernels, in GB/s of weight bytes read, beside the machine's
@@ -207,12 +208,13 @@ struct KernelBenchmark {
     }
 
     /// `threads` threads reading disjoint parts of the whole buffer.
-    /// A pool for one multi-threaded measurement, stopped right after it, so that no idle worker
-    /// spins beside a single-threaded measurement.
-    private func withPool<T>(_ threads: Int, _ body: (SpinThreadPool?) -> T) -> T {
-        let pool = threads > 1 ? SpinThreadPool(threads: threads) : nil
-        defer { pool?.stop() }
-        return body(pool)
+    /// The engine's pool for one multi-threaded measurement, released (its workers joined) right
+    /// after it, so that no idle worker spins beside a single-threaded measurement.
+    private func withPool<T>(_ threads: Int, _ body: (ThreadPool?) -> T) -> T {
+        guard threads > 1 else { return body(nil) }
+        let pool = ThreadPool(threads: threads)
+        precondition(pool.activeCount == threads, "cannot start \(threads) benchmark threads")
+        return withExtendedLifetime(pool) { body(pool) }
     }
 
     /// Read bandwidth in GB/s (best round) with `threads` threads over a fresh buffer of
@@ -237,7 +239,7 @@ struct KernelBenchmark {
                                copies: Int, threads: Int) -> Timing {
         let xType = cq_vec_dot_type(type)
         var x = [Float](repeating: 0, count: cols)
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for i in 0..<cols { x[i] = Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
         let xq = AlignedBuffer(bytes: max(64, cq_row_size(Int32(CQ_TYPE_F32), Int64(cols))))
         _ = cq_quantize_row(xType, x, xq.base, Int64(cols))

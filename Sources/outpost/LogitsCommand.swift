@@ -17,16 +17,15 @@ struct Logits: AsyncParsableCommand {
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: idsFile) else { throw CLIError("cannot read --ids-file \(idsFile)") }
-        let ids = try EngineLoading.ids(String(decoding: data, as: UTF8.self), source: idsFile)
+        let ids = try CommandInput.ids(String(decoding: data, as: UTF8.self), source: idsFile)
         guard !ids.isEmpty else { throw CLIError("\(idsFile) holds no token ids") }
         guard from >= 0 && from < ids.count else { throw CLIError("--from \(from) is outside 0..<\(ids.count)") }
         guard topK > 0 else { throw CLIError("--top-k must be positive") }
-        let model = try EngineLoading.model(self.model)
-        let context = try EngineLoading.positive(ctx, "ctx") ?? min(ids.count, model.config.contextLength)
+        let engine = try CommandInput.engine(model, threads: threads)
+        let context = try CommandInput.positive(ctx, "ctx") ?? min(ids.count, engine.model.config.contextLength)
         var steps: [[String: Any]] = []
-        try EngineLoading.engine {
-            let session = try InferenceSession(model: model, contextLength: context,
-                                               threads: try EngineLoading.positive(threads, "threads"))
+        try CLIError.catching {
+            let session = try engine.makeSession(contextLength: context)
             try session.evaluate(ids, allLogits: true) { i, logits in
                 guard i >= from else { return }
                 let top = TopLogits.select(logits, count: topK)

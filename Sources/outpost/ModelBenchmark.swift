@@ -79,14 +79,15 @@ struct ModelBenchmark {
 
     func run() throws -> Report {
         let start = Date()
-        let model = try LanguageModel(path: modelPath)
+        let engine = try Engine(path: modelPath, threads: threads)
+        let model = engine.model
         let loadSeconds = Date().timeIntervalSince(start)
         var prompt: [Int32] = []
         let piece = model.tokenizer.encode(Self.promptText)
         while prompt.count < promptTokens { prompt += piece }
         prompt = Array(prompt.prefix(promptTokens))
 
-        let session = try InferenceSession(model: model, contextLength: promptTokens + genTokens + 1, threads: threads)
+        let session = try engine.makeSession(contextLength: promptTokens + genTokens + 1)
         var promptRates: [Double] = [], genRates: [Double] = []
         // One untimed warm-up pass pages the weights in.
         _ = try session.evaluate(Array(prompt.prefix(8)))
@@ -169,16 +170,14 @@ struct ModelBenchmark {
         """
 
     func runSharedPrefix() throws -> SharedPrefixReport {
-        let model = try LanguageModel(path: modelPath)
-        let template = try model.chatTemplate()
-        func prompt(_ question: String) -> [Int32] {
-            model.tokenizer.encode(template.render([ChatMessage(role: "system", content: Self.systemPrompt),
-                                                    ChatMessage(role: "user", content: question)]),
-                                   addSpecial: true, parseSpecial: true)
+        let engine = try Engine(path: modelPath, threads: threads)
+        func prompt(_ question: String) throws -> [Int32] {
+            try engine.promptTokens(for: [ChatTurn(role: "system", content: Self.systemPrompt),
+                                          ChatTurn(role: "user", content: question)])
         }
-        let first = prompt("What was the oil level of unit 3 this morning?")
-        let second = prompt("Which filter state needs a technician to check the unit?")
-        let session = try InferenceSession(model: model, contextLength: first.count + second.count + 8, threads: threads)
+        let first = try prompt("What was the oil level of unit 3 this morning?")
+        let second = try prompt("Which filter state needs a technician to check the unit?")
+        let session = try engine.makeSession(contextLength: first.count + second.count + 8)
         _ = try session.evaluate(Array(first.prefix(8))) // pages the weights in
         var fresh: [Double] = [], reused: [Double] = []
         var shared = 0

@@ -13,13 +13,12 @@ struct PerplexityCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout (the only output format).") var json = false
 
     func run() async throws {
-        let text = try EngineLoading.text(inline: nil, file: textFile, name: "text")
-        let model = try EngineLoading.model(self.model)
-        let ids = model.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
-        let window = try EngineLoading.positive(ctx, "ctx") ?? min(ids.count, model.config.contextLength)
-        let result = try EngineLoading.engine {
-            try Perplexity.compute(model: model, tokens: ids, window: window,
-                                   threads: try EngineLoading.positive(threads, "threads"))
+        let text = try CommandInput.text(inline: nil, file: textFile, name: "text")
+        let engine = try CommandInput.engine(model, threads: threads)
+        let ids = engine.tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+        let window = try CommandInput.positive(ctx, "ctx") ?? min(ids.count, engine.model.config.contextLength)
+        let result = try CLIError.catching {
+            try Perplexity.compute(model: engine.model, tokens: ids, window: window, threads: engine.threads)
         }
         try JSONOutput.print(object: ["tokens": result.tokens, "perplexity": result.perplexity])
     }

@@ -10,6 +10,7 @@ import FleetConfig
 import Logging
 import PeerSync
 import Prometheus
+import MQTT
 
 /// Flags that say where the agent is (shared by `run` and the socket clients).
 struct AgentLocationOptions: ParsableArguments {

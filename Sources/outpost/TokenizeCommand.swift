@@ -12,8 +12,8 @@ struct Tokenize: AsyncParsableCommand {
     @Flag(help: "Print JSON on stdout (the only output format).") var json = false
 
     func run() async throws {
-        let input = try EngineLoading.text(inline: text, file: textFile, name: "text")
-        let tokenizer = try EngineLoading.tokenizer(model)
+        let input = try CommandInput.text(inline: text, file: textFile, name: "text")
+        let tokenizer = try CommandInput.tokenizer(model)
         let ids = tokenizer.encode(input, addSpecial: true, parseSpecial: special)
         try JSONOutput.print(object: ["ids": ids.map(Int.init)])
     }

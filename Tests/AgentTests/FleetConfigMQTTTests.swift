@@ -7,6 +7,7 @@ import OutpostTesting
 import PeerSync
 import Synchronization
 import Testing
+import MQTT
 
 /// Fleet configs delivered over MQTT to running agents (`outpost run --mqtt … --trust-key …`) on a
 /// real `mosquitto`: applied live, a gateway's override winning field by field, bad ones rejected

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Inference
 import OutpostTesting
 import Testing
 
@@ -391,17 +392,11 @@ struct RequestFuzzer {
         var description: String { "\(kind): \(String(decoding: bytes.prefix(200), as: UTF8.self).debugDescription)" }
     }
 
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    mutating func random() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func random() -> UInt64 { generator.next() }
 
     mutating func below(_ n: Int) -> Int { Int(random() % UInt64(n)) }
     mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }

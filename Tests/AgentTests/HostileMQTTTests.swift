@@ -6,6 +6,7 @@ import OutpostTesting
 import PeerSync
 import Synchronization
 import Testing
+import MQTT
 
 /// Issue 17's MQTT attacks against the real agent (`outpost run --mqtt …`) on a real `mosquitto`:
 /// replies aimed at control topics, a second question under the same correlation, a redelivery,

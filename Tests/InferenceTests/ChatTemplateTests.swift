@@ -13,7 +13,7 @@ import Testing
         let golden = try TestSupport.fixture("greedy.json") as! [String: Any]
         var checked = 0
         for c in golden["cases"] as! [[String: Any]] where (c["kind"] as? String) == "chat" {
-            let messages = (c["messages"] as! [[String: String]]).map { ChatMessage(role: $0["role"]!, content: $0["content"]!) }
+            let messages = (c["messages"] as! [[String: String]]).map { ChatTurn(role: $0["role"]!, content: $0["content"]!) }
             let text = template.render(messages)
             #expect(text == c["prompt_text"] as! String)
             let ids = tokenizer.encode(text, parseSpecial: true)
@@ -25,7 +25,7 @@ import Testing
 
     @Test func chatMLWithSystemMessageHasNoDefault() {
         let t = ChatTemplate(family: .chatml, defaultSystemMessage: "default")
-        let text = t.render([ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "U")])
+        let text = t.render([ChatTurn(role: "system", content: "S"), ChatTurn(role: "user", content: "U")])
         #expect(text == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")
     }
 
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func rendersOtherFamilies() throws {
-        let msgs = [ChatMessage(role: "system", content: "Sys"), ChatMessage(role: "user", content: " Hi ")]
+        let msgs = [ChatTurn(role: "system", content: "Sys"), ChatTurn(role: "user", content: " Hi ")]
         #expect(try ChatTemplate(named: "llama3").render(msgs)
             == "<|start_header_id|>system<|end_header_id|>\n\nSys<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
         #expect(try ChatTemplate(named: "llama2-sys").render(msgs) == "[INST] <<SYS>>\nSys\n<</SYS>>\n\n Hi  [/INST]")
@@ -67,8 +67,8 @@ import Testing
                 .appendingPathComponent("Fixtures/chat-templates/\(name).jinja")
             return try ChatTemplate(recognizing: String(contentsOf: url, encoding: .utf8))
         }
-        let user = [ChatMessage(role: "user", content: "Hi")]
-        let both = [ChatMessage(role: "system", content: "Sys"), ChatMessage(role: "user", content: "Hi")]
+        let user = [ChatTurn(role: "user", content: "Hi")]
+        let both = [ChatTurn(role: "system", content: "Sys"), ChatTurn(role: "user", content: "Hi")]
 
         let qwen25 = try template("Qwen-Qwen2.5-7B-Instruct")
         #expect(qwen25.family == .chatml)

@@ -132,8 +132,8 @@ import Testing
         let model = try Self.model.get()
         let template = try model.chatTemplate()
         func chat(_ question: String) -> [Int32] {
-            model.tokenizer.encode(template.render([ChatMessage(role: "system", content: "You answer questions about the gateway's compressor logs in one sentence."),
-                                                    ChatMessage(role: "user", content: question)]),
+            model.tokenizer.encode(template.render([ChatTurn(role: "system", content: "You answer questions about the gateway's compressor logs in one sentence."),
+                                                    ChatTurn(role: "user", content: question)]),
                                    addSpecial: true, parseSpecial: true)
         }
         let first = chat("What was the oil level this morning?")
@@ -250,7 +250,7 @@ import Testing
         let prompt = model.tokenizer.encode("Once upon")
         func run(seed: UInt64) throws -> [Int32] {
             let session = try InferenceSession(model: model, contextLength: 32)
-            let options = GenerationOptions(maxTokens: 6, sampling: SamplingParameters(temperature: 1.0, topK: 0, topP: 1, minP: 0, seed: seed))
+            let options = GenerationOptions(maxTokens: 6, sampling: SamplerSettings(temperature: 1.0, topK: 0, topP: 1, minP: 0, seed: seed))
             return try Generator(session: session).generate(promptIds: prompt, options: options).ids
         }
         let a = try run(seed: 42), b = try run(seed: 42)

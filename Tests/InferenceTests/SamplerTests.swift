@@ -2,7 +2,7 @@ import Testing
 @testable import Inference
 
 @Suite struct SamplerTests {
-    func sample(_ logits: [Float], _ p: SamplingParameters, history: [Int32] = []) throws -> Int32 {
+    func sample(_ logits: [Float], _ p: SamplerSettings, history: [Int32] = []) throws -> Int32 {
         var s = try Sampler(p)
         return logits.withUnsafeBufferPointer { s.sample($0, history: history) }
     }
@@ -13,21 +13,21 @@ import Testing
     }
 
     @Test func repetitionPenaltyChangesGreedyChoice() throws {
-        let p = SamplingParameters(repetitionPenalty: 2)
+        let p = SamplerSettings(repetitionPenalty: 2)
         #expect(try sample([1, 3, 2], p, history: [1]) == 2)
         #expect(try sample([1, 3, 2], p, history: []) == 1)
     }
 
     @Test func topKOneIsGreedy() throws {
         for seed in 0..<20 {
-            let p = SamplingParameters(temperature: 1.5, topK: 1, topP: 1, minP: 0, seed: UInt64(seed))
+            let p = SamplerSettings(temperature: 1.5, topK: 1, topP: 1, minP: 0, seed: UInt64(seed))
             #expect(try sample([0.1, 2, 1.9, -1], p) == 1)
         }
     }
 
     @Test func minPDropsUnlikelyTokens() throws {
         for seed in 0..<50 {
-            let p = SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0.5, seed: UInt64(seed))
+            let p = SamplerSettings(temperature: 1, topK: 0, topP: 1, minP: 0.5, seed: UInt64(seed))
             // exp(-5) relative probability is far below 0.5 of the best: only ids 0 and 1 remain.
             let id = try sample([3, 3, -2, -2], p)
             #expect(id == 0 || id == 1)
@@ -36,14 +36,14 @@ import Testing
 
     @Test func topPKeepsTheNucleus() throws {
         for seed in 0..<50 {
-            let p = SamplingParameters(temperature: 1, topK: 0, topP: 0.5, minP: 0, seed: UInt64(seed))
+            let p = SamplerSettings(temperature: 1, topK: 0, topP: 0.5, minP: 0, seed: UInt64(seed))
             #expect(try sample([10, 0, 0, 0], p) == 0)
         }
     }
 
     @Test func seedsAreReproducibleAndVary() throws {
         let logits: [Float] = (0..<100).map { Float($0 % 7) * 0.3 }
-        let p = SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0, seed: 7)
+        let p = SamplerSettings(temperature: 1, topK: 0, topP: 1, minP: 0, seed: 7)
         var a = try Sampler(p), b = try Sampler(p)
         var seqA: [Int32] = [], seqB: [Int32] = []
         logits.withUnsafeBufferPointer { buf in
@@ -54,9 +54,9 @@ import Testing
     }
 
     @Test func invalidParametersThrow() {
-        #expect(throws: InferenceError.self) { try Sampler(SamplingParameters(topP: 0)) }
-        #expect(throws: InferenceError.self) { try Sampler(SamplingParameters(topK: -1)) }
-        #expect(throws: InferenceError.self) { try Sampler(SamplingParameters(temperature: .nan)) }
+        #expect(throws: InferenceError.self) { try Sampler(SamplerSettings(topP: 0)) }
+        #expect(throws: InferenceError.self) { try Sampler(SamplerSettings(topK: -1)) }
+        #expect(throws: InferenceError.self) { try Sampler(SamplerSettings(temperature: .nan)) }
     }
 }
 

@@ -188,7 +188,7 @@ import Testing
             return fragments
         }
 
-        var rng = SeededGenerator(state: 0x5350_4D00)
+        var rng = SplitMix64(seed: 0x5350_4D00)
         let alphabet = Array("abcx".utf8)
         for round in 0..<3000 {
             let bytes = (0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }

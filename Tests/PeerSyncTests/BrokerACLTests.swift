@@ -3,6 +3,7 @@ import OutpostTesting
 import Synchronization
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// The shipped broker access control (board/mosquitto/make-broker-auth.sh) on a real mosquitto:
 /// every connection authenticates, and each role publishes and reads only what it needs. Checked

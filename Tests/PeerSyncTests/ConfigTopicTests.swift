@@ -4,6 +4,7 @@ import OutpostTesting
 import Synchronization
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// The config topics against a real `mosquitto`: each message handed to `onConfig` with its source
 /// and whether it came from the retained store, oversized ones without their bytes, nothing when no

@@ -5,6 +5,7 @@ import OutpostTesting
 import Synchronization
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// Issue 17, the MQTT request side, against a real `mosquitto`: reply topics aimed at the fleet's
 /// control topics (or not topics at all) get nothing published, a different question under the

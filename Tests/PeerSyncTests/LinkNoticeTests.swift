@@ -3,6 +3,7 @@ import Foundation
 import OutpostCore
 import OutpostTesting
 import Testing
+@testable import MQTT
 @testable import PeerSync
 
 /// What the agent logs about its broker link (issue 17, item 8), as PeerSync's notices: a dropped

@@ -1,5 +1,6 @@
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// The reconnect state machine, step by step, without I/O.
 @Suite struct MQTTConnectionStateMachineTests {

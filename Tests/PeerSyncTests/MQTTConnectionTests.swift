@@ -3,6 +3,7 @@ import OutpostTesting
 import Synchronization
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// The connection on its own: bounded queue while the broker is away, and delivery after it returns.
 @Suite struct MQTTConnectionTests {
@@ -21,11 +22,11 @@ import Testing
         for i in 0..<3 {
             try connection.publish(MQTTMessage(topic: "queued/\(i)", payload: Array("m\(i)".utf8), qos: 1))
         }
-        let full = try #require(throws: PeerSyncError.self) {
+        let full = try #require(throws: MQTTError.self) {
             try connection.publish(MQTTMessage(topic: "queued/3", payload: [], qos: 1))
         }
         #expect(full.isQueueFull)
-        let refused = try #require(throws: PeerSyncError.self) {
+        let refused = try #require(throws: MQTTError.self) {
             try connection.publish(MQTTMessage(topic: "queued/x", payload: [], qos: 1), requireConnection: true)
         }
         #expect(refused.isNotConnected)

@@ -2,6 +2,7 @@ import Foundation
 import OutpostCore
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 @Suite struct MessageFormatTests {
     @Test func brokerURLs() throws {
@@ -11,7 +12,7 @@ import Testing
         #expect(try BrokerURL("mqtt://[::1]:1884") == BrokerURL(host: "::1", port: 1884, tls: false))
         #expect(try BrokerURL("mqtt://[::1]:1884").description == "mqtt://[::1]:1884")
         for bad in ["http://x", "mqtt://", "mqtt://h:0", "mqtt://h:99999", "mqtt://h:x", "mqtt://u:p@h", "mqtt://h/path", "mqtt://[::1"] {
-            let e = try #require(throws: PeerSyncError.self, "\(bad)") { try BrokerURL(bad) }
+            let e = try #require(throws: MQTTError.self, "\(bad)") { try BrokerURL(bad) }
             #expect(e.isInvalidURL)
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import OutpostTesting
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// libmosquitto linked and working against a real `mosquitto` on a free loopback port.
 @Suite struct MosquittoClientTests {
@@ -68,7 +69,7 @@ import Testing
     @Test func connectToAClosedPortThrowsAClearError() throws {
         let port = try MosquittoBroker.freeLoopbackPort()
         let c = try MosquittoClient(clientID: "lonely", cleanStart: true)
-        let error = try #require(throws: PeerSyncError.self) { try c.connect(host: "127.0.0.1", port: port) }
+        let error = try #require(throws: MQTTError.self) { try c.connect(host: "127.0.0.1", port: port) }
         #expect(error.description.contains("connect to 127.0.0.1:\(port)"))
         #expect(error.returnCode != nil)
     }

@@ -4,6 +4,7 @@ import OutpostCore
 import OutpostTesting
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// Request topics against a real `mosquitto`: v5 Response Topic / Correlation Data, v3.1.1
 /// `reply_to` / `id`, streaming, redeliveries, load sharing, limits and garbage.

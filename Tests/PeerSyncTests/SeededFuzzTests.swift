@@ -1,9 +1,11 @@
 import AnswerCache
 import Foundation
+import Inference
 import OutpostCore
 import OutpostTesting
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// A seeded fuzzer over what anyone on the broker can send a gateway: request payloads (with
 /// hostile v5 properties and `reply_to`s), invalidation payloads and watermarks. Bounded in count
@@ -11,17 +13,8 @@ import Testing
 /// and still answer a real request and apply a real invalidation afterwards.
 /// `OUTPOST_FUZZ_SEED` and `OUTPOST_FUZZ_COUNT` override the seed and the count.
 @Suite(.serialized) struct SeededFuzzTests {
-    /// SplitMix64: small, fast, and the same sequence for the same seed everywhere.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    /// The same sequence for the same seed everywhere.
+    typealias Generator = SplitMix64
 
     static let seed = UInt64(ProcessInfo.processInfo.environment["OUTPOST_FUZZ_SEED"] ?? "") ?? 0x0DDB_A11_F022
     static let count = Int(ProcessInfo.processInfo.environment["OUTPOST_FUZZ_COUNT"] ?? "") ?? 300
@@ -135,7 +128,7 @@ import Testing
         let watcher = try await Requester(broker: broker, subscribe: ["outpost/#", "fleets/#"])
         let hostileReplies = HostileRequestTests.hostileReplyTopics().map(\.0)
         let replyTopics = hostileReplies + ["fuzz/replies/a", "fuzz/replies/b"]
-        var g = Generator(state: seed)
+        var g = Generator(seed: seed)
         let started = Date()
         var sent = (requests: 0, hostileReplyTopics: 0, invalidations: 0, watermarks: 0)
         for i in 0..<Self.count {

@@ -4,6 +4,7 @@ import OutpostCore
 import OutpostTesting
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// Issue 17, attacks 1 and 2: invalidations and watermarks authenticated end to end, on a real
 /// `mosquitto`. Gateways sign with their member keys; receivers admit keys listed by the (signed)

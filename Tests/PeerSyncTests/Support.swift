@@ -5,6 +5,7 @@ import OutpostTesting
 import Synchronization
 import Testing
 @testable import PeerSync
+@testable import MQTT
 
 /// A stand-in for the agent: answers "echo: <last message>" word by word, through a real
 /// `AnswerCache` (hits are answered from it in one piece), and counts what it was asked.

@@ -1,6 +1,7 @@
 import Foundation
 import OutpostTesting
 import Testing
+@testable import MQTT
 @testable import PeerSync
 
 /// `mqtts://` with a CA made by `openssl` in the test, a client certificate the broker requires,
@@ -87,7 +88,7 @@ import Testing
         let d = try TemporaryDirectory(prefix: "outpost-gw")
         defer { d.remove() }
         let gw = try TestGateway(id: "g", broker: "mqtts://127.0.0.1:8883", directory: d)
-        let error = try #require(throws: PeerSyncError.self) {
+        let error = try #require(throws: MQTTError.self) {
             try PeerSync(configuration: gw.configuration, service: gw.service, target: gw.cache, log: gw.outbox)
         }
         #expect(error.isInvalidConfiguration)

@@ -12,7 +12,7 @@ public struct BrokerURL: Sendable, Hashable, CustomStringConvertible {
         self.tls = tls
     }
 
-    public init(_ text: String) throws(PeerSyncError) {
+    public init(_ text: String) throws(MQTTError) {
         let rest: Substring
         if text.hasPrefix("mqtt://") {
             tls = false

@@ -71,9 +71,9 @@ public final class MQTTConnection: Sendable {
 
     public init(options: Options, observer: MosquittoClient.Observer? = nil) throws {
         guard !options.clientID.isEmpty, options.clientID.utf8.count <= 65_535 else {
-            throw PeerSyncError.invalidConfiguration("the client id must be 1 to 65535 bytes")
+            throw MQTTError.invalidConfiguration("the client id must be 1 to 65535 bytes")
         }
-        guard options.maxQueued > 0 else { throw PeerSyncError.invalidConfiguration("maxQueued must be positive") }
+        guard options.maxQueued > 0 else { throw MQTTError.invalidConfiguration("maxQueued must be positive") }
         self.options = options
         let shared = Shared(StateMachine(
             initialDelayMillis: options.initialBackoffMillis, maximumDelayMillis: options.maximumBackoffMillis,
@@ -115,11 +115,11 @@ public final class MQTTConnection: Sendable {
         if let user = options.username { try client.setCredentials(username: user, password: options.password) }
         if options.url.tls || options.caFile != nil {
             guard let ca = options.caFile else {
-                throw PeerSyncError.invalidConfiguration("mqtts:// needs a CA file (--mqtt-ca) to verify the broker")
+                throw MQTTError.invalidConfiguration("mqtts:// needs a CA file (--mqtt-ca) to verify the broker")
             }
             try client.setTLS(caFile: ca, certFile: options.certFile, keyFile: options.keyFile)
         } else if options.certFile != nil || options.keyFile != nil {
-            throw PeerSyncError.invalidConfiguration("a client certificate needs mqtts:// and a CA file")
+            throw MQTTError.invalidConfiguration("a client certificate needs mqtts:// and a CA file")
         }
         if let will = options.will {
             try client.setWill(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain)
@@ -158,7 +158,7 @@ public final class MQTTConnection: Sendable {
     /// With `requireConnection`, refuses (`notConnected`) rather than queue.
     @discardableResult
     public func publish(_ message: MQTTMessage, requireConnection: Bool = false) throws -> Int32 {
-        try shared.state.withLock { s throws(PeerSyncError) in
+        try shared.state.withLock { s throws(MQTTError) in
             if s.stopping { throw .notConnected("publish to \(message.topic)") }
             if requireConnection, !s.machine.isConnected { throw .notConnected("publish to \(message.topic)") }
             if message.qos > 0, s.outstanding.count >= options.maxQueued {

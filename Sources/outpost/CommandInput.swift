@@ -1,36 +1,20 @@
 import FoundationEssentials
-import OutpostCore
-import GGUF
 import Inference
 
-/// Loading models and inputs for the engine commands, with errors as one-line CLI errors.
-enum EngineLoading {
-    static func openFile(_ flag: String?) throws -> GGUFFile {
-        let path = try DefaultPaths.modelPath(flag)
-        do {
-            return try GGUFFile(path: path)
-        } catch let error as GGUFError {
-            throw CLIError(error.description)
-        }
+/// What the engine commands take from their arguments: texts, token ids, positive counts, and the
+/// engine itself, with mistakes reported as one-line CLI errors.
+enum CommandInput {
+    /// The engine for the model the `--model` flag names (see `DefaultPaths.modelPath`).
+    static func engine(_ modelFlag: String?, threads: Int?, chatTemplate: String? = nil) throws -> Engine {
+        let path = try DefaultPaths.modelPath(modelFlag)
+        let threads = try positive(threads, "threads")
+        return try CLIError.catching { try Engine(path: path, threads: threads, chatTemplate: chatTemplate) }
     }
 
-    static func tokenizer(_ flag: String?) throws -> Tokenizer {
-        let file = try openFile(flag)
-        return try engine { try Tokenizer(gguf: file) }
-    }
-
-    static func model(_ flag: String?) throws -> LanguageModel {
-        let file = try openFile(flag)
-        return try engine { try LanguageModel(file: file) }
-    }
-
-    /// Runs engine code, turning `InferenceError` into a CLI error.
-    static func engine<T>(_ body: () throws -> T) throws -> T {
-        do {
-            return try body()
-        } catch let error as InferenceError {
-            throw CLIError(error.description)
-        }
+    /// Only the tokenizer of the model the `--model` flag names.
+    static func tokenizer(_ modelFlag: String?) throws -> Tokenizer {
+        let path = try DefaultPaths.modelPath(modelFlag)
+        return try CLIError.catching { try Engine.loadTokenizer(path: path) }
     }
 
     /// Exactly one of an inline text and a file holding it.

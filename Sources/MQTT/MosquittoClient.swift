@@ -1,13 +1,12 @@
 import CMosquitto
 import FoundationEssentials
-import OutpostCore
 #if canImport(Glibc)
 import Glibc
 #endif
 import Synchronization
 
 /// The one thin wrapper over libmosquitto: every call that returns a `MOSQ_ERR_*` code throws a
-/// `PeerSyncError` instead, and the callbacks (which run on libmosquitto's network thread) are
+/// `MQTTError` instead, and the callbacks (which run on libmosquitto's network thread) are
 /// turned into `MQTTEvent`s on an `AsyncStream`, handed over through a `Sendable` box passed as
 /// libmosquitto's userdata.
 public final class MosquittoClient: @unchecked Sendable {
@@ -69,7 +68,7 @@ public final class MosquittoClient: @unchecked Sendable {
         let box = Unmanaged.passRetained(EventBox(continuation, observer: observer))
         guard let h = mosquitto_new(clientID, cleanStart, box.toOpaque()) else {
             box.release()
-            throw PeerSyncError.mosquitto(Int32(MOSQ_ERR_NOMEM.rawValue), "mosquitto_new")
+            throw MQTTError.mosquitto(Int32(MOSQ_ERR_NOMEM.rawValue), "mosquitto_new")
         }
         handle = h
         self.box = box
@@ -91,7 +90,7 @@ public final class MosquittoClient: @unchecked Sendable {
     }
 
     private func check(_ rc: Int32, _ operation: @autoclosure () -> String) throws {
-        if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { throw PeerSyncError.mosquitto(rc, operation()) }
+        if rc != Int32(MOSQ_ERR_SUCCESS.rawValue) { throw MQTTError.mosquitto(rc, operation()) }
     }
 
     private static func box(_ userdata: UnsafeMutableRawPointer?) -> EventBox? {
