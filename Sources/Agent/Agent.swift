@@ -116,15 +116,7 @@ public struct Agent: Sendable {
     }
 
     private func openCache(_ c: AgentConfiguration) throws -> AnswerCache {
-        var cacheConfig = AnswerCache.Configuration(path: c.cacheFile)
-        cacheConfig.memoryBudgetBytes = c.cache.memoryBudgetBytes
-        cacheConfig.diskBudgetBytes = c.cache.diskBudgetBytes
-        cacheConfig.batchSize = c.cache.batchSize
-        cacheConfig.queueCapacity = c.cache.queueCapacity
-        cacheConfig.flushIntervalMillis = UInt64(c.cache.flushIntervalMillis)
-        cacheConfig.defaultTTLMillis = UInt64(c.cache.ttlSeconds) * 1000
-        cacheConfig.defaultStaleWhileRevalidateMillis = UInt64(c.cache.staleWhileRevalidateSeconds) * 1000
-        do { return try AnswerCache(configuration: cacheConfig) } catch {
+        do { return try AnswerCache(configuration: c.cache.configuration(path: c.cacheFile)) } catch {
             throw StartError(description: "cannot open the answer cache \(c.cacheFile): \(error)")
         }
     }
