@@ -60,6 +60,8 @@ public struct AgentConfiguration: Sendable, Equatable {
         public var flushIntervalMillis = 100
         public var batchSize = 512
         public var queueCapacity = 65_536
+        /// zstd level (1…22) for stored answers over the compression threshold.
+        public var compressionLevel = 1
         public init() {}
 
         /// What the answer cache opens with (its file is `path`).
@@ -72,6 +74,7 @@ public struct AgentConfiguration: Sendable, Equatable {
             c.flushIntervalMillis = UInt64(flushIntervalMillis)
             c.defaultTTLMillis = UInt64(ttlSeconds) * 1000
             c.defaultStaleWhileRevalidateMillis = UInt64(staleWhileRevalidateSeconds) * 1000
+            c.compressionLevel = Int32(clamping: compressionLevel)
             return c
         }
     }
@@ -244,6 +247,7 @@ extension AgentConfiguration {
         case "cache.flush_interval_ms": cache.flushIntervalMillis = int
         case "cache.batch_size": cache.batchSize = int
         case "cache.queue_capacity": cache.queueCapacity = int
+        case "cache.compression_level": cache.compressionLevel = int
         case "mqtt.url": mqttSection.url = string
         case "mqtt.fleet": mqttSection.fleet = string
         case "mqtt.user": mqttSection.user = string

@@ -121,6 +121,7 @@ public enum Settings {
         Setting("cache.flush_interval_ms", .positiveInteger, [.file, .fleet]),
         Setting("cache.batch_size", .positiveInteger, [.file, .fleet]),
         Setting("cache.queue_capacity", .positiveInteger, [.file, .fleet]),
+        Setting("cache.compression_level", .positiveInteger),
         Setting("mqtt.url", .string, environment: "OUTPOST_MQTT"),
         Setting("mqtt.fleet", .string, environment: "OUTPOST_FLEET"),
         Setting("mqtt.user", .string, environment: "OUTPOST_MQTT_USER"),
