@@ -100,13 +100,13 @@ let package = Package(
         // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
         .target(name: "OutpostTesting"),
 
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "OutpostTesting"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Inference", "OutpostTesting"]),
         .testTarget(name: "PeerSyncTests", dependencies: ["MQTT", "PeerSync", "OutpostCore", "AnswerCache", "Inference", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
         .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "Inference", "LocalAPI", "OutpostCore", "MQTT", "PeerSync", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore", "OutpostTesting"]),
+        .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore", "Inference", "OutpostTesting"]),
         .testTarget(name: "AnswerCacheTests", dependencies: ["AnswerCache", "OutpostCore", "OutpostTesting", "CSQLite", "CZstd"]),
         // The API in-process on a Unix socket, in front of a scripted service (no model, no agent).
         .testTarget(

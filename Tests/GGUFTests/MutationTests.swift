@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import OutpostTesting
 import Testing
 @testable import GGUF
@@ -6,7 +7,7 @@ import Testing
 /// Random damage to real and synthetic files must give an error or a correct parse, never a
 /// crash (a crash would take the whole test process down).
 @Suite struct MutationTests {
-    static func mutate(_ original: [UInt8], rng: inout SeededGenerator) -> [UInt8] {
+    static func mutate(_ original: [UInt8], rng: inout SplitMix64) -> [UInt8] {
         var bytes = original
         let flips = Int.random(in: 1...8, using: &rng)
         for _ in 0..<flips {
@@ -60,7 +61,7 @@ import Testing
         let head = [UInt8](try handle.read(upToCount: 64 * 1024) ?? Data())
         try handle.close()
         #expect(head.count == 64 * 1024)
-        var rng = SeededGenerator(state: 0x0075_7470_6F73_7400)
+        var rng = SplitMix64(seed: 0x0075_7470_6F73_7400)
         for iteration in 0..<2000 {
             let mutant = Self.mutate(head, rng: &rng)
             #expect(Self.check(mutant), "iteration \(iteration)")
@@ -77,7 +78,7 @@ import Testing
         w.addTensor("b", dims: [8], type: 0, data: [UInt8](repeating: 0, count: 32))
         let original = w.bytes()
         #expect(Self.check(original))
-        var rng = SeededGenerator(state: 42)
+        var rng = SplitMix64(seed: 42)
         var parsed = 0
         for iteration in 0..<4000 {
             let mutant = Self.mutate(original, rng: &rng)

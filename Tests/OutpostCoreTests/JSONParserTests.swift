@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import OutpostTesting
 import Testing
 @testable import OutpostCore
@@ -207,7 +208,7 @@ import Testing
             #"{"key":"00ff","tag":"t","all":false,"n":123456789}"#,
         ].map { Array($0.utf8) }
         let alphabet = Array(#"{}[]:,"\ 0123456789.eE+-tfnulrsa"#.utf8) + [0x00, 0x1F, 0x80, 0xC3, 0xA9, 0xFF]
-        var rng = SeededGenerator(state: 0x5EED)
+        var rng = SplitMix64(seed: 0x5EED)
         var accepted = 0, refused = 0
         for _ in 0..<20_000 {
             var doc = seeds[Int.random(in: 0..<seeds.count, using: &rng)]
