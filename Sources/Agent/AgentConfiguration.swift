@@ -172,30 +172,37 @@ public struct AgentConfiguration: Sendable, Equatable {
             }
         }
         if let v = flags.socketPath { socketFromFile = v }
-        if let v = flags.mqttURL { mqttURL = v }
-        if let v = flags.fleet { fleet = v }
-        if let url = mqttURL {
-            guard let fleet, !fleet.isEmpty else { throw Error("--mqtt needs --fleet (or mqtt.fleet in the config file)") }
-            var m = c.mqtt ?? MQTT(url: url, fleet: fleet)
-            m.url = url
-            m.fleet = fleet
-            if let v = envValue("mqtt.user") { m.user = v }
-            if let v = envValue("mqtt.password_file") { m.passwordFile = v }
-            if let v = flags.mqttUser { m.user = v }
-            if let v = flags.mqttPasswordFile { m.passwordFile = v }
-            if let v = flags.mqttCA { m.caFile = v }
-            if let v = flags.mqttCert { m.certFile = v }
-            if let v = flags.mqttKey { m.keyFile = v }
-            c.mqtt = m
-        } else if fleet != nil || flags.mqttUser != nil || flags.mqttPasswordFile != nil || flags.mqttCA != nil
-                    || flags.mqttCert != nil || flags.mqttKey != nil {
-            throw Error("--fleet and the --mqtt-* flags need --mqtt URL")
-        }
+        try c.resolveMQTT(url: flags.mqttURL ?? mqttURL, fleet: flags.fleet ?? fleet, flags: flags,
+                          user: envValue("mqtt.user"), passwordFile: envValue("mqtt.password_file"))
         c.trustedKeyFiles = flags.trustedKeyFiles
         c.fleetConfigFile = flags.fleetConfigFile
 
         c.socketPath = socketFromFile ?? defaultSocket(env: env, stateDirectory: c.stateDirectory)
         return c
+    }
+
+    /// The fleet link from the URL and fleet (file, environment or flags, the last one given
+    /// wins) and the `--mqtt-*` flags, which need a URL.
+    private mutating func resolveMQTT(url: String?, fleet: String?, flags: Overrides, user: String?, passwordFile: String?) throws {
+        guard let url else {
+            if fleet != nil || flags.mqttUser != nil || flags.mqttPasswordFile != nil || flags.mqttCA != nil
+                || flags.mqttCert != nil || flags.mqttKey != nil {
+                throw Error("--fleet and the --mqtt-* flags need --mqtt URL")
+            }
+            return
+        }
+        guard let fleet, !fleet.isEmpty else { throw Error("--mqtt needs --fleet (or mqtt.fleet in the config file)") }
+        var m = mqtt ?? MQTT(url: url, fleet: fleet)
+        m.url = url
+        m.fleet = fleet
+        if let v = user { m.user = v }
+        if let v = passwordFile { m.passwordFile = v }
+        if let v = flags.mqttUser { m.user = v }
+        if let v = flags.mqttPasswordFile { m.passwordFile = v }
+        if let v = flags.mqttCA { m.caFile = v }
+        if let v = flags.mqttCert { m.certFile = v }
+        if let v = flags.mqttKey { m.keyFile = v }
+        mqtt = m
     }
 
     /// `$RUNTIME_DIRECTORY/outpost.sock` (systemd), else `$XDG_RUNTIME_DIR/outpost/outpost.sock`,

@@ -119,42 +119,49 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
             await onPiece(answer.text)
             return finish(answer, cached: true, stale: true, key: key)
         case .miss:
-            // A request waiting on another's generation of the same key (a follower) whose leader
-            // was cancelled (its client left) computes the answer itself: it still wants it. A
-            // few times at most, in case leaders keep leaving.
-            var attempt = 0
-            while true {
-                attempt += 1
-                let leader = TimingsBox()
-                // The generation runs in the cache's shared task, which cancelling this request
-                // does not reach: the leader's cancellation comes through this flag instead, so a
-                // client that leaves frees the model within one token and nothing partial is cached.
-                let abandoned = GenerationScheduler.CancelFlag()
-                let answer: Answer
-                do {
-                    answer = try await withTaskCancellationHandler {
-                        try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
-                            var t = Timings()
-                            let a = try await generate(runtime, try prompt(query, runtime), sampling, cancelledBy: abandoned,
-                                                       onPiece: onPiece, timings: &t)
-                            leader.set(t)
-                            return a
-                        }
-                    } onCancel: {
-                        abandoned.set()
+            let (answer, generated) = try await generateShared(key, query, runtime, sampling, onPiece: onPiece)
+            if let generated { timings = generated }
+            return finish(answer, cached: false, stale: false, key: key)
+        }
+    }
+
+    /// A missed key's answer, generated once for every request that asks for it meanwhile
+    /// (`AnswerCache.sharedCompute`). Returns the generation's timings when this request led it;
+    /// a follower gets the whole text as one piece.
+    private func generateShared(_ key: CacheKey, _ query: Query, _ runtime: ModelRuntime, _ sampling: SamplingParameters,
+                                onPiece: @escaping @Sendable (String) async -> Void) async throws -> (Answer, Timings?) {
+        // A request waiting on another's generation of the same key (a follower) whose leader
+        // was cancelled (its client left) computes the answer itself: it still wants it. A
+        // few times at most, in case leaders keep leaving.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let leader = TimingsBox()
+            // The generation runs in the cache's shared task, which cancelling this request
+            // does not reach: the leader's cancellation comes through this flag instead, so a
+            // client that leaves frees the model within one token and nothing partial is cached.
+            let abandoned = GenerationScheduler.CancelFlag()
+            let answer: Answer
+            do {
+                answer = try await withTaskCancellationHandler {
+                    try await cache.sharedCompute(for: key, namespace: query.namespace, tags: query.tags) { [self] in
+                        var t = Timings()
+                        let a = try await generate(runtime, try prompt(query, runtime), sampling, cancelledBy: abandoned,
+                                                   onPiece: onPiece, timings: &t)
+                        leader.set(t)
+                        return a
                     }
-                } catch {
-                    if error is CancellationError, !Task.isCancelled, attempt < 3 { continue }
-                    throw error
+                } onCancel: {
+                    abandoned.set()
                 }
-                if let t = leader.value {
-                    timings = t
-                    return finish(answer, cached: false, stale: false, key: key)
-                }
-                // Another request computed it while we waited: hand over the whole text.
-                await onPiece(answer.text)
-                return finish(answer, cached: false, stale: false, key: key)
+            } catch {
+                if error is CancellationError, !Task.isCancelled, attempt < 3 { continue }
+                throw error
             }
+            if let t = leader.value { return (answer, t) }
+            // Another request computed it while we waited: hand over the whole text.
+            await onPiece(answer.text)
+            return (answer, nil)
         }
     }
 

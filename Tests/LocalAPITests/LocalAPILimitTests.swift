@@ -7,11 +7,13 @@ import Testing
 /// connection makes room, the reserve answers health and admin only, and beyond it connections
 /// are refused.
 @Suite struct LocalAPILimitTests {
-    /// With a 1 s idle timeout: a connection that sends nothing, one that stops half-way through
+    /// With a 3 s idle timeout: a connection that sends nothing, one that stops half-way through
     /// its head, one that trickles its head a byte at a time, and a keep-alive connection after
-    /// its response are all closed after about a second (generous bounds: the machine is shared).
+    /// its response are all closed after about three seconds (generous bounds: the machine is
+    /// shared, and the suite runs beside the engine tests; a shorter timeout could expire between
+    /// a connect and its first bytes).
     @Test func silentSlowAndIdleConnectionsCloseAtTheIdleTimeout() async throws {
-        let server = try await TestServer.start { $0.idleTimeout = .seconds(1) }
+        let server = try await TestServer.start { $0.idleTimeout = .seconds(3) }
         let silent = try await server.connect()
         let halfHead = try await server.connect()
         try await halfHead.send("GET /health HTTP/1.1\r\nHost: out")
@@ -21,13 +23,13 @@ import Testing
         try await keepAlive.send(HTTP.get("/health"))
         #expect(try await keepAlive.response().status == 200)
 
-        async let silentFor = silent.secondsUntilClosed(timeout: 10)
-        async let halfHeadFor = halfHead.secondsUntilClosed(timeout: 10)
-        async let keepAliveFor = keepAlive.secondsUntilClosed(timeout: 10)
+        async let silentFor = silent.secondsUntilClosed(timeout: 20)
+        async let halfHeadFor = halfHead.secondsUntilClosed(timeout: 20)
+        async let keepAliveFor = keepAlive.secondsUntilClosed(timeout: 20)
         let trickled = trickle.connection
         async let trickleFor: Double? = blocking {
             let start = Date()
-            while Date().timeIntervalSince(start) < 10 {
+            while Date().timeIntervalSince(start) < 20 {
                 if trickled.receive(timeout: 0.2) == nil || (try? trickled.send("X")) == nil {
                     return Date().timeIntervalSince(start)
                 }
@@ -37,8 +39,8 @@ import Testing
         let closed = await [("silent", silentFor), ("half a head", halfHeadFor), ("trickled head", trickleFor),
                             ("idle keep-alive", keepAliveFor)]
         for (name, after) in closed {
-            let seconds = try #require(after, "\(name): not closed within 10 s")
-            #expect(seconds > 0.5 && seconds < 5, "\(name): closed after \(seconds) s with a 1 s idle timeout")
+            let seconds = try #require(after, "\(name): not closed within 20 s")
+            #expect(seconds > 1 && seconds < 15, "\(name): closed after \(seconds) s with a 3 s idle timeout")
         }
         [silent, halfHead, trickle, keepAlive].forEach { $0.close() }
         await server.stop()
@@ -49,6 +51,7 @@ import Testing
         let server = try await TestServer.start {
             $0.maxConnections = 2
             $0.reservedConnections = 1
+            $0.idleTimeout = .seconds(30)  // only the cap may close a connection here
         }
         let first = try await server.connect()
         try await first.send(HTTP.get("/health"))
