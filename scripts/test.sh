@@ -27,10 +27,11 @@ swift build --build-tests "${flags[@]}"
 # the CLI) and wait on them; the second the in-process ones (gateways, caches, the engine), which
 # live on the test process's cooperative threads. On a 2-core machine that pool has two threads:
 # run together, a test blocked waiting on a child would starve an in-process gateway under test.
-# Suites of those modules that are in-process themselves (they need the cooperative threads) run
-# with the second group.
+# A third run holds the in-process suites that time things on the cooperative threads (the
+# socket API's idle timeout, the scheduler's queue): beside the engine tests, which keep both
+# cores busy, their clients could be starved for seconds.
 process_suites='AgentTests|OutpostCLITests'
-in_process_there='AgentTests.GenerationSchedulerTests'
-swift test --skip-build "${flags[@]}" --filter "$process_suites" --skip "$in_process_there"
-swift test --skip-build "${flags[@]}" --skip "$process_suites"
-swift test --skip-build "${flags[@]}" --filter "$in_process_there"
+quiet_suites='AgentTests.GenerationSchedulerTests|LocalAPITests'
+swift test --skip-build "${flags[@]}" --filter "$process_suites" --skip "$quiet_suites"
+swift test --skip-build "${flags[@]}" --skip "$process_suites|$quiet_suites"
+swift test --skip-build "${flags[@]}" --filter "$quiet_suites"

@@ -42,7 +42,12 @@ public struct Agent: Sendable {
         let c = fleet.target.configuration
         let runtime = try loadModel(c, fleet: fleet, since: loadStart)
         let cache = try openCache(c)
-        let service = AgentService(configuration: c, runtime: runtime, cache: cache,
+        let link: FleetLink
+        do { link = c.mqtt == nil ? .none : FleetLink(outbox: try InvalidationOutbox(cache: cache)) } catch {
+            cache.close()
+            throw StartError(description: "cannot open the invalidation outbox: \(error)")
+        }
+        let service = AgentService(configuration: c, runtime: runtime, cache: cache, link: link,
                                    metrics: AgentMetrics(render: renderMetrics), fleetConfig: fleet.applier, logger: logger)
         let api: LocalAPIServer
         do { api = try makeAPI(c, service: service, notifier: notifier, since: loadStart) } catch {
@@ -52,7 +57,7 @@ public struct Agent: Sendable {
         fleet.target.attach(service)
         let configService = FleetConfigService(applier: fleet.applier, target: fleet.target, service: service, logger: logger)
         let peerService: PeerSyncService?
-        do { peerService = try joinFleet(c, fleet: fleet, service: service, cache: cache, configService: configService) } catch {
+        do { peerService = try joinFleet(c, fleet: fleet, service: service, cache: cache, link: link, configService: configService) } catch {
             cache.close()
             throw error
         }
@@ -144,8 +149,8 @@ public struct Agent: Sendable {
 
     /// The MQTT link (requests, invalidation sync, configs, status) when `c.mqtt` is set.
     private func joinFleet(_ c: AgentConfiguration, fleet: FleetStart, service: AgentService, cache: AnswerCache,
-                           configService: FleetConfigService) throws -> PeerSyncService? {
-        guard let m = c.mqtt else { return nil }
+                           link: FleetLink, configService: FleetConfigService) throws -> PeerSyncService? {
+        guard let m = c.mqtt, let outbox = link.outbox else { return nil }
         do {
             var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
             pc.topicRoot = m.topicRoot
@@ -164,15 +169,13 @@ public struct Agent: Sendable {
             }
             pc.membership = fleet.membership
             Self.logInvalidationAuth(pc, logger: logger)
-            let outbox = try InvalidationOutbox(cache: cache)
             let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
-            service.attach(peer, outbox: outbox)
             let joined = pc
-            let ps = PeerSyncService(peer: peer, logger: logger, make: { root in
+            let ps = PeerSyncService(peer: peer, link: link, logger: logger) { root in
                 var moved = joined
                 moved.topicRoot = root
                 return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
-            }, install: { service.attach($0, outbox: outbox) })
+            }
             fleet.target.attach(peerService: ps, root: peer.topics.root)
             return ps
         } catch let e as StartError {

@@ -24,24 +24,13 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
     let started = Date()
     let kernel: String
     private let readyFlag = GenerationScheduler.CancelFlag()
-    /// The fleet link, when the agent runs with `--mqtt` (set once, before the group runs).
-    private let peer = Mutex<PeerSync?>(nil)
-    /// The durable outbox of invalidations for the fleet (in the cache file), with `peer`.
-    private let outbox = Mutex<InvalidationOutbox?>(nil)
+    /// The MQTT link (outbox and PeerSync), empty without `--mqtt`.
+    let link: FleetLink
 
-    /// The last fleet config outcome, as the status's `config` object (carried over to a new
-    /// PeerSync when the topic root moves).
-    private let configStatus = Mutex<JSONValue?>(nil)
-
-    func attach(_ peer: PeerSync, outbox: InvalidationOutbox) {
-        if let status = configStatus.withLock({ $0 }) { peer.setConfigStatus(status) }
-        self.peer.withLock { $0 = peer }
-        self.outbox.withLock { $0 = outbox }
-    }
-
-    init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, metrics: AgentMetrics,
-         fleetConfig: ConfigApplier, logger: Logger) {
+    init(configuration: AgentConfiguration, runtime: ModelRuntime, cache: AnswerCache, link: FleetLink,
+         metrics: AgentMetrics, fleetConfig: ConfigApplier, logger: Logger) {
         self.live = Mutex((configuration, runtime))
+        self.link = link
         self.cache = cache
         self.scheduler = GenerationScheduler(maxQueued: configuration.maxQueuedRequests)
         self.metrics = metrics
@@ -212,7 +201,7 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
     func health() async -> HealthReport {
         let (configuration, runtime) = live.withLock { $0 }
         return HealthReport(ready: isReady, modelLoaded: true, modelFingerprint: runtime.fingerprint, kernel: kernel,
-                     configVersion: Int(await fleetConfig.configVersion), broker: peer.withLock { $0 }?.brokerState ?? "disabled",
+                     configVersion: Int(await fleetConfig.configVersion), broker: link.brokerState,
                      gateway: configuration.gatewayID,
                      uptimeSeconds: Date().timeIntervalSince(started))
     }
@@ -224,7 +213,7 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
 
     func invalidate(_ scope: InvalidationScope) async throws -> InvalidationReceipt {
         let cache = self.cache
-        let outbox = self.outbox.withLock { $0 }
+        let outbox = link.outbox
         // The durable write blocks on fsync: keep it off the cooperative threads. The tombstone
         // and its outbox record are committed in one transaction before the caller hears back.
         let tombstone = try await withCheckedThrowingContinuation { (c: CheckedContinuation<Tombstone, Error>) in
@@ -233,7 +222,7 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
             }
         }
         // Publish now if connected (else the outbox is published after the reconnect).
-        peer.withLock { $0 }?.publishPending()
+        link.publishPending()
         logger.info("cache invalidated", metadata: ["scope": "\(scope)", "hlc": "\(tombstone.hlc)"])
         return InvalidationReceipt(tombstone)
     }
@@ -245,14 +234,12 @@ final class AgentService: QueryAnswering, AdminService, @unchecked Sendable {
             o["restart_required"] = .array(restartRequired.map(JSONValue.string))
             json = .object(o)
         }
-        configStatus.withLock { $0 = json }
-        guard let peer = peer.withLock({ $0 }) else { return }
-        await peer.reportConfig(json)
+        await link.reportConfig(json)
     }
 
     func metricsText() async -> String {
         metrics.update(cache: cache.stats(), queueDepth: scheduler.depth)
-        if let peer = peer.withLock({ $0 }) {
+        if let peer = link.peer {
             metrics.update(peer: peer.statistics(), connected: peer.brokerState == "connected")
         }
         return metrics.render()

@@ -17,17 +17,17 @@ final class PeerSyncService: Service, Sendable {
     private let first: PeerSync
     /// Makes a PeerSync for another topic root (same broker, fleet, gateway, handlers).
     private let make: @Sendable (String) throws -> PeerSync
-    /// Installs a new PeerSync where the agent uses it (status, invalidation publishing).
-    private let install: @Sendable (PeerSync) -> Void
+    /// Where the agent uses the PeerSync in service (status, invalidation publishing).
+    private let link: FleetLink
     private let logger: Logger
     private let roots: AsyncStream<String>
     private let rootsContinuation: AsyncStream<String>.Continuation
 
-    init(peer: PeerSync, logger: Logger, make: @escaping @Sendable (String) throws -> PeerSync,
-         install: @escaping @Sendable (PeerSync) -> Void) {
+    init(peer: PeerSync, link: FleetLink, logger: Logger, make: @escaping @Sendable (String) throws -> PeerSync) {
         first = peer
         self.make = make
-        self.install = install
+        self.link = link
+        link.install(peer)
         self.logger = logger
         (roots, rootsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
@@ -71,7 +71,7 @@ final class PeerSyncService: Service, Sendable {
                 }
                 logger.info("left the fleet", metadata: ["root": "\(current.topics.root)", "statistics": "\(current.statistics())"])
                 guard let next else { return }
-                install(next)
+                link.install(next)
                 peer = next
             }
         }

@@ -105,15 +105,17 @@ struct PreTokenizer: Sendable, Equatable {
             // \s+(?!\S) | \s+
             var spaces = 0
             while cls(pos + spaces) == .whitespace { spaces += 1 }
-            if spaces > 1 && pos + spaces < end {
-                pos += spaces - 1
-            } else if spaces > 0 {
-                pos += spaces
-            } else {
-                pos += 1
-            }
+            pos = afterWhitespace(pos, spaces: spaces, end: end)
             words.append(start..<pos)
         }
+    }
+
+    /// `\s+(?!\S)` then `\s+`: a run of `spaces` whitespace at `pos` stops one short of the word
+    /// that follows (which takes the last space) or runs to the text's end; no whitespace at all
+    /// (a character no other branch took) advances by one.
+    private static func afterWhitespace(_ pos: Int, spaces: Int, end: Int) -> Int {
+        if spaces > 1 && pos + spaces < end { return pos + spaces - 1 }
+        return pos + max(spaces, 1)
     }
 
     private static func splitLlama3(_ cpts: [Unicode.Scalar], _ classes: [CharClass], maxDigits: Int,
@@ -177,15 +179,7 @@ struct PreTokenizer: Sendable, Equatable {
                 if isCRLF(cpts[pos + spaces].value) { lastLineEnd = pos + spaces + 1 }
                 spaces += 1
             }
-            if lastLineEnd > 0 {
-                pos = lastLineEnd
-            } else if spaces > 1 && pos + spaces < end {
-                pos += spaces - 1
-            } else if spaces > 0 {
-                pos += spaces
-            } else {
-                pos += 1
-            }
+            pos = lastLineEnd > 0 ? lastLineEnd : afterWhitespace(pos, spaces: spaces, end: end)
             words.append(start..<pos)
         }
     }

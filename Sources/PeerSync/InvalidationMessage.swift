@@ -8,7 +8,7 @@ import OutpostCore
 /// `namespace` (strings) or `all` (`true`). Optional `epoch` and `seq` place it in the origin's
 /// outbox, so a receiver can tell a gap (something missed) from a duplicate. Optional `auth`
 /// (`MessageSignature`) signs `signedMessage(fleet:)`: a gateway's member key or a fleet key.
-public struct InvalidationMessage: Sendable, Hashable {
+public struct InvalidationMessage: SignedPeerMessage, Sendable, Hashable {
     public static let domain = "outpost-invalidation-v1"
     public let origin: String
     public let tombstone: Tombstone
@@ -22,14 +22,9 @@ public struct InvalidationMessage: Sendable, Hashable {
         self.signature = signature
     }
 
-    /// The bytes a signature covers: `"outpost-invalidation-v1" 0x00 | fleet | origin | u64 hlc |
-    /// u8 scope kind (0 key, 1 tag, 2 namespace, 3 all) | scope value | u8 has position, epoch, u64 seq`
-    /// (strings u32-length-prefixed, integers big-endian). The fleet is in it, so a message signed
-    /// for one fleet is refused by another.
-    public func signedMessage(fleet: String) -> [UInt8] {
-        var m = SignedBytes(domain: Self.domain)
-        m.string(fleet)
-        m.string(origin)
+    /// After the domain, fleet and origin (`SignedPeerMessage`): `u64 hlc | u8 scope kind (0 key,
+    /// 1 tag, 2 namespace, 3 all) | scope value | u8 has position, epoch, u64 seq`.
+    public func appendSignedFields(to m: inout SignedBytes) {
         m.u64(tombstone.hlc.rawValue)
         switch tombstone.scope {
         case .key(let k): m.u8(0); m.string(k.hex)
@@ -44,14 +39,6 @@ public struct InvalidationMessage: Sendable, Hashable {
         } else {
             m.u8(0)
         }
-        return m.bytes
-    }
-
-    /// This message signed by a gateway's member key.
-    public func signed(by identity: MemberIdentity, fleet: String) -> InvalidationMessage {
-        var copy = self
-        copy.signature = identity.sign(signedMessage(fleet: fleet))
-        return copy
     }
 
     /// This message signed by a fleet key (an operator's invalidation).
@@ -135,7 +122,7 @@ public struct InvalidationMessage: Sendable, Hashable {
 /// The retained payload on `…/cache/watermark/<gateway>`: the last sequence of the gateway's
 /// outbox that the broker acknowledged, `{"origin":"gw-1","epoch":"…","seq":42}`. A peer that
 /// applied less from that epoch missed something and drops what it cannot vouch for.
-public struct WatermarkMessage: Sendable, Hashable {
+public struct WatermarkMessage: SignedPeerMessage, Sendable, Hashable {
     public static let domain = "outpost-watermark-v1"
     public let origin: String
     public let position: PeerPosition
@@ -147,20 +134,10 @@ public struct WatermarkMessage: Sendable, Hashable {
         self.signature = signature
     }
 
-    /// The bytes a signature covers: `"outpost-watermark-v1" 0x00 | fleet | origin | epoch | u64 seq`.
-    public func signedMessage(fleet: String) -> [UInt8] {
-        var m = SignedBytes(domain: Self.domain)
-        m.string(fleet)
-        m.string(origin)
+    /// After the domain, fleet and origin (`SignedPeerMessage`): `epoch | u64 seq`.
+    public func appendSignedFields(to m: inout SignedBytes) {
         m.string(position.epoch)
         m.u64(UInt64(position.sequence))
-        return m.bytes
-    }
-
-    public func signed(by identity: MemberIdentity, fleet: String) -> WatermarkMessage {
-        var copy = self
-        copy.signature = identity.sign(signedMessage(fleet: fleet))
-        return copy
     }
 
     public func encoded() -> [UInt8] {

@@ -81,27 +81,55 @@ public enum MessageSignature: Sendable, Hashable {
 
 /// Length-prefixed, big-endian fields after a domain string: the bytes a signature covers, built
 /// from parsed values (never from the JSON text, which may be re-encoded on the way).
-struct SignedBytes {
-    private(set) var bytes: [UInt8]
+public struct SignedBytes {
+    public private(set) var bytes: [UInt8]
 
-    init(domain: String) {
+    public init(domain: String) {
         bytes = Array(domain.utf8)
         bytes.append(0)
     }
 
-    mutating func string(_ s: String) {
+    public mutating func string(_ s: String) {
         u32(UInt32(s.utf8.count))
         bytes.append(contentsOf: s.utf8)
     }
 
-    mutating func raw(_ b: [UInt8]) {
+    public mutating func raw(_ b: [UInt8]) {
         u32(UInt32(b.count))
         bytes.append(contentsOf: b)
     }
 
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+    public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
+}
+
+/// An invalidation or watermark: what its signature covers is `"<domain>" 0x00 | fleet | origin |`
+/// the message's own fields (strings u32-length-prefixed, integers big-endian), built from the
+/// parsed values. The fleet is in it, so a message signed for one fleet is refused by another.
+public protocol SignedPeerMessage {
+    static var domain: String { get }
+    var origin: String { get }
+    var signature: MessageSignature? { get set }
+    func appendSignedFields(to m: inout SignedBytes)
+}
+
+extension SignedPeerMessage {
+    /// The bytes a signature covers.
+    public func signedMessage(fleet: String) -> [UInt8] {
+        var m = SignedBytes(domain: Self.domain)
+        m.string(fleet)
+        m.string(origin)
+        appendSignedFields(to: &m)
+        return m.bytes
+    }
+
+    /// This message signed by a gateway's member key.
+    public func signed(by identity: MemberIdentity, fleet: String) -> Self {
+        var copy = self
+        copy.signature = identity.sign(signedMessage(fleet: fleet))
+        return copy
+    }
 }
 
 /// A fleet key's word that `publicKey` is gateway `gateway`'s key in fleet `fleet`

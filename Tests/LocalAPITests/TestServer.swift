@@ -26,6 +26,9 @@ final class TestServer: Sendable {
         let directory = try TemporaryDirectory(prefix: "outpost-localapi")
         let socketPath = directory.file("api.sock").path
         var configuration = LocalAPIServer.Configuration(socketPath: socketPath)
+        // Only the tests of the timeout itself use a short one: on a loaded machine a test's next
+        // bytes can come seconds after its last ones.
+        configuration.idleTimeout = .seconds(60)
         adjust(&configuration)
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
         let server = try LocalAPIServer(configuration: configuration, service: service,
