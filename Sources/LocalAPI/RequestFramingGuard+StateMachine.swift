@@ -100,55 +100,73 @@ extension RequestFramingGuard {
                     i += 1
 
                 case .chunkSize:
-                    let b = bytes[i]
-                    if let error = chunkSizeByte(b, bytes, at: i) {
-                        return fail(error, forwarding: lineStart)
-                    }
-                    i += 1
-                    if b == Self.lf {
-                        lineStart = i
-                        if chunkSize == 0 {
-                            phase = .trailers
-                            trailerBytes = 0
-                        } else {
-                            bodyBytes += chunkSize
-                            phase = .chunkData(remaining: chunkSize)
-                        }
-                        clearLine()
-                    }
+                    if let verdict = chunkSizeStep(bytes, at: &i, lineStart: &lineStart) { return verdict }
 
                 case .trailers:
-                    let b = bytes[i]
-                    i += 1
-                    trailerBytes += 1
-                    guard trailerBytes <= Self.maxTrailerBytes else {
-                        return fail(.malformed("trailer", "the trailer section after the last chunk is longer than \(Self.maxTrailerBytes) bytes"),
-                                    forwarding: lineStart)
-                    }
-                    if b == Self.lf {
-                        let empty = lineLength == 0
-                        clearLine()
-                        lineStart = i
-                        if empty { finishRequest() }
-                    } else if b != Self.cr {
-                        lineLength += 1  // only the length matters: an empty line ends the trailers
-                    }
+                    if let verdict = trailerStep(bytes, at: &i, lineStart: &lineStart) { return verdict }
 
                 case .head:
-                    let b = bytes[i]
-                    i += 1
-                    if b != Self.lf {
-                        append(b)
-                        continue
-                    }
-                    if let error = headLine() {
-                        return fail(error, forwarding: lineStart)
-                    }
-                    clearLine()
-                    lineStart = i
+                    if let verdict = headStep(bytes, at: &i, lineStart: &lineStart) { return verdict }
                 }
             }
             return .forward
+        }
+
+        /// One byte of a chunk size line; at its LF, on to the chunk's data or the trailers.
+        private mutating func chunkSizeStep(_ bytes: UnsafeRawBufferPointer, at i: inout Int, lineStart: inout Int) -> Verdict? {
+            let b = bytes[i]
+            if let error = chunkSizeByte(b, bytes, at: i) {
+                return fail(error, forwarding: lineStart)
+            }
+            i += 1
+            if b == Self.lf {
+                lineStart = i
+                if chunkSize == 0 {
+                    phase = .trailers
+                    trailerBytes = 0
+                } else {
+                    bodyBytes += chunkSize
+                    phase = .chunkData(remaining: chunkSize)
+                }
+                clearLine()
+            }
+            return nil
+        }
+
+        /// One byte of the trailer section; an empty line ends it, and the request.
+        private mutating func trailerStep(_ bytes: UnsafeRawBufferPointer, at i: inout Int, lineStart: inout Int) -> Verdict? {
+            let b = bytes[i]
+            i += 1
+            trailerBytes += 1
+            guard trailerBytes <= Self.maxTrailerBytes else {
+                return fail(.malformed("trailer", "the trailer section after the last chunk is longer than \(Self.maxTrailerBytes) bytes"),
+                            forwarding: lineStart)
+            }
+            if b == Self.lf {
+                let empty = lineLength == 0
+                clearLine()
+                lineStart = i
+                if empty { finishRequest() }
+            } else if b != Self.cr {
+                lineLength += 1  // only the length matters: an empty line ends the trailers
+            }
+            return nil
+        }
+
+        /// One byte of a request's head; at each LF, the line it ends is read.
+        private mutating func headStep(_ bytes: UnsafeRawBufferPointer, at i: inout Int, lineStart: inout Int) -> Verdict? {
+            let b = bytes[i]
+            i += 1
+            if b != Self.lf {
+                append(b)
+                return nil
+            }
+            if let error = headLine() {
+                return fail(error, forwarding: lineStart)
+            }
+            clearLine()
+            lineStart = i
+            return nil
         }
 
         // MARK: Lines

@@ -22,34 +22,26 @@ extension PeerSync {
         let startedNanos = DispatchTime.now().uptimeNanoseconds
         private let connectionRef = Mutex<MQTTConnection?>(nil)
         let state: Mutex<State>
-        let replyPolicy: ReplyTopicPolicy
+        /// Where `handle` hands request messages (attached once, by `PeerSync.init`).
+        private let requestDoor = Mutex<MQTTRequestDoor?>(nil)
         /// Where notices go (`PeerSync.notices`).
         let notices: AsyncStream<Notice>.Continuation
         /// Largest invalidation payload read (a valid one is well under 1 KiB).
         static let maxInvalidationBytes = 64 << 10
         static let outboxBatch = 64
-        /// Request identities remembered for recognising redeliveries.
-        static let redeliveryCapacity = 4096
         /// Rate-limited notices (refused reply topics, expired requests, cache drops): at most this
         /// many of each kind per `noticeIntervalNanos`.
         static let noticeBurst = 10
         static let noticeIntervalNanos: UInt64 = 10_000_000_000
 
         struct State: Sendable {
-            var redeliveries: RedeliveryFilter
             var seenInvalidations = RecentSet<String>(capacity: 8192)
-            /// Requests being answered (at most `maxConcurrentRequests`).
-            var activeRequests = 0
-            /// Requests admitted but not yet waiting for a slot, and those waiting (FIFO).
-            var reserved = 0
-            var waiters: [CheckedContinuation<Void, Never>] = []
             var shuttingDown = false
             var started = false
             /// Outbox records published and awaiting PUBACK: message id → sequence.
             var outboxInFlight: [Int32: Int64] = [:]
             var outboxBatchEnd: Int64?
             var sessionRecorded = false
-            var completionCounter = 0
             /// Peers' outbox positions applied, cached from the log (bounded: cleared when full).
             var positions: [String: PeerPosition] = [:]
             /// The outcome of the last fleet config, as the status topic's `config` object.
@@ -57,10 +49,6 @@ extension PeerSync {
             var link = Link()
             var limiter = LogRateLimiter(burst: Core.noticeBurst, intervalNanos: Core.noticeIntervalNanos)
             var cacheDrops = 0
-
-            init(redeliveryWindowNanos: UInt64) {
-                redeliveries = RedeliveryFilter(windowNanos: redeliveryWindowNanos, capacity: Core.redeliveryCapacity)
-            }
         }
 
         /// The broker link as the logs tell it (the reconnect itself is `MQTTConnection`'s).
@@ -109,13 +97,15 @@ extension PeerSync {
             self.target = target
             self.log = log
             self.notices = notices
-            replyPolicy = ReplyTopicPolicy(topics: topics)
-            let window = configuration.redeliveryWindowSeconds
-            state = Mutex(State(redeliveryWindowNanos: UInt64(max(window.isFinite ? window : 0, 0) * 1e9)))
+            state = Mutex(State())
         }
 
         func attach(_ connection: MQTTConnection) {
             connectionRef.withLock { $0 = connection }
+        }
+
+        func attach(requests door: MQTTRequestDoor) {
+            requestDoor.withLock { $0 = door }
         }
 
         var connection: MQTTConnection? { connectionRef.withLock { $0 } }
@@ -573,7 +563,7 @@ extension PeerSync {
                 count(.connectFailures)
             case .message(let m):
                 if topics.isRequest(m.topic) {
-                    accept(m, in: &group)
+                    requestDoor.withLock { $0 }?.accept(m, in: &group)
                 } else if let onConfig = configuration.onConfig, m.topic == topics.fleetConfig || m.topic == topics.gatewayConfig {
                     count(.configsReceived)
                     let whole = m.payload.count <= configuration.maxConfigBytes

@@ -45,6 +45,8 @@ public final class PeerSync: Sendable {
         let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log,
                         epoch: try log.epoch(), notices: noticeContinuation)
         self.core = core
+        core.attach(requests: MQTTRequestDoor(configuration: configuration, topics: topics, service: service,
+                                              notices: noticeContinuation, host: core.requestDoorHost))
         var options = MQTTConnection.Options(url: configuration.broker, clientID: "outpost-\(configuration.fleet)-\(configuration.gatewayID)")
         options.protocolVersion = configuration.protocolVersion
         options.keepaliveSeconds = configuration.keepaliveSeconds
