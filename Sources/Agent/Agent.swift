@@ -42,11 +42,7 @@ public struct Agent: Sendable {
         let c = fleet.target.configuration
         let runtime = try loadModel(c, fleet: fleet, since: loadStart)
         let cache = try openCache(c)
-        let link: FleetLink
-        do { link = c.mqtt == nil ? .none : FleetLink(outbox: try InvalidationOutbox(cache: cache)) } catch {
-            cache.close()
-            throw StartError(description: "cannot open the invalidation outbox: \(error)")
-        }
+        let link = try openLink(c, cache: cache)
         let service = AgentService(configuration: c, runtime: runtime, cache: cache, link: link,
                                    metrics: AgentMetrics(render: renderMetrics), fleetConfig: fleet.applier, logger: logger)
         let api: LocalAPIServer
@@ -54,10 +50,13 @@ public struct Agent: Sendable {
             cache.close()
             throw error
         }
-        fleet.target.attach(service)
-        let configService = FleetConfigService(applier: fleet.applier, target: fleet.target, service: service, logger: logger)
+        // From here fleet configs switch the running service (the start target served until now).
+        let roots = c.mqtt == nil ? nil : TopicRootRequests()
+        let live = LiveConfigTarget(base: fleet.target.base, service: service, membership: fleet.membership, roots: roots)
+        let configService = FleetConfigService(applier: fleet.applier, target: live, service: service, logger: logger)
         let peerService: PeerSyncService?
-        do { peerService = try joinFleet(c, fleet: fleet, service: service, cache: cache, link: link, configService: configService) } catch {
+        do { peerService = try joinFleet(c, fleet: fleet, service: service, cache: cache, link: link, roots: roots,
+                                         configService: configService) } catch {
             cache.close()
             throw error
         }
@@ -126,6 +125,15 @@ public struct Agent: Sendable {
         }
     }
 
+    /// The MQTT link's outbox (in the cache file) when the agent joins a fleet; empty otherwise.
+    private func openLink(_ c: AgentConfiguration, cache: AnswerCache) throws -> FleetLink {
+        guard c.mqtt != nil else { return .none }
+        do { return FleetLink(outbox: try InvalidationOutbox(cache: cache)) } catch {
+            cache.close()
+            throw StartError(description: "cannot open the invalidation outbox: \(error)")
+        }
+    }
+
     /// The local API on its Unix socket; ready (systemd READY=1) once it listens.
     private func makeAPI(_ c: AgentConfiguration, service: AgentService, notifier: SystemdNotifier,
                          since loadStart: Date) throws -> LocalAPIServer {
@@ -149,8 +157,8 @@ public struct Agent: Sendable {
 
     /// The MQTT link (requests, invalidation sync, configs, status) when `c.mqtt` is set.
     private func joinFleet(_ c: AgentConfiguration, fleet: FleetStart, service: AgentService, cache: AnswerCache,
-                           link: FleetLink, configService: FleetConfigService) throws -> PeerSyncService? {
-        guard let m = c.mqtt, let outbox = link.outbox else { return nil }
+                           link: FleetLink, roots: TopicRootRequests?, configService: FleetConfigService) throws -> PeerSyncService? {
+        guard let m = c.mqtt, let outbox = link.outbox, let roots else { return nil }
         do {
             var pc = PeerSync.Configuration(broker: try BrokerURL(m.url), fleet: m.fleet, gatewayID: c.gatewayID)
             pc.topicRoot = m.topicRoot
@@ -171,12 +179,11 @@ public struct Agent: Sendable {
             Self.logInvalidationAuth(pc, logger: logger)
             let peer = try PeerSync(configuration: pc, service: service, target: cache, log: outbox)
             let joined = pc
-            let ps = PeerSyncService(peer: peer, link: link, logger: logger) { root in
+            let ps = PeerSyncService(peer: peer, link: link, roots: roots, logger: logger) { root in
                 var moved = joined
                 moved.topicRoot = root
                 return try PeerSync(configuration: moved, service: service, target: cache, log: outbox)
             }
-            fleet.target.attach(peerService: ps, root: peer.topics.root)
             return ps
         } catch let e as StartError {
             throw e

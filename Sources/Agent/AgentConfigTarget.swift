@@ -4,22 +4,10 @@ import FoundationEssentials
 import OutpostCore
 import PeerSync
 
-/// Applies fleet configs to the agent, in two phases:
-/// - at start-up, before it serves: `switchTo` lays the settings over the agent's own
-///   configuration; `healthCheck` loads the model they name and has it answer a test prompt within
-///   a deadline. The runtime loaded by a passing check is kept for the agent (`takeRuntime`).
-/// - once `attach`ed to the running `AgentService`: `switchTo` switches every setting but the
-///   model (the old model keeps answering); `healthCheck` then loads a changed model and has it
-///   answer the test prompt, and only if it passes switches the service to it. A model that fails
-///   is never switched to, so the rollback that follows leaves the old one in place.
-///
-/// All live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
-/// `cache.stale_while_revalidate_s` (read per fill), `cache.memory_budget_mb`, `disk_budget_mb`,
-/// `flush_interval_ms`, `batch_size`, `queue_capacity` (`AnswerCache.reconfigure`), `model.path`
-/// (at the health check), `members` (the keys peers' invalidations are checked against).
-/// `mqtt.topic_root` moves the MQTT link
-/// (`PeerSyncService.requestTopicRoot`) once the config is switched to. `restartRequired` lists
-/// settings that would only take effect at the next start: none at present.
+/// Applies fleet configs at start-up, before the agent serves: `switchTo` lays the settings over
+/// the agent's own configuration; `healthCheck` loads the model they name and has it answer a test
+/// prompt within a deadline. The runtime loaded by a passing check is kept for the agent
+/// (`takeRuntime`). Once the agent runs, `LiveConfigTarget` takes over.
 final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     // @unchecked: the mutable state is guarded by `lock`.
     let base: AgentConfiguration
@@ -27,10 +15,6 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
     private let lock = Lock()
     private var current: AgentConfiguration
     private var checked: (path: String, runtime: ModelRuntime)?
-    private var service: AgentService?
-    /// The MQTT link and the topic root last asked of it.
-    private var peerService: PeerSyncService?
-    private var root: String?
 
     /// Whose invalidations are accepted; its member list follows the live config (nil: open fleet).
     let membership: Membership?
@@ -53,77 +37,34 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
         }
     }
 
-    /// From now on, switch the running service.
-    func attach(_ service: AgentService) {
-        lock.withLock {
-            self.service = service
-            checked = nil
-        }
-    }
-
-    /// From now on, move the MQTT link when a config changes the topic root.
-    func attach(peerService: PeerSyncService, root: String) {
-        lock.withLock {
-            self.peerService = peerService
-            self.root = root
-        }
-    }
-
-    /// Settings of the live configuration that only take effect at the next start, by config key:
-    /// none, now that the cache's limits change live. Kept in the status so that its shape stays.
-    var restartRequired: [String] { [] }
-
     func switchTo(_ settings: FleetSettings) async throws(FleetConfigError) {
-        let next = try base.applying(settings)
-        if let root = next.mqtt?.topicRoot {
-            do { _ = try FleetTopics(fleet: next.mqtt!.fleet, gateway: next.gatewayID, root: root) } catch {
-                throw .invalidPayload("mqtt.topic_root: \(error)")
-            }
-        }
+        let next = try Self.validated(base, settings)
         // Members change at once, before the model check: a rollback switches them back.
         membership?.setMembers(next.members)
-        guard let service = lock.withLock({ service }) else {
-            lock.withLock { current = next }
-            return
-        }
-        // The model stays until the health check has loaded and tested the new one.
-        var staged = next
-        staged.modelPath = service.configuration.modelPath
-        do { try service.cache.reconfigure(next.cacheSettings) } catch { throw .invalidPayload("cache: \(error.message)") }
-        service.switchLive(staged, runtime: nil)
-        let move: (PeerSyncService, String)? = lock.withLock {
-            current = next
-            guard let peerService, let m = next.mqtt else { return nil }
-            let wanted = m.topicRoot ?? "outpost/\(m.fleet)"
-            guard wanted != root else { return nil }
-            root = wanted
-            return (peerService, wanted)
-        }
-        if let (peerService, root) = move { peerService.requestTopicRoot(root) }
+        lock.withLock { current = next }
     }
 
     func healthCheck(_ settings: FleetSettings) async throws(FleetConfigError) {
         let c = configuration
-        if let service = lock.withLock({ service }) {
-            if service.configuration.modelPath != c.modelPath {
-                let runtime = try await loadAndTest(c)
-                service.switchLive(c, runtime: runtime)
-            }
-            let running = service.configuration.modelPath
-            guard running == c.modelPath else {
-                throw .healthCheck("the agent runs \(running), not \(c.modelPath)")
-            }
-            return
-        }
-        let runtime = try await loadAndTest(c)
+        let runtime = try await Self.loadAndTest(c, deadline: deadline)
         lock.withLock { checked = (c.modelPath, runtime) }
+    }
+
+    /// `base` with `settings` laid over it, its topic root checked.
+    static func validated(_ base: AgentConfiguration, _ settings: FleetSettings) throws(FleetConfigError) -> AgentConfiguration {
+        let next = try base.applying(settings)
+        if let m = next.mqtt, let root = m.topicRoot {
+            do { _ = try FleetTopics(fleet: m.fleet, gateway: next.gatewayID, root: root) } catch {
+                throw .invalidPayload("mqtt.topic_root: \(error)")
+            }
+        }
+        return next
     }
 
     /// Loads `c.modelPath` off the cooperative threads and has it answer a test prompt within the
     /// deadline.
-    private func loadAndTest(_ c: AgentConfiguration) async throws(FleetConfigError) -> ModelRuntime {
-        let deadline = ContinuousClock.now + self.deadline
-        let limit = self.deadline
+    static func loadAndTest(_ c: AgentConfiguration, deadline limit: Duration) async throws(FleetConfigError) -> ModelRuntime {
+        let deadline = ContinuousClock.now + limit
         let result: Result<ModelRuntime, FleetConfigError> = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 let runtime: ModelRuntime
@@ -152,4 +93,70 @@ final class AgentConfigTarget: ConfigTarget, @unchecked Sendable {
         }
         return try result.get()
     }
+}
+
+/// Applies fleet configs to the running agent: `switchTo` switches every setting but the model
+/// (the old model keeps answering); `healthCheck` then loads a changed model and has it answer the
+/// test prompt, and only if it passes switches the service to it. A model that fails is never
+/// switched to, so the rollback that follows leaves the old one in place.
+///
+/// All live: `generation.*` (defaults and `max_tokens_limit`), `cache.ttl_s` and
+/// `cache.stale_while_revalidate_s` (read per fill), `cache.memory_budget_mb`, `disk_budget_mb`,
+/// `flush_interval_ms`, `batch_size`, `queue_capacity` (`AnswerCache.reconfigure`), `model.path`
+/// (at the health check), `members` (the keys peers' invalidations are checked against).
+/// `mqtt.topic_root` moves the MQTT link (`TopicRootRequests`) once the config is switched to.
+/// `restartRequired` lists settings that would only take effect at the next start: none at present.
+final class LiveConfigTarget: ConfigTarget, Sendable {
+    let base: AgentConfiguration
+    let service: AgentService
+    let membership: Membership?
+    /// Where topic-root moves go (nil without MQTT).
+    let roots: TopicRootRequests?
+    let deadline: Duration
+
+    init(base: AgentConfiguration, service: AgentService, membership: Membership?, roots: TopicRootRequests?,
+         deadline: Duration = .seconds(60)) {
+        self.base = base
+        self.service = service
+        self.membership = membership
+        self.roots = roots
+        self.deadline = deadline
+    }
+
+    var restartRequired: [String] { [] }
+
+    func switchTo(_ settings: FleetSettings) async throws(FleetConfigError) {
+        let next = try AgentConfigTarget.validated(base, settings)
+        membership?.setMembers(next.members)
+        // The model stays until the health check has loaded and tested the new one.
+        var staged = next
+        staged.modelPath = service.configuration.modelPath
+        do { try service.cache.reconfigure(next.cacheSettings) } catch { throw .invalidPayload("cache: \(error.message)") }
+        service.switchLive(staged, runtime: nil)
+        if let roots, let m = next.mqtt { roots.request(m.topicRoot ?? "outpost/\(m.fleet)") }
+    }
+
+    func healthCheck(_ settings: FleetSettings) async throws(FleetConfigError) {
+        let c = try AgentConfigTarget.validated(base, settings)
+        if service.configuration.modelPath != c.modelPath {
+            let runtime = try await AgentConfigTarget.loadAndTest(c, deadline: deadline)
+            service.switchLive(c, runtime: runtime)
+        }
+        let running = service.configuration.modelPath
+        guard running == c.modelPath else {
+            throw .healthCheck("the agent runs \(running), not \(c.modelPath)")
+        }
+    }
+}
+
+/// Topic-root moves asked by fleet configs, for `PeerSyncService` (the newest request wins).
+final class TopicRootRequests: Sendable {
+    let roots: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
+
+    init() {
+        (roots, continuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func request(_ root: String) { continuation.yield(root) }
 }

@@ -20,7 +20,7 @@ import ServiceLifecycle
 /// ignored too.
 final class FleetConfigService: Service, Sendable {
     let applier: ConfigApplier
-    let target: AgentConfigTarget
+    let target: LiveConfigTarget
     let service: AgentService
     let logger: Logger
     private let deliveries: AsyncStream<ConfigDelivery>
@@ -28,7 +28,7 @@ final class FleetConfigService: Service, Sendable {
     /// Configs waiting beyond the one being applied; older ones are dropped first.
     static let bufferSize = 16
 
-    init(applier: ConfigApplier, target: AgentConfigTarget, service: AgentService, logger: Logger) {
+    init(applier: ConfigApplier, target: LiveConfigTarget, service: AgentService, logger: Logger) {
         self.applier = applier
         self.target = target
         self.service = service
@@ -70,7 +70,7 @@ final class FleetConfigService: Service, Sendable {
                                   source: source, at: now)
         } else {
             // Every step on the retained status as the applier reaches it; the outcome last.
-            status = await applier.apply(data, from: source, now: now) { [service, logger] step in
+            status = await applier.apply(data, from: source, now: now, to: target) { [service, logger] step in
                 logger.debug("fleet config step", metadata: ["version": "\(step.version)", "state": "\(step.state.rawValue)"])
                 await service.reportConfig(step, restartRequired: [])
             }

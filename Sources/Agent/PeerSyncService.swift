@@ -20,27 +20,23 @@ final class PeerSyncService: Service, Sendable {
     /// Where the agent uses the PeerSync in service (status, invalidation publishing).
     private let link: FleetLink
     private let logger: Logger
-    private let roots: AsyncStream<String>
-    private let rootsContinuation: AsyncStream<String>.Continuation
+    /// Topic-root moves asked by fleet configs.
+    private let roots: TopicRootRequests
 
-    init(peer: PeerSync, link: FleetLink, logger: Logger, make: @escaping @Sendable (String) throws -> PeerSync) {
+    init(peer: PeerSync, link: FleetLink, roots: TopicRootRequests, logger: Logger,
+         make: @escaping @Sendable (String) throws -> PeerSync) {
         first = peer
         self.make = make
         self.link = link
+        self.roots = roots
         link.install(peer)
         self.logger = logger
-        (roots, rootsContinuation) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-    }
-
-    /// Moves to `root` (the newest request wins); returns at once.
-    func requestTopicRoot(_ root: String) {
-        rootsContinuation.yield(root)
     }
 
     func run() async throws {
         await cancelWhenGracefulShutdown { [self] in
             var peer = first
-            var changes = roots.makeAsyncIterator()
+            var changes = roots.roots.makeAsyncIterator()
             while true {
                 logger.info("joining the fleet", metadata: [
                     "broker": "\(peer.configuration.broker)", "fleet": "\(peer.topics.fleet)",

@@ -89,9 +89,12 @@ public actor ConfigApplier {
     /// where the envelope came from (its MQTT topic): its signed target must name the same source.
     /// `progress`, when given, hears each step as it begins or completes (`validating`, then for a
     /// verified config `persisted`, `switching`, `health_check`), before the final status is returned.
+    /// `target`, when given, is switched and checked instead of the one given at `init` (the
+    /// running agent's, once it exists; the one at `init` serves the start).
     @discardableResult
-    public func apply(_ data: Data, from source: ConfigSource? = nil, now: Int64,
+    public func apply(_ data: Data, from source: ConfigSource? = nil, now: Int64, to target: (any ConfigTarget)? = nil,
                       progress: (@Sendable (ConfigStatus) async -> Void)? = nil) async -> ConfigStatus {
+        let target = target ?? self.target
         while busy { await withCheckedContinuation { waiters.append($0) } }
         busy = true
         defer {
