@@ -35,7 +35,7 @@ let package = Package(
         // Leaf modules.
         .target(name: "GGUF"),
         // The MQTT transport: libmosquitto client, connection with its reconnect state machine, broker URL.
-        .target(name: "MQTT", dependencies: ["OutpostCore", "CMosquitto"]),
+        .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // Invalidation sync, watermarks, status and the MQTT request door, over MQTT.
         .target(name: "PeerSync", dependencies: ["OutpostCore", "MQTT"]),
         .target(

@@ -1,6 +1,5 @@
 import Dispatch
 import FoundationEssentials
-import OutpostCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -140,7 +139,8 @@ public final class MQTTConnection: Sendable {
             return true
         }
         guard first else { return }
-        startThread(name: "outpost-mqtt") { [self] in
+        // Its own queue: the loop blocks in libmosquitto for as long as the connection lives.
+        DispatchQueue(label: "outpost-mqtt").async { [self] in
             self.runNetworkLoop()
             self.finished.signal()
         }
