@@ -36,8 +36,10 @@ let package = Package(
         .target(name: "GGUF"),
         // The MQTT transport: libmosquitto client, connection with its reconnect state machine, broker URL.
         .target(name: "MQTT", dependencies: ["CMosquitto"]),
-        // Invalidation sync, watermarks, status and the MQTT request door, over MQTT.
+        // Invalidation sync, watermarks, status, over MQTT; hands request messages to its handler.
         .target(name: "PeerSync", dependencies: ["OutpostCore", "MQTT"]),
+        // The MQTT request door (the twin of LocalAPI): PeerSync's request handler, wired by Agent.
+        .target(name: "MQTTDoor", dependencies: ["OutpostCore", "MQTT"]),
         .target(
             name: "LocalAPI",
             dependencies: [
@@ -66,7 +68,7 @@ let package = Package(
         .target(
             name: "Agent",
             dependencies: [
-                "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "MQTT", "OutpostCore", "PeerSync",
+                "AnswerCache", "CQuants", "FleetConfig", "GGUF", "Inference", "LocalAPI", "MQTT", "MQTTDoor", "OutpostCore", "PeerSync",
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -95,15 +97,15 @@ let package = Package(
         ),
 
         // The fleet benchmark (scripts/bench-fleet.sh): N gateways on one broker, in one process.
-        .executableTarget(name: "FleetBench", dependencies: ["MQTT", "PeerSync", "AnswerCache", "OutpostCore"]),
+        .executableTarget(name: "FleetBench", dependencies: ["MQTT", "MQTTDoor", "PeerSync", "AnswerCache", "OutpostCore"]),
 
         // Test support: broker launcher, temp dirs, fixtures. Used by tests only.
         .target(name: "OutpostTesting"),
 
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "Inference", "OutpostTesting"]),
-        .testTarget(name: "PeerSyncTests", dependencies: ["MQTT", "PeerSync", "OutpostCore", "AnswerCache", "Inference", "OutpostTesting"]),
+        .testTarget(name: "PeerSyncTests", dependencies: ["MQTT", "MQTTDoor", "PeerSync", "OutpostCore", "AnswerCache", "Inference", "OutpostTesting"]),
         .testTarget(name: "OutpostCLITests", dependencies: ["outpost", "OutpostTesting"]),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "Inference", "LocalAPI", "OutpostCore", "MQTT", "PeerSync", "outpost", "OutpostTesting"]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "FleetConfig", "Inference", "LocalAPI", "OutpostCore", "MQTT", "MQTTDoor", "PeerSync", "outpost", "OutpostTesting"]),
         .testTarget(name: "CQuantsTests", dependencies: ["CQuants", "GGUF", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "FleetConfigTests", dependencies: ["FleetConfig", "OutpostCore", "OutpostTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "OutpostCoreTests", dependencies: ["OutpostCore", "Inference", "OutpostTesting"]),

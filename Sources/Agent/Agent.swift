@@ -8,6 +8,7 @@ import LocalAPI
 import Logging
 import OutpostCore
 import PeerSync
+import MQTTDoor
 import ServiceLifecycle
 import MQTT
 
@@ -169,7 +170,11 @@ public struct Agent: Sendable {
             pc.caFile = m.caFile
             pc.certFile = m.certFile
             pc.keyFile = m.keyFile
-            pc.samplingDefaults = c.defaults
+            // The MQTT request door, on PeerSync's connection: PeerSync makes one for itself (and
+            // for each PeerSync made after a topic-root move) and hands it the request messages.
+            var door = MQTTRequestDoor.Configuration()
+            door.samplingDefaults = c.defaults
+            pc.requests = try MQTTRequestDoor.factory(door)
             do {
                 pc.identity = try MemberIdentity.loadOrCreate(stateDirectory: c.stateDirectory, gateway: c.gatewayID, fleet: m.fleet)
             } catch {

@@ -9,6 +9,7 @@ import OutpostCore
 import PeerSync
 import Synchronization
 import MQTT
+import MQTTDoor
 
 struct Options {
     var broker = "mqtt://127.0.0.1:1883"
@@ -102,6 +103,8 @@ enum FleetBench {
                 let outbox = try InvalidationOutbox(cache: cache)
                 var pc = PeerSync.Configuration(broker: broker, fleet: options.fleet, gatewayID: id)
                 pc.statusIntervalSeconds = 30
+                // The request door on this gateway's connection, as the agent wires it.
+                pc.requests = try MQTTRequestDoor.factory(MQTTRequestDoor.Configuration())
                 if options.signed {
                     pc.identity = identities[i]
                     pc.membership = Membership(fleetKeys: [:], members: members)

@@ -1,6 +1,8 @@
+import MQTT
+
 /// The topics of one gateway in one fleet (DESIGN.md, "MQTT"), under `outpost/<fleet>` unless
 /// another root is configured.
-public struct FleetTopics: Sendable, Hashable {
+public struct FleetTopics: GatewayTopics, Hashable {
     public let fleet: String
     public let gateway: String
     public let root: String

@@ -19,18 +19,11 @@ extension PeerSync {
         public var keyFile: String?
         public var keepaliveSeconds: Int32 = 30
         public var sessionExpirySeconds: UInt32 = 7 * 24 * 3600
-        /// Requests answered at once.
-        public var maxConcurrentRequests = 8
-        /// Requests waiting for one of those slots (in arrival order); beyond them a request gets
-        /// a "busy" error reply at once.
-        public var maxWaitingRequests = 256
-        /// Largest request payload accepted; larger ones get an error reply.
-        public var maxPayloadBytes = 1 << 20
-        /// How long (of time connected to the broker) a request is remembered to recognise a QoS 1
-        /// redelivery of it: the same reply address, correlation data or `id`, and payload.
-        public var redeliveryWindowSeconds: Double = 30
-        /// Sampling defaults for requests that do not set them.
-        public var samplingDefaults = SamplingParameters()
+        /// Makes the handler of the request topics (`<root>/req`, shared, and `<root>/gw/<id>/req`)
+        /// for this PeerSync's connection, topics and service: the agent passes `MQTTDoor`'s
+        /// `MQTTRequestDoor.factory`. Called once per PeerSync (a PeerSync made for a moved topic
+        /// root gets a door of its own). Without it the request topics are not subscribed.
+        public var requests: (@Sendable (MQTTRequestHost, any QueryAnswering) -> any MQTTRequestHandler)?
         /// How often the retained status is refreshed.
         public var statusIntervalSeconds: Double = 30
         public var initialBackoffMillis: UInt64 = 100

@@ -23,7 +23,7 @@ extension PeerSync {
         private let connectionRef = Mutex<MQTTConnection?>(nil)
         let state: Mutex<State>
         /// Where `handle` hands request messages (attached once, by `PeerSync.init`).
-        private let requestDoor = Mutex<MQTTRequestDoor?>(nil)
+        private let requestHandlerRef = Mutex<(any MQTTRequestHandler)?>(nil)
         /// Where notices go (`PeerSync.notices`).
         let notices: AsyncStream<Notice>.Continuation
         /// Largest invalidation payload read (a valid one is well under 1 KiB).
@@ -104,9 +104,11 @@ extension PeerSync {
             connectionRef.withLock { $0 = connection }
         }
 
-        func attach(requests door: MQTTRequestDoor) {
-            requestDoor.withLock { $0 = door }
+        func attach(requests handler: any MQTTRequestHandler) {
+            requestHandlerRef.withLock { $0 = handler }
         }
+
+        var requestHandler: (any MQTTRequestHandler)? { requestHandlerRef.withLock { $0 } }
 
         var connection: MQTTConnection? { connectionRef.withLock { $0 } }
 
@@ -191,8 +193,10 @@ extension PeerSync {
                 // Requests and invalidations are events, not state: a retained one is never replayed
                 // (v5; a v3.1.1 session would receive it again on each resubscription, and the
                 // request and invalidation de-duplication absorbs that).
-                mids.insert(try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false))
-                mids.insert(try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false))
+                if requestHandler != nil {
+                    mids.insert(try c.client.subscribe(topics.sharedFleetRequests, qos: 1, retained: false))
+                    mids.insert(try c.client.subscribe(topics.gatewayRequests, qos: 1, retained: false))
+                }
                 mids.insert(try c.client.subscribe(topics.invalidations, qos: 1, noLocal: true, retained: false))
                 // Watermarks are retained: on every (re)subscription each peer's latest arrives.
                 mids.insert(try c.client.subscribe(topics.watermarks, qos: 1, noLocal: true))
@@ -269,7 +273,8 @@ extension PeerSync {
 
         /// Every topic `subscribe()` subscribes.
         var subscriptions: [String] {
-            [topics.sharedFleetRequests, topics.gatewayRequests, topics.invalidations, topics.watermarks]
+            (requestHandler != nil ? [topics.sharedFleetRequests, topics.gatewayRequests] : [])
+                + [topics.invalidations, topics.watermarks]
                 + (configuration.onConfig != nil ? [topics.fleetConfig, topics.gatewayConfig] : [])
         }
 
@@ -562,8 +567,8 @@ extension PeerSync {
             case .connectFailed:
                 count(.connectFailures)
             case .message(let m):
-                if topics.isRequest(m.topic) {
-                    requestDoor.withLock { $0 }?.accept(m, in: &group)
+                if topics.isRequest(m.topic), let handler = requestHandler {
+                    handler.accept(m, in: &group)
                 } else if let onConfig = configuration.onConfig, m.topic == topics.fleetConfig || m.topic == topics.gatewayConfig {
                     count(.configsReceived)
                     let whole = m.payload.count <= configuration.maxConfigBytes

@@ -1,23 +1,15 @@
+import MQTT
+
 extension PeerSync {
     /// One of PeerSync's counters. `statistics()` reports each under `name` (snake_case; the agent
     /// exports them as `outpost_mqtt_<name>`), and the refusals and expiries also as a total.
+    /// The request ones (`request(_)`) are counted by the request handler (`MQTTDoor`) and
+    /// reported here with PeerSync's own.
     public enum Counter: Hashable, Sendable {
-        case requests
-        case replies
-        /// Refused before answering (malformed, oversized, invalid fields); an error reply went out
-        /// if there was somewhere to reply.
-        case requestsRefused
-        /// No acceptable reply address: nothing was answered.
-        case requestsUnanswerable
-        /// A QoS 1 redelivery, answered once already.
-        case requestsDuplicate
-        case requestsBusy
-        case requestsFailed
-        /// The request's reply topic was refused (also counted as unanswerable).
-        case replyTopicRefused(ReplyTopicPolicy.Refusal)
-        /// The request's v5 Message Expiry passed before its answer went out: not answered.
-        case requestExpired(RequestExpiry)
-        case errorReplies
+        /// One of the request door's (`MQTTRequestCounter`).
+        case request(MQTTRequestCounter)
+        /// A status or watermark the connection would not take (the door's replies count as
+        /// `request(.publishErrors)`, under the same name).
         case publishErrors
         case connects
         case connectFailures
@@ -45,25 +37,14 @@ extension PeerSync {
         case logErrors
 
         /// Where in its life an expired request was dropped.
-        public enum RequestExpiry: String, Hashable, Sendable, CaseIterable {
-            /// On arrival or when its turn came (nothing was generated).
-            case beforeStart = "before_start"
-            /// While it was being answered (the answer was cancelled).
-            case whileAnswering = "while_answering"
-        }
+        public typealias RequestExpiry = MQTT.RequestExpiry
+
+        /// `request(.requestExpired(when))`, the spelling callers had before the door moved out.
+        public static func requestExpired(_ when: RequestExpiry) -> Counter { .request(.requestExpired(when)) }
 
         public var name: String {
             switch self {
-            case .requests: "requests"
-            case .replies: "replies"
-            case .requestsRefused: "requests_refused"
-            case .requestsUnanswerable: "requests_unanswerable"
-            case .requestsDuplicate: "requests_duplicate"
-            case .requestsBusy: "requests_busy"
-            case .requestsFailed: "requests_failed"
-            case .replyTopicRefused(let why): "reply_topics_refused_\(why.rawValue)"
-            case .requestExpired(let when): "requests_expired_\(when.rawValue)"
-            case .errorReplies: "error_replies"
+            case .request(let c): c.name
             case .publishErrors: "publish_errors"
             case .connects: "connects"
             case .connectFailures: "connect_failures"
@@ -91,8 +72,7 @@ extension PeerSync {
         /// The total a family of counters is also reported under.
         var total: String? {
             switch self {
-            case .replyTopicRefused: "reply_topics_refused"
-            case .requestExpired: "requests_expired"
+            case .request(let c): c.total
             case .invalidationsRefused: "invalidations_refused"
             case .watermarksRefused: "watermarks_refused"
             default: nil

@@ -1,3 +1,4 @@
+import MQTT
 import OutpostCore
 
 extension PeerSync {
@@ -19,10 +20,10 @@ extension PeerSync {
         /// cannot say), `drops` such drops so far.
         case cacheDropped(reason: CacheDropReason, entries: Int?, drops: Int)
         /// A request named a reply topic the policy refuses; `suppressed` such notices were left
-        /// out since the last one logged (rate limit).
-        case replyTopicRefused(ReplyTopicPolicy.Refusal, topic: String, requestTopic: String, suppressed: Int)
+        /// out since the last one logged (rate limit). Relayed from the request handler.
+        case replyTopicRefused(ReplyTopicRefusal, topic: String, requestTopic: String, suppressed: Int)
         /// A request's Message Expiry passed before it was answered; it was dropped (and its
-        /// generation cancelled when it had started).
+        /// generation cancelled when it had started). Relayed from the request handler.
         case requestExpired(Counter.RequestExpiry, overdueMillis: Int64, suppressed: Int)
         /// An invalidation or watermark (`watermark`) failed authentication and changed nothing;
         /// `refused` such messages so far.
@@ -53,36 +54,4 @@ extension PeerSync {
 public protocol CountingInvalidationTarget: InvalidationTarget {
     /// Entries stored now (nil if unknown).
     func entryCount() -> Int?
-}
-
-/// Lets at most `burst` notices of each kind through per `intervalNanos`, and says how many of
-/// that kind were held back since the last one let through (so the next line carries the count).
-/// A plain value, tested without I/O.
-struct LogRateLimiter: Sendable {
-    let burst: Int
-    let intervalNanos: UInt64
-    private var windows: [String: (start: UInt64, passed: Int, suppressed: Int)] = [:]
-
-    init(burst: Int, intervalNanos: UInt64) {
-        self.burst = max(1, burst)
-        self.intervalNanos = intervalNanos
-    }
-
-    /// nil: hold this one back; else let it through, with the number held back before it.
-    mutating func admit(_ kind: String, now: UInt64) -> Int? {
-        var w = windows[kind] ?? (now, 0, 0)
-        if now &- w.start >= intervalNanos || w.start > now {
-            w.start = now
-            w.passed = 0
-        }
-        defer { windows[kind] = w }
-        guard w.passed < burst else {
-            w.suppressed += 1
-            return nil
-        }
-        w.passed += 1
-        let held = w.suppressed
-        w.suppressed = 0
-        return held
-    }
 }

@@ -1,23 +1,29 @@
+import MQTT
+
 extension PeerSync.Core {
-    /// What the request door (`MQTTRequestDoor`) is given of this core: the connection replies go
-    /// out on, the counters, the redelivery window's clock and whether it is shutting down. Weak:
-    /// the core holds the door.
-    var requestDoorHost: MQTTRequestDoor.Host {
-        MQTTRequestDoor.Host(
+    /// What the request handler (`MQTTDoor`'s door) is given of this core: the topics, the
+    /// connection replies go out on, the redelivery window's clock, whether it is shutting down,
+    /// and where its notices go (onto `PeerSync.notices`). Weak: the core holds the handler.
+    var requestHost: MQTTRequestHost {
+        MQTTRequestHost(
+            topics: topics,
             connection: { [weak self] in self?.connection },
-            count: { [weak self] in self?.count($0) },
             connectedClock: { [weak self] in
                 self?.state.withLock { $0.link.connectedClock(now: Self.nowNanos()) } ?? 0
             },
-            isShuttingDown: { [weak self] in self?.state.withLock { $0.shuttingDown } ?? true })
+            isShuttingDown: { [weak self] in self?.state.withLock { $0.shuttingDown } ?? true },
+            notice: { [weak self] n in
+                switch n {
+                case .replyTopicRefused(let why, let topic, let requestTopic, let suppressed):
+                    self?.notices.yield(.replyTopicRefused(why, topic: topic, requestTopic: requestTopic, suppressed: suppressed))
+                case .requestExpired(let when, let overdue, let suppressed):
+                    self?.notices.yield(.requestExpired(when, overdueMillis: overdue, suppressed: suppressed))
+                }
+            })
     }
 
     /// At most 256 characters of `text`, control characters shown as `?` (it goes into a log line).
     static func printable(_ text: String) -> String {
-        var out = String(String.UnicodeScalarView(text.unicodeScalars.prefix(256).map {
-            $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0
-        }))
-        if text.unicodeScalars.count > 256 { out += "…" }
-        return out
+        LogRateLimiter.printable(text)
     }
 }

@@ -5,9 +5,9 @@ import Synchronization
 import MQTT
 
 /// A gateway's presence in its fleet over MQTT (DESIGN.md, "MQTT"):
-/// - answers requests from `…/req` (shared subscription) and `…/gw/<id>/req` through an
-///   `AnswerService`, replying to the v5 Response Topic with the Correlation Data, or to the
-///   v3.1.1 `reply_to` with the request's `id`;
+/// - subscribes to requests on `…/req` (shared subscription) and `…/gw/<id>/req` and hands them
+///   to the request handler its configuration makes (`MQTTDoor`'s door, answering through the
+///   `AnswerService`), relaying its notices and reporting its counters with its own;
 /// - publishes local invalidations from a durable outbox (`announce`), and applies peers'
 ///   invalidations through the cache's durable path before libmosquitto acknowledges them;
 /// - on a lost session, invalidates everything locally, since it cannot vouch for what it missed;
@@ -15,9 +15,6 @@ import MQTT
 ///   a Last Will that marks the gateway offline;
 /// - reports what an operator should see (connection lost and back, session lost, cache dropped,
 ///   refused reply topics, expired requests) as `notices`, for the caller to log.
-///
-/// Replies go only where `ReplyTopicPolicy` allows (never into the fleet's own topics), and a
-/// v5 request whose Message Expiry passes before it is answered is dropped, its answer cancelled.
 ///
 /// `run()` runs until cancelled, then publishes the offline status and disconnects cleanly.
 public final class PeerSync: Sendable {
@@ -31,12 +28,6 @@ public final class PeerSync: Sendable {
 
     public init(configuration: Configuration, service: any AnswerService, target: any InvalidationTarget,
                 log: any InvalidationLog) throws {
-        guard configuration.maxConcurrentRequests > 0, configuration.maxWaitingRequests >= 0, configuration.maxPayloadBytes > 0 else {
-            throw PeerSyncError.invalidConfiguration("request limits must be positive")
-        }
-        guard configuration.redeliveryWindowSeconds >= 0, configuration.redeliveryWindowSeconds <= 3600 else {
-            throw PeerSyncError.invalidConfiguration("the redelivery window must be 0 to 3600 seconds")
-        }
         let topics = try FleetTopics(fleet: configuration.fleet, gateway: configuration.gatewayID, root: configuration.topicRoot)
         self.configuration = configuration
         self.topics = topics
@@ -45,8 +36,9 @@ public final class PeerSync: Sendable {
         let core = Core(configuration: configuration, topics: topics, service: service, target: target, log: log,
                         epoch: try log.epoch(), notices: noticeContinuation)
         self.core = core
-        core.attach(requests: MQTTRequestDoor(configuration: configuration, topics: topics, service: service,
-                                              notices: noticeContinuation, host: core.requestDoorHost))
+        if let makeHandler = configuration.requests {
+            core.attach(requests: makeHandler(core.requestHost, service))
+        }
         var options = MQTTConnection.Options(url: configuration.broker, clientID: "outpost-\(configuration.fleet)-\(configuration.gatewayID)")
         options.protocolVersion = configuration.protocolVersion
         options.keepaliveSeconds = configuration.keepaliveSeconds
@@ -146,13 +138,15 @@ public final class PeerSync: Sendable {
             out[counter.name, default: 0] += n
             if let total = counter.total { out[total, default: 0] += n }
         }
+        // The request handler's counters, under the same names (`publish_errors` adds up).
+        for (name, n) in core.requestHandler?.statistics() ?? [:] { out[name, default: 0] += n }
         out["events_dropped"] = connection.client.droppedEvents
         out["publications_unacknowledged"] = connection.outstanding
         return out
     }
 
-    /// One counter.
+    /// One counter (the request ones as the request handler counted them).
     public func count(of counter: Counter) -> Int {
-        core.counters.withLock { $0[counter] ?? 0 }
+        core.counters.withLock { $0[counter] ?? 0 } + (core.requestHandler?.statistics()[counter.name] ?? 0)
     }
 }

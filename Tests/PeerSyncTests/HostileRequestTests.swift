@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 @testable import PeerSync
 @testable import MQTT
+@testable import MQTTDoor
 
 /// Issue 17, the MQTT request side, against a real `mosquitto`: reply topics aimed at the fleet's
 /// control topics (or not topics at all) get nothing published, a different question under the
@@ -80,7 +81,7 @@ import Testing
         let misplaced = watcher.inbox.messages.withLock { $0 }.filter { $0.topic != r.replyTopic && Self.isReply($0) }
         #expect(misplaced.isEmpty, "replies published on \(misplaced.map(\.topic))")
         #expect(r.replies().count == 1)  // only the good request's answer reached the requester
-        for (why, n) in tried { #expect(gw.stat(PeerSync.Counter.replyTopicRefused(why).name) == n, "\(why)") }
+        for (why, n) in tried { #expect(gw.stat(PeerSync.Counter.request(.replyTopicRefused(why)).name) == n, "\(why)") }
         #expect(gw.stat("requests_unanswerable") == total)
         #expect(configs.withLock { $0 }.isEmpty)  // nothing reached the config handler
         #expect(gw.service.calls.withLock { $0 } == 1)  // nothing was generated for a refused request

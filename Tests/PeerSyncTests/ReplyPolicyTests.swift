@@ -1,5 +1,7 @@
 import Testing
 @testable import PeerSync
+@testable import MQTT
+@testable import MQTTDoor
 
 /// The plain values behind issue 17's MQTT fixes, step by step without I/O: where replies may go,
 /// what counts as a redelivery, how notices are rate-limited, the connected-time clock.
@@ -127,13 +129,14 @@ import Testing
 
     @Test func counterNamesAreDistinctAndKeepTheirOldSpelling() {
         var all: [PeerSync.Counter] = [
-            .requests, .replies, .requestsRefused, .requestsUnanswerable, .requestsDuplicate, .requestsBusy, .requestsFailed,
-            .errorReplies, .publishErrors, .connects, .connectFailures, .connectionLosses, .sessionLosses, .gaps,
+            .request(.requests), .request(.replies), .request(.requestsRefused), .request(.requestsUnanswerable),
+            .request(.requestsDuplicate), .request(.requestsBusy), .request(.requestsFailed),
+            .request(.errorReplies), .publishErrors, .connects, .connectFailures, .connectionLosses, .sessionLosses, .gaps,
             .configsReceived, .messagesIgnored, .invalidationsApplied, .invalidationsRejected, .invalidationsOwn,
             .invalidationsDuplicate, .invalidationsPublished, .invalidationErrors, .watermarksRejected, .statusPublished,
             .subscribeErrors, .logErrors,
         ]
-        all += ReplyTopicPolicy.Refusal.allCases.map { .replyTopicRefused($0) }
+        all += ReplyTopicPolicy.Refusal.allCases.map { .request(.replyTopicRefused($0)) }
         all += PeerSync.Counter.RequestExpiry.allCases.map { .requestExpired($0) }
         let names = all.map(\.name)
         #expect(Set(names).count == names.count)
@@ -143,7 +146,7 @@ import Testing
                     "watermarks_rejected", "connect_failures", "configs_received", "messages_ignored"] {
             #expect(names.contains(old), "\(old)")
         }
-        #expect(PeerSync.Counter.replyTopicRefused(.fleetTopic).name == "reply_topics_refused_fleet_topic")
+        #expect(PeerSync.Counter.request(.replyTopicRefused(.fleetTopic)).name == "reply_topics_refused_fleet_topic")
         #expect(PeerSync.Counter.requestExpired(.whileAnswering).name == "requests_expired_while_answering")
     }
 

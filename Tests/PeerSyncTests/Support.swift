@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 @testable import PeerSync
 @testable import MQTT
+@testable import MQTTDoor
 
 /// A stand-in for the agent: answers "echo: <last message>" word by word, through a real
 /// `AnswerCache` (hits are answered from it in one piece), and counts what it was asked.
@@ -61,7 +62,26 @@ final class EchoService: AnswerService {
     func metricsText() async -> String { "" }
 }
 
-/// One gateway: a cache file, its outbox, the echo service and PeerSync running in a task.
+/// A gateway's MQTT settings as the agent holds them: PeerSync's and its request door's, set
+/// through one value (`$0.onConfig`, `$0.maxConcurrentRequests`).
+@dynamicMemberLookup
+struct GatewaySettings {
+    var peer: PeerSync.Configuration
+    var door = MQTTRequestDoor.Configuration()
+
+    subscript<T>(dynamicMember path: WritableKeyPath<PeerSync.Configuration, T>) -> T {
+        get { peer[keyPath: path] }
+        set { peer[keyPath: path] = newValue }
+    }
+
+    subscript<T>(dynamicMember path: WritableKeyPath<MQTTRequestDoor.Configuration, T>) -> T {
+        get { door[keyPath: path] }
+        set { door[keyPath: path] = newValue }
+    }
+}
+
+/// One gateway: a cache file, its outbox, the echo service and PeerSync running in a task, with
+/// the MQTT request door wired to it as the agent wires it (`configuration.requests`).
 final class TestGateway: @unchecked Sendable {
     // @unchecked: `task` is set in start() and read in stop(), both from the test's task.
     let id: String
@@ -74,7 +94,7 @@ final class TestGateway: @unchecked Sendable {
     private var task: Task<Void, any Error>?
 
     init(id: String, broker: String, fleet: String = "site", delay: Duration = .zero, directory: TemporaryDirectory? = nil,
-         adjust: (inout PeerSync.Configuration) -> Void = { _ in }) throws {
+         adjust: (inout GatewaySettings) -> Void = { _ in }) throws {
         self.id = id
         self.directory = try directory ?? TemporaryDirectory(prefix: "outpost-gw-\(id)")
         cache = try AnswerCache(configuration: AnswerCache.Configuration(path: self.directory.file("cache.sqlite").path))
@@ -84,7 +104,10 @@ final class TestGateway: @unchecked Sendable {
         configuration.initialBackoffMillis = 50
         configuration.maximumBackoffMillis = 500
         configuration.statusIntervalSeconds = 1
-        adjust(&configuration)
+        var settings = GatewaySettings(peer: configuration)
+        adjust(&settings)
+        configuration = settings.peer
+        configuration.requests = try MQTTRequestDoor.factory(settings.door)
     }
 
     /// Starts PeerSync and waits until it is connected (and subscribed).

@@ -37,7 +37,7 @@ extension MQTTRequestDoor {
     private func answer(_ request: CompletionRequest, to address: ReplyAddress, gate: ExpiryGate?) async {
         let completionID = state.withLock { s -> String in
             s.completionCounter += 1
-            return "chatcmpl-\(topics.gateway)-\(s.completionCounter)"
+            return "chatcmpl-\(gateway)-\(s.completionCounter)"
         }
         let sequence = Mutex(0)
         do {

@@ -1,3 +1,5 @@
+import MQTT
+
 /// Where a gateway may publish a reply: the v5 Response Topic or the v3.1.1 `reply_to` a request
 /// names is the requester's word, so it is checked before anything is published there.
 ///
@@ -16,20 +18,9 @@
 /// protocol lets a requester name any topic, and the broker's ACL (board/mosquitto) is where a
 /// site confines them to a prefix if it wants to.
 public struct ReplyTopicPolicy: Sendable, Hashable {
-    /// Why a reply topic was refused (a stable word: counters, logs).
-    public enum Refusal: String, Sendable, CaseIterable, Hashable {
-        case empty
-        case oversized
-        /// Control characters, U+0000, or bytes that are not UTF-8.
-        case malformed
-        case wildcard
-        /// Starts with `$` (`$SYS`, `$share`, …).
-        case system
-        /// In this fleet's topic root.
-        case fleetTopic = "fleet_topic"
-        /// Shaped like a fleet control topic under another root.
-        case controlTopic = "control_topic"
-    }
+    /// Why a reply topic was refused (a stable word: counters, logs; shared with PeerSync, which
+    /// reports the counters and relays the notices).
+    public typealias Refusal = ReplyTopicRefusal
 
     /// Longest reply topic accepted (an MQTT topic is at most 65535 bytes).
     public static let maxBytes = 4096
@@ -40,7 +31,7 @@ public struct ReplyTopicPolicy: Sendable, Hashable {
         self.root = root
     }
 
-    public init(topics: FleetTopics) {
+    public init(topics: some GatewayTopics) {
         self.init(root: topics.root)
     }
 
@@ -58,7 +49,7 @@ public struct ReplyTopicPolicy: Sendable, Hashable {
         return nil
     }
 
-    /// Whether the last levels of `topic` are those of a fleet control topic (see `FleetTopics`).
+    /// Whether the last levels of `topic` are those of a fleet control topic (see PeerSync's `FleetTopics`).
     static func isControlShaped(_ topic: String) -> Bool {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false)
         guard levels.count >= 2, let last = levels.last else { return false }

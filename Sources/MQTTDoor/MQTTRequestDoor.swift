@@ -1,10 +1,12 @@
+import Dispatch
 import FoundationEssentials
 import OutpostCore
 import Synchronization
 import MQTT
 
-/// The MQTT front door for requests (the twin of `LocalAPI`'s HTTP one). PeerSync hands it the
-/// messages of `…/req` (shared subscription) and `…/gw/<id>/req`; for each it
+/// The MQTT front door for requests (the twin of `LocalAPI`'s HTTP one). The owner of the
+/// gateway's MQTT connection (PeerSync) subscribes to `…/req` (shared subscription) and
+/// `…/gw/<id>/req` and hands it their messages; for each it
 /// 1. parses and admits (`accept`, on the task reading MQTT events): v5 Message Expiry, the reply
 ///    address (the v5 Response Topic, else the payload's `reply_to`, as `ReplyTopicPolicy`
 ///    allows), size, JSON, QoS 1 redeliveries (`RedeliveryFilter`), the request's fields, and the
@@ -13,22 +15,10 @@ import MQTT
 /// 3. answers through the `QueryAnswering` service, racing the request's expiry (`serve`);
 /// 4. replies: streamed chunks then the final message, or an error reply (`MQTTRequestDoor+Replies`).
 ///
-/// Never throws: every failure is a reply or a counter (`PeerSync.Counter`), and what an operator
-/// should see (refused reply topics, expired requests) is a rate-limited `PeerSync.Notice`.
-final class MQTTRequestDoor: Sendable {
-    /// What the door is given by the rest of PeerSync (`PeerSync.Core`).
-    struct Host: Sendable {
-        /// The broker connection replies go out on (nil: none yet, nothing is published).
-        var connection: @Sendable () -> MQTTConnection?
-        /// Counts into PeerSync's counters.
-        var count: @Sendable (PeerSync.Counter) -> Void
-        /// Nanoseconds spent connected to the broker: the redelivery window's clock, which stands
-        /// still while the broker is away (redeliveries come right after a reconnect).
-        var connectedClock: @Sendable () -> UInt64
-        /// Whether PeerSync is shutting down: no more requests are admitted.
-        var isShuttingDown: @Sendable () -> Bool
-    }
-
+/// Never throws: every failure is a reply or a counter (`Counter`, reported by `statistics()`),
+/// and what an operator should see (refused reply topics, expired requests) is a rate-limited
+/// `MQTTRequestNotice` handed to the host.
+public final class MQTTRequestDoor: MQTTRequestHandler {
     /// Where and how to answer one request.
     struct ReplyAddress: Sendable {
         let topic: String
@@ -56,50 +46,67 @@ final class MQTTRequestDoor: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
         /// Numbers the completion ids (`chatcmpl-<gateway>-<n>`).
         var completionCounter = 0
-        var limiter = LogRateLimiter(burst: PeerSync.Core.noticeBurst, intervalNanos: PeerSync.Core.noticeIntervalNanos)
+        var limiter = LogRateLimiter()
+        var counters: [Counter: Int] = [:]
     }
 
     /// Request identities remembered for recognising redeliveries.
     static let redeliveryCapacity = 4096
 
-    let configuration: PeerSync.Configuration
-    let topics: FleetTopics
+    let configuration: Configuration
+    /// This gateway's id (in completion ids).
+    let gateway: String
     let service: any QueryAnswering
     let replyPolicy: ReplyTopicPolicy
-    /// Where notices go (`PeerSync.notices`).
-    let notices: AsyncStream<PeerSync.Notice>.Continuation
-    let host: Host
+    let host: MQTTRequestHost
     let state: Mutex<State>
 
-    init(configuration: PeerSync.Configuration, topics: FleetTopics, service: any QueryAnswering,
-         notices: AsyncStream<PeerSync.Notice>.Continuation, host: Host) {
+    /// A door answering through `service`, on `host`'s connection, under `host.topics`
+    /// (`configuration` is assumed valid: see `Configuration.validate()` and `factory`).
+    public init(configuration: Configuration, service: any QueryAnswering, host: MQTTRequestHost) {
         self.configuration = configuration
-        self.topics = topics
         self.service = service
-        self.notices = notices
         self.host = host
-        replyPolicy = ReplyTopicPolicy(topics: topics)
+        gateway = host.topics.gateway
+        replyPolicy = ReplyTopicPolicy(topics: host.topics)
         let window = configuration.redeliveryWindowSeconds
         let windowNanos = UInt64(max(window.isFinite ? window : 0, 0) * 1e9)
         state = Mutex(State(redeliveries: RedeliveryFilter(windowNanos: windowNanos, capacity: Self.redeliveryCapacity)))
     }
 
-    func count(_ counter: PeerSync.Counter) {
-        host.count(counter)
+    func count(_ counter: Counter) {
+        state.withLock { $0.counters[counter, default: 0] += 1 }
     }
 
-    /// Puts a notice on `notices` if its kind is under the rate limit (`build` gets how many of
+    /// Counters by name (see `Counter.name`) and the totals of the refusal and expiry families
+    /// (`reply_topics_refused`, `requests_expired`). Counters still at zero are left out.
+    public func statistics() -> [String: Int] {
+        var out: [String: Int] = [:]
+        for (counter, n) in state.withLock({ $0.counters }) {
+            out[counter.name, default: 0] += n
+            if let total = counter.total { out[total, default: 0] += n }
+        }
+        return out
+    }
+
+    /// One counter.
+    public func count(of counter: Counter) -> Int {
+        state.withLock { $0.counters[counter] ?? 0 }
+    }
+
+    /// Hands a notice to the host if its kind is under the rate limit (`build` gets how many of
     /// the kind were held back since the last one let through).
-    func notice(limit kind: String, _ build: (Int) -> PeerSync.Notice) {
-        guard let held = state.withLock({ $0.limiter.admit(kind, now: PeerSync.Core.nowNanos()) }) else { return }
-        notices.yield(build(held))
+    func notice(limit kind: String, _ build: (Int) -> MQTTRequestNotice) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard let held = state.withLock({ $0.limiter.admit(kind, now: now) }) else { return }
+        host.notice(build(held))
     }
 
     // MARK: Parse and admit
 
     /// Validates a request message and starts answering it in `group`, or replies with an error
     /// when there is somewhere to reply.
-    func accept(_ m: MQTTMessage, in group: inout DiscardingTaskGroup) {
+    public func accept(_ m: MQTTMessage, in group: inout DiscardingTaskGroup) {
         count(.requests)
         let received = ContinuousClock.now
         let deadline = m.messageExpiryInterval.map { received + .seconds(Int64($0)) }
@@ -219,7 +226,7 @@ final class MQTTRequestDoor: Sendable {
     }
 
     /// Reserves a place in line, or refuses with a "busy" error reply when as many requests as
-    /// allowed are being answered and waiting (or PeerSync is shutting down).
+    /// allowed are being answered and waiting (or the host is shutting down).
     private func reservePlace(replyingTo address: ReplyAddress) -> Bool {
         let shuttingDown = host.isShuttingDown()
         let admitted = state.withLock { s -> Bool in
@@ -243,13 +250,13 @@ final class MQTTRequestDoor: Sendable {
         count(.replyTopicRefused(why))
         count(.requestsUnanswerable)
         notice(limit: "reply_topic_refused") { held in
-            .replyTopicRefused(why, topic: PeerSync.Core.printable(replyTopic), requestTopic: PeerSync.Core.printable(topic),
+            .replyTopicRefused(why, topic: LogRateLimiter.printable(replyTopic), requestTopic: LogRateLimiter.printable(topic),
                                suppressed: held)
         }
     }
 
     /// A request whose expiry passed: counted, logged within the rate limit.
-    func expired(_ when: PeerSync.Counter.RequestExpiry, overdue: Duration) {
+    func expired(_ when: RequestExpiry, overdue: Duration) {
         count(.requestExpired(when))
         let millis = overdue.components.seconds * 1000 + overdue.components.attoseconds / 1_000_000_000_000_000
         notice(limit: "request_expired_\(when.rawValue)") { held in .requestExpired(when, overdueMillis: millis, suppressed: held) }
