@@ -189,12 +189,11 @@ public struct MemberCertificate: Sendable, Equatable {
         """
     }
 
-    public static func load(path: String) throws(KeyFile.Error) -> MemberCertificate {
-        func fail(_ what: String) -> KeyFile.Error { KeyFile.Error(path: path, what: what) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot be read") }
-        guard data.count < 4096, let text = String(data: data, encoding: .utf8) else { throw fail("not a certificate") }
+    /// Reads a certificate's text (`fileText`); the error says what is wrong with it.
+    public init(text: String) throws(MemberCertificate.ParseError) {
+        func fail(_ what: String) -> ParseError { ParseError(description: what) }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingWhitespace() }.filter { !$0.isEmpty }
-        guard lines.first == header else { throw fail("the first line must be \"\(header)\"") }
+        guard lines.first == Self.header else { throw fail("the first line must be \"\(Self.header)\"") }
         var fields: [String: String] = [:]
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { throw fail("unexpected line \"\(line.prefix(40))\"") }
@@ -213,15 +212,19 @@ public struct MemberCertificate: Sendable, Equatable {
         guard let s = fields["signature"].flatMap({ Data(base64Encoded: $0) }), s.count == Ed25519.signatureByteCount else {
             throw fail("the signature line must hold 64 bytes in base64")
         }
-        return MemberCertificate(fleet: fleet, gateway: gateway, publicKey: key, keyID: keyID, signature: Array(s))
+        self.init(fleet: fleet, gateway: gateway, publicKey: key, keyID: keyID, signature: Array(s))
+    }
+
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public let description: String
     }
 }
 
 /// A gateway's own signing identity: its member key and, if the operator certified it, the
-/// fleet key's certificate, which it attaches to what it signs.
+/// fleet key's certificate, which it attaches to what it signs. The agent keeps both in its state
+/// directory (`MemberIdentity.loadOrCreate`, in `Agent`).
 public struct MemberIdentity: Sendable {
-    public static let keyFileName = "member.key"
-    public static let certificateFileName = "member.cert"
+    /// The key file's first line (`STATE/member.key`, written by the agent).
     public static let keyHeader = "outpost-member-private-key v1"
     public let gateway: String
     public let privateKey: Ed25519.PrivateKey
@@ -234,38 +237,6 @@ public struct MemberIdentity: Sendable {
     }
 
     public var publicKey: Ed25519.PublicKey { privateKey.publicKey }
-
-    /// `STATE/member.key`, made (mode 0600) if there is none; `STATE/member.cert` if present, which
-    /// must certify this key for `gateway` (and `fleet`, when given).
-    public static func loadOrCreate(stateDirectory: String, gateway: String, fleet: String? = nil) throws(KeyFile.Error) -> MemberIdentity {
-        let keyPath = Paths.join(stateDirectory, keyFileName)
-        let key: Ed25519.PrivateKey
-        if FileManager.default.fileExists(atPath: keyPath) {
-            let (_, raw) = try KeyFile.read(path: keyPath, header: keyHeader)
-            do { key = try Ed25519.PrivateKey(rawRepresentation: raw) } catch {
-                throw KeyFile.Error(path: keyPath, what: "not an Ed25519 private key")
-            }
-        } else {
-            key = Ed25519.PrivateKey()
-            try KeyFile.write(KeyFile.text(header: keyHeader, keyID: gateway, raw: key.rawRepresentation), to: keyPath, mode: 0o600)
-        }
-        let certPath = Paths.join(stateDirectory, certificateFileName)
-        var certificate: MemberCertificate?
-        if FileManager.default.fileExists(atPath: certPath) {
-            let c = try MemberCertificate.load(path: certPath)
-            guard c.publicKey == key.publicKey else {
-                throw KeyFile.Error(path: certPath, what: "certifies another key than \(keyPath)")
-            }
-            guard c.gateway == gateway else {
-                throw KeyFile.Error(path: certPath, what: "certifies gateway \"\(c.gateway)\", not \"\(gateway)\"")
-            }
-            if let fleet, c.fleet != fleet {
-                throw KeyFile.Error(path: certPath, what: "certifies fleet \"\(c.fleet)\", not \"\(fleet)\"")
-            }
-            certificate = c
-        }
-        return MemberIdentity(gateway: gateway, privateKey: key, certificate: certificate)
-    }
 
     /// `message`'s signature, with the key and certificate that let a peer check it.
     func sign(_ message: [UInt8]) -> MessageSignature? {

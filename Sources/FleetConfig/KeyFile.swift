@@ -1,4 +1,5 @@
 import FoundationEssentials
+import OutpostCore
 #if canImport(Glibc)
 import Glibc
 #endif
