@@ -299,22 +299,7 @@ extension PeerSync {
             }
             // Before anything is compared or recorded: a forged message must not move a peer's
             // sequence, drop the cache or leave a trace in the dedup set.
-            var signer = Membership.Signer.member
-            if let membership = configuration.membership {
-                switch membership.authenticate(origin: message.origin, fleet: topics.fleet, signature: message.signature,
-                                               message: message.signedMessage(fleet: topics.fleet)) {
-                case .failure(let why):
-                    refuse(why, origin: message.origin, watermark: false)
-                    return
-                case .success(let s):
-                    signer = s
-                }
-                // An operator has no outbox: a sequence under a fleet key is not theirs to give.
-                if case .fleet = signer, message.position != nil {
-                    refuse(.notAllowed, origin: message.origin, watermark: false)
-                    return
-                }
-            }
+            guard let signer = admit(message, numbered: message.position != nil, watermark: false) else { return }
             if message.origin == topics.gateway {
                 count(.invalidationsOwn)
                 return
@@ -357,20 +342,7 @@ extension PeerSync {
                 count(.watermarksRejected)
                 return
             }
-            if let membership = configuration.membership {
-                switch membership.authenticate(origin: w.origin, fleet: topics.fleet, signature: w.signature,
-                                               message: w.signedMessage(fleet: topics.fleet)) {
-                case .failure(let why):
-                    refuse(why, origin: w.origin, watermark: true)
-                    return
-                case .success(.fleet):
-                    // Watermarks are a gateway's account of its own outbox.
-                    refuse(.notAllowed, origin: w.origin, watermark: true)
-                    return
-                case .success(.member):
-                    break
-                }
-            }
+            guard admit(w, numbered: true, watermark: true) != nil else { return }
             guard w.origin != topics.gateway else { return }
             switch classify(w.position, origin: w.origin) {
             case .seen:
@@ -381,6 +353,25 @@ extension PeerSync {
                 // The peer's broker-acknowledged outbox is ahead of what reached us: we missed some.
                 dropUnvouched(.watermarkAhead(origin: w.origin))
                 record(w.position, origin: w.origin)
+            }
+        }
+
+        /// Who signed `message` if the membership admits it (anyone, as a member, when the fleet is
+        /// open); nil once the refusal is counted and logged. A fleet key (an operator, who has no
+        /// outbox) may not sign a watermark or a numbered invalidation: those are a gateway's
+        /// account of its own outbox.
+        private func admit(_ message: some SignedPeerMessage, numbered: Bool, watermark: Bool) -> Membership.Signer? {
+            guard let membership = configuration.membership else { return .member }
+            switch membership.authenticate(origin: message.origin, fleet: topics.fleet, signature: message.signature,
+                                           message: message.signedMessage(fleet: topics.fleet)) {
+            case .failure(let why):
+                refuse(why, origin: message.origin, watermark: watermark)
+                return nil
+            case .success(.fleet) where numbered:
+                refuse(.notAllowed, origin: message.origin, watermark: watermark)
+                return nil
+            case .success(let signer):
+                return signer
             }
         }
 
